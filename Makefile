@@ -1,0 +1,54 @@
+# Cove — the two commands a new user needs are `make demo` and `make test`; each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSTEM_STAMP := .system-deps
+
+.PHONY: demo test lint typecheck pytest bench serve clean system-deps install
+
+# Debian packages the sandbox runtime needs: bubblewrap, setpriv (util-linux), ps/pkill (procps).
+system-deps: $(SYSTEM_STAMP)
+$(SYSTEM_STAMP):
+	@missing=""; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
+	command -v pkill >/dev/null || missing="$$missing procps"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+$(STAMP): pyproject.toml | system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src/cove
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n auto -q
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m cove.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+serve: $(STAMP)
+	$(BIN)/cove serve
+
+clean:
+	rm -rf $(VENV) $(SYSTEM_STAMP) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""The Cove server application: wiring of store, runtime and services at start-up, routes on top."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI
+
+from cove import __name__ as package_name
+from cove.api import auth, errors
+from cove.api.deps import Services
+from cove.api.routes import execs, files, sandboxes
+from cove.config import ServerSettings
+from cove.runtime.bwrap import BwrapDriver
+from cove.runtime.cgroups import detect
+from cove.services.execs import ExecService
+from cove.services.files import FileService
+from cove.services.sandboxes import SandboxService
+from cove.store.db import open_engine
+from cove.store.keys import KeyStore, new_key
+from cove.store.sandboxes import SandboxStore
+
+log = logging.getLogger("cove.server")
+
+
+async def ensure_admin_key(settings: ServerSettings, keys: KeyStore) -> str | None:
+    """On first start, create the admin key and store it where only this user can read it."""
+    path = settings.admin_key_path
+    if path.exists():
+        key = path.read_text().strip()
+        if not await keys.is_valid(key):
+            await keys.add(key, "admin")
+        return None
+    key = new_key()
+    await keys.add(key, "admin")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        settings.sandboxes_dir.mkdir(exist_ok=True)
+        engine = await open_engine(settings.database_path)
+        keys = KeyStore(engine)
+        if await ensure_admin_key(settings, keys):
+            log.warning(
+                "created the admin API key in %s (mode 0600); clients on this machine read it from there, "
+                "others use: export COVE_API_KEY=$(cat %s)",
+                settings.admin_key_path,
+                settings.admin_key_path,
+            )
+        sandbox_service = SandboxService(settings, SandboxStore(engine), BwrapDriver(detect()))
+        await sandbox_service.recover()
+        app.state.services = Services(
+            keys=keys,
+            sandboxes=sandbox_service,
+            execs=ExecService(sandbox_service),
+            files=FileService(sandbox_service),
+        )
+        reaper = asyncio.create_task(sandbox_service.run_reaper())
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Cove",
+        version="0.1.0",
+        summary="Coding agents in isolated Linux sandboxes, as durable, steerable sessions",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": package_name}
+
+    protected = [Depends(auth.require_key)]
+    app.include_router(sandboxes.router, dependencies=protected)
+    app.include_router(execs.router, dependencies=protected)
+    app.include_router(files.router, dependencies=protected)
+    app.include_router(execs.ws_router)
+    return app

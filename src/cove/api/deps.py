@@ -1,0 +1,29 @@
+"""How routes reach the services: one container on the app's state, built at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+
+from cove.services.execs import ExecService
+from cove.services.files import FileService
+from cove.services.sandboxes import SandboxService
+from cove.store.keys import KeyStore
+
+
+@dataclass
+class Services:
+    keys: KeyStore
+    sandboxes: SandboxService
+    execs: ExecService
+    files: FileService
+
+
+def services_of(app: FastAPI) -> Services:
+    services: Services = app.state.services
+    return services
+
+
+def services(request: Request) -> Services:
+    return services_of(request.app)

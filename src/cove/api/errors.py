@@ -1,0 +1,83 @@
+"""Every failure leaves the API as ``{"error": {"code", "message"}}`` with the right status — mapped here only."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from cove.services import errors
+
+log = logging.getLogger("cove.api")
+
+_STATUS_BY_CLASS: list[tuple[type[errors.CoveServiceError], int]] = [
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.InvalidRequest, 400),
+    (errors.PathNotAllowed, 403),
+    (errors.SandboxStartFailed, 500),
+    (errors.Unavailable, 503),
+]
+_STATUS_BY_CODE = {
+    "already_exists": 409,
+    "directory_not_empty": 409,
+    "is_a_directory": 400,
+    "not_a_directory": 400,
+    "invalid_path": 400,
+    "invalid_request": 400,
+    "permission_denied": 403,
+    "command_not_found": 400,
+    "stdin_closed": 409,
+    "unauthorized": 401,
+}
+
+
+def status_for(exc: errors.CoveServiceError) -> int:
+    if exc.code in _STATUS_BY_CODE:
+        return _STATUS_BY_CODE[exc.code]
+    for cls, status in _STATUS_BY_CLASS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+_SOURCES = {"body": "", "query": "query parameter", "path": "path parameter", "header": "header"}
+
+
+def describe_validation(exc: RequestValidationError) -> str:
+    """One line a user can act on: which field, and what is wrong with it."""
+    parts = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ())]
+        source = location.pop(0) if location and location[0] in _SOURCES else "body"
+        field = ".".join(location)
+        where = f"{_SOURCES[source]} {field}".strip() if field else "request body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.CoveServiceError)
+    async def _service(_request: Request, exc: errors.CoveServiceError) -> JSONResponse:
+        return error_response(status_for(exc), exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "validation_error", describe_validation(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")

@@ -1,0 +1,73 @@
+"""Routes for files: streaming download and upload (never buffered whole), list, stat, mkdir, remove, rename."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from cove.api.deps import Services, services
+from cove.wire import Exists, FileInfo, FileList, MkdirRequest, RenameRequest
+
+router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}/files", tags=["files"])
+ServicesDep = Annotated[Services, Depends(services)]
+PathQuery = Annotated[str, Query(min_length=1, description="Path inside the sandbox; relative to /workspace")]
+
+
+@router.get("", response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
+async def download(sandbox_id: str, path: PathQuery, svc: ServicesDep) -> StreamingResponse:
+    # The guest connection must outlive this function: the response body streams after it returns.
+    context = svc.files.read(sandbox_id, path)
+    size, chunks = await context.__aenter__()
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await context.__aexit__(None, None, None)
+
+    return StreamingResponse(body(), media_type="application/octet-stream", headers={"content-length": str(size)})
+
+
+@router.put("", response_model=FileInfo)
+async def upload(
+    sandbox_id: str,
+    path: PathQuery,
+    request: Request,
+    svc: ServicesDep,
+    mode: Annotated[int | None, Query(ge=0, le=0o7777, description="File mode, e.g. 493 for 0755")] = None,
+) -> FileInfo:
+    return FileInfo(**await svc.files.write(sandbox_id, path, request.stream(), mode))
+
+
+@router.get("/list", response_model=FileList)
+async def list_dir(sandbox_id: str, svc: ServicesDep, path: PathQuery = "/workspace") -> FileList:
+    return FileList(entries=[FileInfo(**e) for e in await svc.files.list(sandbox_id, path)])
+
+
+@router.get("/stat", response_model=FileInfo)
+async def stat(sandbox_id: str, path: PathQuery, svc: ServicesDep) -> FileInfo:
+    return FileInfo(**await svc.files.stat(sandbox_id, path))
+
+
+@router.get("/exists", response_model=Exists)
+async def exists(sandbox_id: str, path: PathQuery, svc: ServicesDep) -> Exists:
+    return Exists(exists=await svc.files.exists(sandbox_id, path))
+
+
+@router.post("/mkdir", response_model=FileInfo)
+async def mkdir(sandbox_id: str, body: MkdirRequest, svc: ServicesDep) -> FileInfo:
+    return FileInfo(**await svc.files.mkdir(sandbox_id, body.path, body.parents))
+
+
+@router.delete("", status_code=204)
+async def remove(sandbox_id: str, path: PathQuery, svc: ServicesDep, recursive: bool = False) -> None:
+    await svc.files.remove(sandbox_id, path, recursive)
+
+
+@router.post("/rename", response_model=FileInfo)
+async def rename(sandbox_id: str, body: RenameRequest, svc: ServicesDep) -> FileInfo:
+    return FileInfo(**await svc.files.rename(sandbox_id, body.source, body.destination))

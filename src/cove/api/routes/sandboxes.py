@@ -1,0 +1,85 @@
+"""Routes for sandboxes themselves: create, get, list, kill, timeout."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from cove.api.deps import Services, services
+from cove.runtime.spec import Limits, SandboxSpec
+from cove.services.errors import InvalidRequest
+from cove.services.sandboxes import CreateRequest
+from cove.store.sandboxes import SandboxRecord
+from cove.wire import Limits as WireLimits
+from cove.wire import SandboxCreate, SandboxInfo, SandboxList, SandboxState, TimeoutUpdate
+
+router = APIRouter(prefix="/v1/sandboxes", tags=["sandboxes"])
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def sandbox_info(record: SandboxRecord, svc: Services) -> SandboxInfo:
+    spec = SandboxSpec.from_json(record.spec)
+    return SandboxInfo(
+        id=record.id,
+        state=record.state,
+        stop_reason=record.stop_reason,
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        idle_timeout=record.idle_timeout,
+        last_active_at=record.last_active_at,
+        labels=record.labels,
+        env=spec.env,
+        cwd=spec.cwd,
+        network=spec.network,
+        limits=WireLimits(**spec.limits.__dict__),
+        enforced_limits=record.enforced,
+        driver="bwrap",
+        oom_kills=svc.sandboxes.oom_kills(record.id) if record.state == "running" else 0,
+    )
+
+
+def _labels(selectors: list[str]) -> dict[str, str]:
+    labels = {}
+    for selector in selectors:
+        key, sep, value = selector.partition("=")
+        if not sep or not key:
+            raise InvalidRequest(f"label filter {selector!r} must look like key=value")
+        labels[key] = value
+    return labels
+
+
+@router.post("", status_code=201, response_model=SandboxInfo)
+async def create_sandbox(body: SandboxCreate, svc: ServicesDep) -> SandboxInfo:
+    if not body.cwd.startswith(("/workspace", "/home/user", "/tmp")):
+        raise InvalidRequest("cwd must be under /workspace, /home/user or /tmp")
+    spec = SandboxSpec(env=body.env, cwd=body.cwd, network=body.network, limits=Limits(**body.limits.model_dump()))
+    record = await svc.sandboxes.create(
+        CreateRequest(spec=spec, timeout=body.timeout, idle_timeout=body.idle_timeout, labels=body.labels)
+    )
+    return sandbox_info(record, svc)
+
+
+@router.get("", response_model=SandboxList)
+async def list_sandboxes(
+    svc: ServicesDep,
+    state: SandboxState | None = None,
+    label: Annotated[list[str], Query(description="Filter by label, as key=value; repeatable")] = [],  # noqa: B006
+) -> SandboxList:
+    records = await svc.sandboxes.list(state=state, labels=_labels(label))
+    return SandboxList(sandboxes=[sandbox_info(r, svc) for r in records])
+
+
+@router.get("/{sandbox_id}", response_model=SandboxInfo)
+async def get_sandbox(sandbox_id: str, svc: ServicesDep) -> SandboxInfo:
+    return sandbox_info(await svc.sandboxes.get(sandbox_id), svc)
+
+
+@router.delete("/{sandbox_id}", response_model=SandboxInfo)
+async def kill_sandbox(sandbox_id: str, svc: ServicesDep) -> SandboxInfo:
+    return sandbox_info(await svc.sandboxes.kill(sandbox_id), svc)
+
+
+@router.post("/{sandbox_id}/timeout", response_model=SandboxInfo)
+async def set_timeout(sandbox_id: str, body: TimeoutUpdate, svc: ServicesDep) -> SandboxInfo:
+    return sandbox_info(await svc.sandboxes.set_timeout(sandbox_id, body.timeout), svc)

@@ -1,0 +1,23 @@
+"""Running the server process: ``cove serve``."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from cove.api.app import create_app
+from cove.config import ServerSettings
+
+
+def serve(settings: ServerSettings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ws_max_size=16 * 1024 * 1024,
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run()

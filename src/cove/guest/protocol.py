@@ -1,0 +1,78 @@
+"""Framing for the unix socket between the Cove server and a sandbox's supervisor.
+
+A frame is ``kind (1 byte) | length (4 bytes, big endian) | payload``. JSON frames carry requests, replies and
+notices; data frames carry raw bytes (process output, file contents) so that a gigabyte never has to be encoded
+or held whole. Both sides of the socket import this module, and it imports nothing but the standard library:
+it runs inside the sandbox too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+JSON = b"J"
+STDOUT = b"O"
+STDERR = b"E"
+STDIN = b"I"
+DATA = b"D"
+
+_HEADER = struct.Struct(">cI")
+_OFFSET = struct.Struct(">Q")
+MAX_FRAME = 16 * 1024 * 1024
+CHUNK = 64 * 1024
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a frame of this protocol."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    kind: bytes
+    payload: bytes
+
+    def json(self) -> dict[str, Any]:
+        value = json.loads(self.payload)
+        if not isinstance(value, dict):
+            raise ProtocolError("JSON frame is not an object")
+        return value
+
+    def output(self) -> tuple[int, bytes]:
+        """Split an output frame into the byte offset of its first byte and its data."""
+        (offset,) = _OFFSET.unpack_from(self.payload)
+        return offset, self.payload[_OFFSET.size :]
+
+
+def encode_json(message: dict[str, Any]) -> bytes:
+    payload = json.dumps(message, separators=(",", ":")).encode()
+    return _HEADER.pack(JSON, len(payload)) + payload
+
+
+def encode_data(kind: bytes, data: bytes) -> bytes:
+    return _HEADER.pack(kind, len(data)) + data
+
+
+def encode_output(kind: bytes, offset: int, data: bytes) -> bytes:
+    return _HEADER.pack(kind, len(data) + _OFFSET.size) + _OFFSET.pack(offset) + data
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
+    """Read one frame; ``None`` on a clean end of stream between frames."""
+    try:
+        header = await reader.readexactly(_HEADER.size)
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            raise ProtocolError("truncated frame header") from exc
+        return None
+    kind, length = _HEADER.unpack(header)
+    if length > MAX_FRAME:
+        raise ProtocolError(f"frame of {length} bytes exceeds the limit")
+    try:
+        payload = await reader.readexactly(length)
+    except asyncio.IncompleteReadError as exc:
+        raise ProtocolError("truncated frame payload") from exc
+    return Frame(kind, payload)

@@ -1,0 +1,290 @@
+"""The supervisor: PID 1 inside a sandbox, serving exec, processes and files on a unix socket.
+
+It is started detached from the server, so the sandbox, its processes and their output survive a server crash;
+a restarted server simply connects to the socket again. Every connection carries one request (a JSON frame);
+plain requests may be followed by more, streaming ones (exec, attach, read, write) own the connection until done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from cove.guest import files
+from cove.guest.processes import Process, ProcessError, ProcessTable
+from cove.guest.protocol import (
+    CHUNK,
+    DATA,
+    JSON,
+    STDERR,
+    STDIN,
+    STDOUT,
+    ProtocolError,
+    encode_data,
+    encode_json,
+    encode_output,
+    read_frame,
+)
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class RequestError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _require(request: dict[str, Any], key: str, kind: type) -> Any:
+    value = request.get(key)
+    if not isinstance(value, kind):
+        raise RequestError("invalid_request", f"'{key}' must be a {kind.__name__}")
+    return value
+
+
+class Supervisor:
+    def __init__(self, socket_path: Path, run_dir: Path, default_cwd: str) -> None:
+        self.socket_path = socket_path
+        self.default_cwd = default_cwd
+        self.started_at = time.time()
+        self.processes = ProcessTable(run_dir / "procs")
+        self._plain: dict[str, Handler] = {
+            "ping": self._ping,
+            "processes": self._list_processes,
+            "process": self._process,
+            "signal": self._signal,
+            "stat": self._stat,
+            "exists": self._exists,
+            "list": self._list,
+            "mkdir": self._mkdir,
+            "remove": self._remove,
+            "rename": self._rename,
+        }
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.processes.install_reaper(loop)
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        server = await asyncio.start_unix_server(self._connection, path=str(self.socket_path), limit=CHUNK * 4)
+        # The server waits for this file before it reports the sandbox as running.
+        (self.socket_path.parent / "ready").write_text(str(os.getpid()))
+        async with server:
+            await stop.wait()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                frame = await read_frame(reader)
+                if frame is None:
+                    return
+                if frame.kind != JSON:
+                    raise ProtocolError("expected a JSON request frame")
+                request = frame.json()
+                op = request.get("op")
+                try:
+                    if op in self._plain:
+                        result = await self._plain[op](request)
+                        writer.write(encode_json({"ok": True, "result": result}))
+                        await writer.drain()
+                        continue
+                    if op in ("exec", "attach"):
+                        await self._stream_process(request, reader, writer)
+                    elif op == "read":
+                        await self._read_file(request, writer)
+                    elif op == "write":
+                        await self._write_file(request, reader, writer)
+                    else:
+                        raise RequestError("invalid_request", f"unknown op {op!r}")
+                    return
+                except (RequestError, ProcessError, files.FileError) as exc:
+                    writer.write(encode_json({"ok": False, "error": {"code": exc.code, "message": exc.message}}))
+                    await writer.drain()
+        except (ProtocolError, ValueError) as exc:
+            with contextlib.suppress(ConnectionError):
+                writer.write(encode_json({"ok": False, "error": {"code": "protocol_error", "message": str(exc)}}))
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def _ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "uptime": time.time() - self.started_at,
+            "processes": len(self.processes.list()),
+        }
+
+    async def _list_processes(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        return [proc.info() for proc in self.processes.list()]
+
+    async def _process(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.processes.get(_require(request, "process_id", str)).info()
+
+    async def _signal(self, request: dict[str, Any]) -> dict[str, Any]:
+        signum = _require(request, "signal", int)
+        delivered = self.processes.signal(_require(request, "process_id", str), signum)
+        return {"delivered": delivered}
+
+    async def _stat(self, request: dict[str, Any]) -> dict[str, Any]:
+        return files.stat_path(_require(request, "path", str))
+
+    async def _exists(self, request: dict[str, Any]) -> bool:
+        return files.exists(_require(request, "path", str))
+
+    async def _list(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        return files.list_dir(_require(request, "path", str))
+
+    async def _mkdir(self, request: dict[str, Any]) -> dict[str, Any]:
+        path = _require(request, "path", str)
+        files.mkdir(path, parents=bool(request.get("parents", True)))
+        return files.stat_path(path)
+
+    async def _remove(self, request: dict[str, Any]) -> None:
+        files.remove(_require(request, "path", str), recursive=bool(request.get("recursive", False)))
+
+    async def _rename(self, request: dict[str, Any]) -> dict[str, Any]:
+        destination = _require(request, "destination", str)
+        files.rename(_require(request, "source", str), destination)
+        return files.stat_path(destination)
+
+    def _start(self, request: dict[str, Any]) -> Process:
+        command = _require(request, "command", list)
+        if not all(isinstance(part, str) for part in command):
+            raise RequestError("invalid_request", "'command' must be a list of strings")
+        env = dict(os.environ)
+        env.update(request.get("env") or {})
+        cwd = request.get("cwd") or self.default_cwd
+        timeout = request.get("timeout")
+        return self.processes.start(
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=bool(request.get("stdin")),
+            timeout=float(timeout) if timeout else None,
+            tag=request.get("tag"),
+        )
+
+    async def _stream_process(
+        self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if request["op"] == "exec":
+            proc = self._start(request)
+            if not request.get("follow", True):
+                writer.write(encode_json({"ok": True, "result": proc.info()}))
+                await writer.drain()
+                return
+        else:
+            proc = self.processes.get(_require(request, "process_id", str))
+        writer.write(encode_json({"ok": True, "result": proc.info()}))
+        await writer.drain()
+        offsets = {
+            "stdout": int(request.get("stdout_offset", 0)),
+            "stderr": int(request.get("stderr_offset", 0)),
+        }
+
+        async def forward(stream: str, kind: bytes) -> None:
+            async for offset, data in self.processes.follow(proc, stream, offsets[stream]):
+                writer.write(encode_output(kind, offset, data))
+                await writer.drain()
+
+        inputs = asyncio.create_task(self._take_input(proc, reader))
+        try:
+            await asyncio.gather(forward("stdout", STDOUT), forward("stderr", STDERR))
+            await self.processes.wait(proc)
+            writer.write(encode_json({"event": "exit", **proc.info()}))
+            await writer.drain()
+        finally:
+            inputs.cancel()
+
+    async def _take_input(self, proc: Process, reader: asyncio.StreamReader) -> None:
+        """Stdin data and control requests arriving while a process streams."""
+        while True:
+            frame = await read_frame(reader)
+            if frame is None:
+                return
+            if frame.kind == STDIN:
+                self.processes.write_stdin(proc, frame.payload)
+                continue
+            message = frame.json()
+            if message.get("op") == "stdin_close":
+                self.processes.close_stdin(proc)
+            elif message.get("op") == "signal":
+                self.processes.signal(proc.id, int(message.get("signal", signal.SIGTERM)))
+
+    async def _read_file(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        fd, size = files.open_for_read(_require(request, "path", str))
+        try:
+            writer.write(encode_json({"ok": True, "result": {"size": size}}))
+            while True:
+                data = os.read(fd, CHUNK)
+                if not data:
+                    break
+                writer.write(encode_data(DATA, data))
+                await writer.drain()
+            writer.write(encode_json({"event": "eof"}))
+            await writer.drain()
+        finally:
+            os.close(fd)
+
+    async def _write_file(
+        self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        path = _require(request, "path", str)
+        mode = request.get("mode")
+        fd, temp, final = files.open_for_write(path, mode=int(mode) if mode is not None else None)
+        done = False
+        try:
+            writer.write(encode_json({"ok": True, "result": {"ready": True}}))
+            await writer.drain()
+            while True:
+                frame = await read_frame(reader)
+                if frame is None:
+                    raise ProtocolError("upload ended before its end frame")
+                if frame.kind == DATA:
+                    view = memoryview(frame.payload)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    continue
+                if frame.json().get("op") == "end":
+                    break
+            os.rename(temp, final)
+            done = True
+            writer.write(encode_json({"ok": True, "result": files.describe(final)}))
+            await writer.drain()
+        finally:
+            os.close(fd)
+            if not done:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Cove sandbox supervisor (runs as PID 1 inside the sandbox)")
+    parser.add_argument("--socket", default="/run/cove/guest.sock")
+    parser.add_argument("--run-dir", default="/run/cove")
+    parser.add_argument("--cwd", default="/workspace")
+    parser.add_argument("--nproc", type=int, help="RLIMIT_NPROC, where no pids cgroup is available")
+    parser.add_argument("--fsize", type=int, help="RLIMIT_FSIZE in bytes: no single file may outgrow the disk quota")
+    args = parser.parse_args()
+    for limit, value in ((resource.RLIMIT_NPROC, args.nproc), (resource.RLIMIT_FSIZE, args.fsize)):
+        if value:
+            resource.setrlimit(limit, (value, value))
+    supervisor = Supervisor(Path(args.socket), Path(args.run_dir), args.cwd)
+    asyncio.run(supervisor.serve())
+
+
+if __name__ == "__main__":
+    main()

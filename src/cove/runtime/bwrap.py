@@ -1,0 +1,251 @@
+"""The bubblewrap driver: turns a spec into a detached, isolated sandbox with the supervisor as PID 1.
+
+The sandbox is never a child the server must keep: it runs in its own session with its output in a file, so a
+server crash leaves it running, and a restarted server finds it again by its recorded pids and socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cove
+from cove.runtime.cgroups import Cgroups
+from cove.runtime.spec import SandboxSpec
+
+SANDBOX_USER = "user"
+HOME = "/home/user"
+GUEST_RUN = "/run/cove"
+START_TIMEOUT = 10.0
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+FSIZE_SLACK_MB = 1
+
+
+class SandboxStartError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SandboxPaths:
+    """Where one sandbox's state lives on the host."""
+
+    root: Path
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc"
+
+    @property
+    def socket(self) -> Path:
+        return self.run / "guest.sock"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "supervisor.log"
+
+    def writable(self) -> list[Path]:
+        return [self.workspace, self.home, self.tmp, self.run]
+
+
+@dataclass(frozen=True)
+class Spawned:
+    pid: int
+    init_pid: int
+    enforced: dict[str, str]
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), f"/{name}"]
+    # The interpreter, the venv (the agent runner needs its packages) and Cove's own code, read-only and at the
+    # same paths as on the host, so nothing inside needs rewriting.
+    for path in _python_paths():
+        args += [*_traversable_parents(path), "--ro-bind", path, path]
+    return args
+
+
+def _traversable_parents(path: str) -> list[str]:
+    """bwrap makes missing mount points mode 0700 as root; the sandbox user must be able to walk through them."""
+    args: list[str] = []
+    for parent in reversed(Path(path).parents):
+        if str(parent) not in ("/", "/usr"):
+            args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def _python_paths() -> list[str]:
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), _code_root()}
+    return sorted(p for p in paths if not p.startswith("/usr/") and p != "/usr")
+
+
+def _code_root() -> str:
+    return str(Path(cove.__file__).resolve().parent.parent)
+
+
+def python_executable() -> str:
+    return os.path.realpath(sys.executable)
+
+
+class BwrapDriver:
+    name = "bwrap"
+
+    def __init__(self, cgroups: Cgroups, bwrap: str | None = None) -> None:
+        self.cgroups = cgroups
+        self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
+
+    def prepare(self, paths: SandboxPaths, uid: int) -> None:
+        """Create the sandbox's writable directories, owned by its unprivileged uid."""
+        paths.root.mkdir(parents=True, exist_ok=True)
+        for directory in paths.writable():
+            directory.mkdir(exist_ok=True)
+            os.chown(directory, uid, uid)
+        paths.etc.mkdir(exist_ok=True)
+        (paths.etc / "passwd").write_text(
+            f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{uid}:{uid}::{HOME}:/bin/bash\n"
+        )
+        (paths.etc / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{uid}:\n")
+
+    def command(
+        self,
+        sandbox_id: str,
+        spec: SandboxSpec,
+        paths: SandboxPaths,
+        uid: int,
+        info_fd: int,
+        nproc: int | None,
+    ) -> list[str]:
+        args = [self.bwrap, "--info-fd", str(info_fd)]
+        args += _system_binds()
+        args += ["--ro-bind", str(paths.etc / "passwd"), "/etc/passwd"]
+        args += ["--ro-bind", str(paths.etc / "group"), "/etc/group"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--dir", "/run/user"]
+        args += ["--bind", str(paths.workspace), "/workspace", "--perms", "0755", "--dir", "/home"]
+        args += ["--bind", str(paths.home), HOME]
+        args += ["--bind", str(paths.tmp), "/tmp", "--bind", str(paths.run), GUEST_RUN]
+        args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        if spec.network == "none":
+            args += ["--unshare-net"]
+        args += ["--hostname", f"cove-{sandbox_id[-12:]}", "--new-session", "--as-pid-1"]
+        args += ["--chdir", "/workspace", "--clearenv"]
+        env = {
+            "PATH": BASE_PATH,
+            "HOME": HOME,
+            "USER": SANDBOX_USER,
+            "LOGNAME": SANDBOX_USER,
+            "LANG": "C.UTF-8",
+            "TERM": "xterm-256color",
+            "COVE_SANDBOX_ID": sandbox_id,
+            **spec.env,
+        }
+        for key, value in env.items():
+            args += ["--setenv", key, value]
+        args += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+        args += [python_executable(), "-I", "-S", "-B", "-c", self._guest_bootstrap()]
+        args += ["--socket", f"{GUEST_RUN}/guest.sock", "--run-dir", GUEST_RUN, "--cwd", spec.cwd]
+        if nproc:
+            args += ["--nproc", str(nproc)]
+        if spec.limits.disk_mb:
+            args += ["--fsize", str((spec.limits.disk_mb + FSIZE_SLACK_MB) * 1024 * 1024)]
+        return args
+
+    @staticmethod
+    def _guest_bootstrap() -> str:
+        return (
+            f"import sys; sys.path.insert(0, {_code_root()!r}); sys.argv[0] = 'cove-guest'; "
+            "from cove.guest.supervisor import main; main()"
+        )
+
+    async def spawn(self, sandbox_id: str, spec: SandboxSpec, paths: SandboxPaths, uid: int) -> Spawned:
+        procs, enforced = self.cgroups.create(sandbox_id, spec.limits)
+        # Without a pids controller the per-sandbox uid makes RLIMIT_NPROC a per-sandbox process limit.
+        nproc = spec.limits.pids if spec.limits.pids and "pids" not in enforced else None
+        if nproc:
+            enforced["pids"] = "rlimit-nproc"
+        if spec.limits.disk_mb:
+            enforced["disk_mb"] = "rlimit-fsize+usage-watchdog"
+        info_r, info_w = os.pipe()
+        command = self.command(sandbox_id, spec, paths, uid, info_w, nproc)
+        # A two-line launcher joins the cgroups before bwrap forks, so nothing in the sandbox ever runs outside.
+        launcher = ['for f in $COVE_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@"']
+        env = {"PATH": BASE_PATH, "COVE_CGROUP_PROCS": " ".join(str(p) for p in procs)}
+        with open(paths.log, "ab") as log:
+            process = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once; the wait is in a thread
+                ["/bin/sh", "-c", *launcher, "cove-launch", *command],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                pass_fds=(info_w,),
+                start_new_session=True,
+            )
+        os.close(info_w)
+        # Reap bwrap when it ends while we live; after a restart the kernel's init reaps it instead.
+        asyncio.get_running_loop().run_in_executor(None, process.wait)
+        try:
+            info = await asyncio.wait_for(asyncio.to_thread(_read_all, info_r), START_TIMEOUT)
+            init_pid = int(json.loads(info)["child-pid"])
+            await asyncio.wait_for(_wait_ready(paths, process), START_TIMEOUT)
+        except (TimeoutError, ValueError, KeyError) as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            log_tail = paths.log.read_text(errors="replace")[-2000:] if paths.log.exists() else ""
+            raise SandboxStartError(f"sandbox failed to start: {log_tail.strip() or exc}") from exc
+        return Spawned(pid=process.pid, init_pid=init_pid, enforced=enforced)
+
+    def kill(self, sandbox_id: str, init_pid: int | None) -> None:
+        """SIGKILL to the namespace's PID 1 takes every process of the sandbox with it."""
+        if init_pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(init_pid, signal.SIGKILL)
+        self.cgroups.kill_all(sandbox_id)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    with os.fdopen(fd, "rb") as pipe:
+        while chunk := pipe.read(4096):
+            chunks.append(chunk)
+            with contextlib.suppress(ValueError):
+                json.loads(b"".join(chunks))
+                break
+    return b"".join(chunks)
+
+
+async def _wait_ready(paths: SandboxPaths, process: subprocess.Popen[bytes]) -> None:
+    ready = paths.run / "ready"
+    delay = 0.0005
+    while not ready.exists():
+        if process.poll() is not None:
+            raise ValueError(f"bwrap exited with {process.returncode}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.01)

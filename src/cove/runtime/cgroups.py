@@ -1,0 +1,169 @@
+"""Resource limits through cgroups: v2 where the host delegates controllers, v1 where that is what it has.
+
+Each backend reports which limits it really put in place; the sandbox's info shows exactly that, so Cove never
+claims a limit the kernel is not enforcing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+from typing import Protocol
+
+from cove.runtime.spec import Limits
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CPU_PERIOD_US = 100_000
+
+
+class Cgroups(Protocol):
+    name: str
+
+    def create(self, sandbox_id: str, limits: Limits) -> tuple[list[Path], dict[str, str]]:
+        """Make the sandbox's groups; return the ``cgroup.procs`` files to join and the limits enforced."""
+        ...
+
+    def oom_kills(self, sandbox_id: str) -> int: ...
+
+    def kill_all(self, sandbox_id: str) -> None: ...
+
+    def remove(self, sandbox_id: str) -> None: ...
+
+
+def _write(path: Path, value: str) -> bool:
+    try:
+        path.write_text(value)
+    except OSError:
+        return False
+    return True
+
+
+def _oom_kill_count(path: Path) -> int:
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    return 0
+
+
+def _kill_procs(procs: Path) -> None:
+    with contextlib.suppress(OSError):
+        for pid in procs.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+class CgroupV2:
+    name = "cgroup-v2"
+
+    def __init__(self, root: Path) -> None:
+        self._base = root / "cove"
+
+    def _dir(self, sandbox_id: str) -> Path:
+        return self._base / sandbox_id
+
+    def create(self, sandbox_id: str, limits: Limits) -> tuple[list[Path], dict[str, str]]:
+        self._base.mkdir(exist_ok=True)
+        _write(self._base.parent / "cgroup.subtree_control", "+memory +cpu +pids")
+        _write(self._base / "cgroup.subtree_control", "+memory +cpu +pids")
+        group = self._dir(sandbox_id)
+        group.mkdir(exist_ok=True)
+        enforced: dict[str, str] = {}
+        if limits.memory_mb and _write(group / "memory.max", str(limits.memory_mb * 1024 * 1024)):
+            _write(group / "memory.swap.max", "0")
+            enforced["memory_mb"] = self.name
+        if limits.cpus and _write(group / "cpu.max", f"{int(limits.cpus * CPU_PERIOD_US)} {CPU_PERIOD_US}"):
+            enforced["cpus"] = self.name
+        if limits.pids and _write(group / "pids.max", str(limits.pids)):
+            enforced["pids"] = self.name
+        return [group / "cgroup.procs"], enforced
+
+    def oom_kills(self, sandbox_id: str) -> int:
+        return _oom_kill_count(self._dir(sandbox_id) / "memory.events")
+
+    def kill_all(self, sandbox_id: str) -> None:
+        if not _write(self._dir(sandbox_id) / "cgroup.kill", "1"):
+            _kill_procs(self._dir(sandbox_id) / "cgroup.procs")
+
+    def remove(self, sandbox_id: str) -> None:
+        with contextlib.suppress(OSError):
+            self._dir(sandbox_id).rmdir()
+
+
+class CgroupV1:
+    name = "cgroup-v1"
+    CONTROLLERS = ("memory", "cpu", "pids")
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def _dir(self, controller: str, sandbox_id: str) -> Path:
+        return self._root / controller / "cove" / sandbox_id
+
+    def create(self, sandbox_id: str, limits: Limits) -> tuple[list[Path], dict[str, str]]:
+        procs: list[Path] = []
+        for controller in self.CONTROLLERS:
+            group = self._dir(controller, sandbox_id)
+            with contextlib.suppress(OSError):
+                group.mkdir(parents=True, exist_ok=True)
+                procs.append(group / "cgroup.procs")
+        enforced: dict[str, str] = {}
+        memory = self._dir("memory", sandbox_id)
+        if limits.memory_mb and _write(memory / "memory.limit_in_bytes", str(limits.memory_mb * 1024 * 1024)):
+            _write(memory / "memory.memsw.limit_in_bytes", str(limits.memory_mb * 1024 * 1024))
+            enforced["memory_mb"] = self.name
+        cpu = self._dir("cpu", sandbox_id)
+        quota = str(int((limits.cpus or 0) * CPU_PERIOD_US))
+        if (
+            limits.cpus
+            and _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+            and _write(cpu / "cpu.cfs_quota_us", quota)
+        ):
+            enforced["cpus"] = self.name
+        if limits.pids and _write(self._dir("pids", sandbox_id) / "pids.max", str(limits.pids)):
+            enforced["pids"] = self.name
+        return procs, enforced
+
+    def oom_kills(self, sandbox_id: str) -> int:
+        return _oom_kill_count(self._dir("memory", sandbox_id) / "memory.oom_control")
+
+    def kill_all(self, sandbox_id: str) -> None:
+        _kill_procs(self._dir("pids", sandbox_id) / "cgroup.procs")
+
+    def remove(self, sandbox_id: str) -> None:
+        for controller in self.CONTROLLERS:
+            with contextlib.suppress(OSError):
+                self._dir(controller, sandbox_id).rmdir()
+
+
+class NoCgroups:
+    """No writable cgroup hierarchy (an unprivileged server): limits fall back to rlimits alone."""
+
+    name = "none"
+
+    def create(self, sandbox_id: str, limits: Limits) -> tuple[list[Path], dict[str, str]]:
+        return [], {}
+
+    def oom_kills(self, sandbox_id: str) -> int:
+        return 0
+
+    def kill_all(self, sandbox_id: str) -> None:
+        return None
+
+    def remove(self, sandbox_id: str) -> None:
+        return None
+
+
+def detect(root: Path = CGROUP_ROOT) -> Cgroups:
+    """Pick the backend by probing what this host really offers and lets us write."""
+    controllers = root / "cgroup.controllers"
+    if controllers.exists():
+        available = set(controllers.read_text().split())
+        if {"memory", "pids"} <= available and os.access(root, os.W_OK):
+            return CgroupV2(root)
+    if all((root / c).is_dir() for c in CgroupV1.CONTROLLERS) and os.access(root / "memory", os.W_OK):
+        return CgroupV1(root)
+    return NoCgroups()

@@ -1,0 +1,195 @@
+"""The server's side of the supervisor socket: one short connection per request, or per stream.
+
+Connections are cheap on a unix socket, and one per stream means no multiplexing to get wrong: a dropped HTTP or
+WebSocket client closes exactly its own connection and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cove.guest.protocol import (
+    CHUNK,
+    DATA,
+    JSON,
+    STDERR,
+    STDIN,
+    STDOUT,
+    Frame,
+    ProtocolError,
+    encode_data,
+    encode_json,
+    read_frame,
+)
+
+MAX_UNIX_PATH = 104
+
+
+class GuestError(Exception):
+    """The supervisor refused a request; ``code`` is machine-readable, ``message`` meant for the user."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class GuestUnavailable(Exception):
+    """The sandbox's supervisor cannot be reached (the sandbox has stopped, or not started yet)."""
+
+
+@dataclass(frozen=True)
+class Output:
+    stream: str
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Exited:
+    info: dict[str, Any]
+
+
+StreamItem = Output | Exited
+
+
+def _result(frame: Frame | None) -> Any:
+    if frame is None or frame.kind != JSON:
+        raise GuestUnavailable("the sandbox closed the connection")
+    reply = frame.json()
+    if not reply.get("ok"):
+        error = reply.get("error") or {}
+        raise GuestError(str(error.get("code", "guest_error")), str(error.get("message", "request failed")))
+    return reply.get("result")
+
+
+class ProcessStream:
+    """A live view of one process: its output from given offsets, stdin, signals, and its exit."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, info: dict[str, Any]) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.info = info
+
+    async def __aiter__(self) -> AsyncIterator[StreamItem]:
+        while True:
+            frame = await read_frame(self._reader)
+            if frame is None:
+                raise GuestUnavailable("the sandbox stopped while the process was streaming")
+            if frame.kind in (STDOUT, STDERR):
+                offset, data = frame.output()
+                yield Output("stdout" if frame.kind == STDOUT else "stderr", offset, data)
+            elif frame.kind == JSON:
+                message = frame.json()
+                if message.get("event") == "exit":
+                    yield Exited(message)
+                    return
+
+    async def send_stdin(self, data: bytes) -> None:
+        for start in range(0, len(data), CHUNK):
+            self._writer.write(encode_data(STDIN, data[start : start + CHUNK]))
+        await self._writer.drain()
+
+    async def close_stdin(self) -> None:
+        self._writer.write(encode_json({"op": "stdin_close"}))
+        await self._writer.drain()
+
+    async def signal(self, signum: int) -> None:
+        self._writer.write(encode_json({"op": "signal", "signal": signum}))
+        await self._writer.drain()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class GuestClient:
+    def __init__(self, socket_path: Path) -> None:
+        self.socket_path = socket_path
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        path = str(self.socket_path)
+        directory: int | None = None
+        if len(path.encode()) >= MAX_UNIX_PATH:
+            # A deep $COVE_HOME makes the path longer than sun_path allows; reach it through a directory fd.
+            directory = os.open(self.socket_path.parent, os.O_PATH)
+            path = f"/proc/self/fd/{directory}/{self.socket_path.name}"
+        try:
+            return await asyncio.open_unix_connection(path, limit=CHUNK * 4)
+        except OSError as exc:
+            raise GuestUnavailable(f"sandbox supervisor unreachable at {self.socket_path}: {exc}") from exc
+        finally:
+            if directory is not None:
+                os.close(directory)
+
+    async def request(self, op: str, **fields: Any) -> Any:
+        reader, writer = await self._open()
+        try:
+            writer.write(encode_json({"op": op, **fields}))
+            await writer.drain()
+            return _result(await read_frame(reader))
+        except (ConnectionError, ProtocolError) as exc:
+            raise GuestUnavailable(str(exc)) from exc
+        finally:
+            writer.close()
+
+    @contextlib.asynccontextmanager
+    async def process(self, op: str, **fields: Any) -> AsyncIterator[ProcessStream]:
+        """``exec`` a new process or ``attach`` to one; the stream is closed when the block ends."""
+        reader, writer = await self._open()
+        try:
+            writer.write(encode_json({"op": op, **fields}))
+            await writer.drain()
+            stream = ProcessStream(reader, writer, _result(await read_frame(reader)))
+            yield stream
+        except (ConnectionError, ProtocolError) as exc:
+            raise GuestUnavailable(str(exc)) from exc
+        finally:
+            writer.close()
+
+    @contextlib.asynccontextmanager
+    async def read_file(self, path: str) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
+        """Yield the file's size and an iterator over its chunks — the file is never held whole."""
+        reader, writer = await self._open()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while True:
+                frame = await read_frame(reader)
+                if frame is None:
+                    raise GuestUnavailable("the sandbox closed the connection mid-file")
+                if frame.kind == DATA:
+                    yield frame.payload
+                elif frame.json().get("event") == "eof":
+                    return
+
+        try:
+            writer.write(encode_json({"op": "read", "path": path}))
+            await writer.drain()
+            size = int(_result(await read_frame(reader))["size"])
+            yield size, chunks()
+        finally:
+            writer.close()
+
+    async def write_file(self, path: str, chunks: AsyncIterator[bytes], mode: int | None = None) -> dict[str, Any]:
+        reader, writer = await self._open()
+        try:
+            writer.write(encode_json({"op": "write", "path": path, "mode": mode}))
+            await writer.drain()
+            _result(await read_frame(reader))
+            async for chunk in chunks:
+                for start in range(0, len(chunk), CHUNK):
+                    writer.write(encode_data(DATA, chunk[start : start + CHUNK]))
+                    await writer.drain()
+            writer.write(encode_json({"op": "end"}))
+            await writer.drain()
+            result: dict[str, Any] = _result(await read_frame(reader))
+            return result
+        except (ConnectionError, ProtocolError) as exc:
+            raise GuestUnavailable(str(exc)) from exc
+        finally:
+            writer.close()

@@ -1,0 +1,51 @@
+"""Cove's Python SDK: ``AsyncSandbox`` (async-first) and its sync twin ``Sandbox``, over one shared core."""
+
+from cove.sdk._client import AsyncClient
+from cove.sdk._errors import (
+    AuthError,
+    CommandTimeout,
+    Conflict,
+    ConnectionLost,
+    CoveError,
+    FileNotFound,
+    InvalidRequest,
+    NotFound,
+    PathOutsideSandbox,
+    ProcessNotFound,
+    SandboxNotFound,
+    SandboxNotRunning,
+)
+from cove.sdk._sandbox import AsyncExec, AsyncFiles, AsyncSandbox, OutputChunk, ProcessHandle, ProcessResult
+from cove.sdk._sync import Exec, Files, Process, Sandbox
+from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
+
+__all__ = [
+    "AsyncClient",
+    "AsyncExec",
+    "AsyncFiles",
+    "AsyncSandbox",
+    "AuthError",
+    "CommandTimeout",
+    "Conflict",
+    "ConnectionLost",
+    "CoveError",
+    "Exec",
+    "ExecResult",
+    "FileInfo",
+    "FileNotFound",
+    "Files",
+    "InvalidRequest",
+    "Limits",
+    "NotFound",
+    "OutputChunk",
+    "PathOutsideSandbox",
+    "Process",
+    "ProcessHandle",
+    "ProcessInfo",
+    "ProcessNotFound",
+    "ProcessResult",
+    "Sandbox",
+    "SandboxInfo",
+    "SandboxNotFound",
+    "SandboxNotRunning",
+]

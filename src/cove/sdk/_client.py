@@ -1,0 +1,85 @@
+"""The transport every SDK object shares: HTTP through httpx, WebSockets through ``websockets``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from cove.sdk._config import resolve_key, resolve_url
+from cove.sdk._errors import ConnectionLost, CoveError, error_from
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, read=None)
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    code, message = "http_error", response.text or response.reason_phrase
+    try:
+        body = response.json()
+        code, message = body["error"]["code"], body["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise error_from(response.status_code, code, message)
+
+
+class AsyncClient:
+    """One connection pool to one server; sandboxes created through it share it."""
+
+    def __init__(self, url: str | None = None, api_key: str | None = None, timeout: float | None = None) -> None:
+        self.url = resolve_url(url)
+        self.api_key = resolve_key(self.url, api_key)
+        headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout) if timeout else DEFAULT_TIMEOUT
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        content: Any = None,
+    ) -> Any:
+        try:
+            response = await self._http.request(method, path, json=json, params=params, content=content)
+        except httpx.TransportError as exc:
+            raise ConnectionLost(f"cannot reach the Cove server at {self.url}: {exc}") from exc
+        _raise_for(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def stream_download(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[bytes]:
+        try:
+            async with self._http.stream("GET", path, params=params) as response:
+                if not response.is_success:
+                    await response.aread()
+                    _raise_for(response)
+                async for chunk in response.aiter_raw():
+                    yield chunk
+        except httpx.TransportError as exc:
+            raise ConnectionLost(f"download from {self.url} broke: {exc}") from exc
+
+    async def websocket(self, path: str, params: Mapping[str, Any] | None = None) -> ClientConnection:
+        base = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        query = f"?{urlencode(params)}" if params else ""
+        headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            return await connect(base + path + query, additional_headers=headers, max_size=16 * 1024 * 1024)
+        except OSError as exc:
+            raise ConnectionLost(f"cannot open a WebSocket to {self.url}: {exc}") from exc
+        except Exception as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if status is not None:
+                raise error_from(int(status), "websocket_rejected", f"WebSocket refused: {exc}") from exc
+            raise CoveError(f"WebSocket failed: {exc}") from exc
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,298 @@
+"""The sync twin: ``Sandbox`` runs the async core on one background event loop, so both share every line of
+protocol code and differ only in how a caller waits."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from cove.sdk._client import AsyncClient
+from cove.sdk._sandbox import AsyncSandbox, OutputCallback, OutputChunk, ProcessHandle, ProcessResult
+from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
+
+T = TypeVar("T")
+
+
+class _Portal:
+    """A daemon thread with an event loop; sync calls submit coroutines to it and wait."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def loop(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="cove-sdk", daemon=True).start()
+                cls._loop = loop
+            return cls._loop
+
+    @classmethod
+    def call(cls, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, cls.loop()).result()
+
+
+def _call(coroutine: Coroutine[Any, Any, T]) -> T:
+    return _Portal.call(coroutine)
+
+
+class Process:
+    """Sync view of a streaming process: iterate for output chunks, ``wait()`` for the result."""
+
+    def __init__(self, handle: ProcessHandle) -> None:
+        self._handle = handle
+
+    @property
+    def process_id(self) -> str:
+        return self._handle.process_id
+
+    @property
+    def offsets(self) -> tuple[int, int]:
+        return self._handle.offsets
+
+    def __iter__(self) -> Iterator[OutputChunk]:
+        iterator: AsyncIterator[OutputChunk] = self._handle.__aiter__()
+
+        async def step() -> OutputChunk | None:
+            try:
+                return await anext(iterator)
+            except StopAsyncIteration:
+                return None
+
+        while (chunk := _call(step())) is not None:
+            yield chunk
+
+    def wait(self) -> ProcessResult:
+        return _call(self._handle.wait())
+
+    def send_stdin(self, data: str | bytes) -> None:
+        _call(self._handle.send_stdin(data))
+
+    def close_stdin(self) -> None:
+        _call(self._handle.close_stdin())
+
+    def signal(self, signal: str | int = "SIGTERM") -> None:
+        _call(self._handle.signal(signal))
+
+    def kill(self) -> None:
+        _call(self._handle.kill())
+
+    def close(self) -> None:
+        _call(self._handle.close())
+
+
+class Exec:
+    def __init__(self, sandbox: AsyncSandbox) -> None:
+        self._exec = sandbox.exec
+
+    def run(
+        self,
+        command: str | list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        stdin: str | None = None,
+        check_timeout: bool = True,
+    ) -> ExecResult:
+        """Run to completion. ``sandbox.exec.run("echo hi").stdout == "hi\\n"``."""
+        return _call(
+            self._exec.run(command, env=env, cwd=cwd, timeout=timeout, stdin=stdin, check_timeout=check_timeout)
+        )
+
+    def start(
+        self,
+        command: str | list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        tag: str | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> Process:
+        """Start a streaming process; callbacks run on the SDK's background thread."""
+        return Process(
+            _call(
+                self._exec.start(
+                    command,
+                    env=env,
+                    cwd=cwd,
+                    timeout=timeout,
+                    tag=tag,
+                    on_stdout=on_stdout,
+                    on_stderr=on_stderr,
+                )
+            )
+        )
+
+    def background(
+        self,
+        command: str | list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        tag: str | None = None,
+    ) -> ProcessInfo:
+        return _call(self._exec.background(command, env=env, cwd=cwd, timeout=timeout, tag=tag))
+
+    def attach(
+        self,
+        process_id: str,
+        *,
+        stdout_offset: int = 0,
+        stderr_offset: int = 0,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> Process:
+        return Process(
+            _call(
+                self._exec.attach(
+                    process_id,
+                    stdout_offset=stdout_offset,
+                    stderr_offset=stderr_offset,
+                    on_stdout=on_stdout,
+                    on_stderr=on_stderr,
+                )
+            )
+        )
+
+    def list(self) -> list[ProcessInfo]:
+        return _call(self._exec.list())
+
+    def get(self, process_id: str) -> ProcessInfo:
+        return _call(self._exec.get(process_id))
+
+    def kill(self, process_id: str, signal: str | int = "SIGKILL") -> ProcessInfo:
+        return _call(self._exec.kill(process_id, signal))
+
+
+class Files:
+    def __init__(self, sandbox: AsyncSandbox) -> None:
+        self._files = sandbox.files
+
+    def read(self, path: str) -> bytes:
+        return _call(self._files.read(path))
+
+    def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return _call(self._files.read_text(path, encoding))
+
+    def download(self, path: str, destination: str | Path) -> int:
+        return _call(self._files.download(path, destination))
+
+    def write(self, path: str, data: bytes | str | Path | Iterable[bytes], *, mode: int | None = None) -> FileInfo:
+        return _call(self._files.write(path, data, mode=mode))
+
+    def list(self, path: str = "/workspace") -> list[FileInfo]:
+        return _call(self._files.list(path))
+
+    def stat(self, path: str) -> FileInfo:
+        return _call(self._files.stat(path))
+
+    def exists(self, path: str) -> bool:
+        return _call(self._files.exists(path))
+
+    def mkdir(self, path: str, *, parents: bool = True) -> FileInfo:
+        return _call(self._files.mkdir(path, parents=parents))
+
+    def remove(self, path: str, *, recursive: bool = False) -> None:
+        _call(self._files.remove(path, recursive=recursive))
+
+    def rename(self, source: str, destination: str) -> FileInfo:
+        return _call(self._files.rename(source, destination))
+
+
+class Sandbox:
+    """A sandbox on a Cove server (blocking API).
+
+    >>> with Sandbox.create() as sandbox:
+    ...     print(sandbox.exec.run("echo hello").stdout)
+    hello
+    """
+
+    def __init__(self, core: AsyncSandbox) -> None:
+        self._core = core
+        self.exec = Exec(core)
+        self.files = Files(core)
+
+    @property
+    def id(self) -> str:
+        return self._core.id
+
+    @property
+    def info(self) -> SandboxInfo:
+        return self._core.info
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str = "/workspace",
+        timeout: float | None = None,
+        idle_timeout: float | None = None,
+        labels: dict[str, str] | None = None,
+        limits: Limits | dict[str, Any] | None = None,
+        network: Literal["none", "host"] = "none",
+        url: str | None = None,
+        api_key: str | None = None,
+    ) -> Sandbox:
+        return cls(
+            _call(
+                AsyncSandbox.create(
+                    env=env,
+                    cwd=cwd,
+                    timeout=timeout,
+                    idle_timeout=idle_timeout,
+                    labels=labels,
+                    limits=limits,
+                    network=network,
+                    url=url,
+                    api_key=api_key,
+                )
+            )
+        )
+
+    @classmethod
+    def connect(cls, sandbox_id: str, *, url: str | None = None, api_key: str | None = None) -> Sandbox:
+        return cls(_call(AsyncSandbox.connect(sandbox_id, url=url, api_key=api_key)))
+
+    @classmethod
+    def list(
+        cls,
+        *,
+        state: str | None = None,
+        labels: dict[str, str] | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+    ) -> list[SandboxInfo]:
+        return _call(AsyncSandbox.list(state=state, labels=labels, url=url, api_key=api_key))
+
+    def refresh(self) -> SandboxInfo:
+        return _call(self._core.refresh())
+
+    def set_timeout(self, timeout: float | None) -> SandboxInfo:
+        return _call(self._core.set_timeout(timeout))
+
+    def kill(self) -> SandboxInfo:
+        return _call(self._core.kill())
+
+    def close(self) -> None:
+        _call(self._core.close())
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _call(self._core.__aexit__(exc_type, exc, tb))
+
+
+__all__ = ["AsyncClient", "Exec", "Files", "Process", "Sandbox"]

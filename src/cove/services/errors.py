@@ -1,0 +1,49 @@
+"""Domain errors: each has a stable machine-readable ``code``; the API maps classes to statuses in one place."""
+
+from __future__ import annotations
+
+
+class CoveServiceError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class NotFound(CoveServiceError):
+    code = "not_found"
+
+
+class SandboxNotFound(NotFound):
+    code = "sandbox_not_found"
+
+
+class ProcessNotFound(NotFound):
+    code = "process_not_found"
+
+
+class Conflict(CoveServiceError):
+    code = "conflict"
+
+
+class SandboxNotRunning(Conflict):
+    code = "sandbox_not_running"
+
+
+class InvalidRequest(CoveServiceError):
+    code = "invalid_request"
+
+
+class PathNotAllowed(CoveServiceError):
+    code = "path_outside_sandbox"
+
+
+class SandboxStartFailed(CoveServiceError):
+    code = "sandbox_start_failed"
+
+
+class Unavailable(CoveServiceError):
+    code = "sandbox_unavailable"

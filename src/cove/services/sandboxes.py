@@ -1,0 +1,189 @@
+"""SandboxService: the life of a sandbox — create, find, list, time out, kill, recover after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cove.config import ServerSettings
+from cove.runtime.bwrap import BwrapDriver, SandboxPaths, SandboxStartError
+from cove.runtime.guest_client import GuestClient, GuestUnavailable
+from cove.runtime.spec import SandboxSpec
+from cove.services.errors import SandboxNotFound, SandboxNotRunning, SandboxStartFailed
+from cove.store.sandboxes import SandboxRecord, SandboxStore
+
+log = logging.getLogger("cove.sandboxes")
+
+RUNNING = "running"
+STOPPED = "stopped"
+STARTING = "starting"
+FAILED = "failed"
+DISK_CHECK_INTERVAL = 5.0
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    spec: SandboxSpec
+    timeout: float | None = None
+    idle_timeout: float | None = None
+    labels: dict[str, str] | None = None
+
+
+def _disk_usage(path: Path) -> int:
+    total = 0
+    for directory, _dirs, names in os.walk(path):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
+    return total
+
+
+class SandboxService:
+    def __init__(self, settings: ServerSettings, store: SandboxStore, driver: BwrapDriver) -> None:
+        self._settings = settings
+        self._store = store
+        self._driver = driver
+        self._uid_lock = asyncio.Lock()
+        self._last_active: dict[str, float] = {}
+        self._unsaved_activity: set[str] = set()
+        self._last_disk_check = 0.0
+
+    def paths(self, sandbox_id: str) -> SandboxPaths:
+        return SandboxPaths(self._settings.sandboxes_dir / sandbox_id)
+
+    async def create(self, request: CreateRequest) -> SandboxRecord:
+        now = time.time()
+        async with self._uid_lock:
+            record = SandboxRecord(
+                id="sbx_" + secrets.token_hex(8),
+                state=STARTING,
+                created_at=now,
+                updated_at=now,
+                last_active_at=now,
+                uid=await self._store.next_uid(),
+                spec=request.spec.to_json(),
+                enforced={},
+                labels=dict(request.labels or {}),
+                expires_at=now + request.timeout if request.timeout else None,
+                idle_timeout=request.idle_timeout,
+            )
+            await self._store.insert(record)
+        paths = self.paths(record.id)
+        try:
+            await asyncio.to_thread(self._driver.prepare, paths, record.uid)
+            spawned = await self._driver.spawn(record.id, request.spec, paths, record.uid)
+        except (SandboxStartError, OSError) as exc:
+            await self._store.update(record.id, state=FAILED, stop_reason=str(exc)[:2000])
+            await asyncio.to_thread(self._cleanup, record.id)
+            raise SandboxStartFailed(str(exc)) from exc
+        await self._store.update(
+            record.id, state=RUNNING, pid=spawned.pid, init_pid=spawned.init_pid, enforced=spawned.enforced
+        )
+        return await self.get(record.id)
+
+    async def get(self, sandbox_id: str) -> SandboxRecord:
+        record = await self._store.get(sandbox_id)
+        if record is None:
+            raise SandboxNotFound(f"no sandbox with id {sandbox_id!r}")
+        if sandbox_id in self._last_active:
+            record.last_active_at = self._last_active[sandbox_id]
+        return record
+
+    async def list(self, *, state: str | None = None, labels: dict[str, str] | None = None) -> list[SandboxRecord]:
+        records = await self._store.list(state=state, labels=labels)
+        for record in records:
+            record.last_active_at = self._last_active.get(record.id, record.last_active_at)
+        return records
+
+    async def guest(self, sandbox_id: str) -> GuestClient:
+        """The supervisor of a running sandbox; using it counts as activity for the idle timeout."""
+        record = await self.get(sandbox_id)
+        if record.state != RUNNING:
+            raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}" + _reason(record))
+        self._last_active[sandbox_id] = time.time()
+        self._unsaved_activity.add(sandbox_id)
+        return GuestClient(self.paths(sandbox_id).socket)
+
+    def oom_kills(self, sandbox_id: str) -> int:
+        return self._driver.cgroups.oom_kills(sandbox_id)
+
+    async def set_timeout(self, sandbox_id: str, timeout: float | None) -> SandboxRecord:
+        record = await self.get(sandbox_id)
+        if record.state != RUNNING:
+            raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}; its timeout cannot change")
+        await self._store.update(sandbox_id, expires_at=time.time() + timeout if timeout else None)
+        return await self.get(sandbox_id)
+
+    async def kill(self, sandbox_id: str, reason: str = "killed") -> SandboxRecord:
+        record = await self.get(sandbox_id)
+        if record.state in (RUNNING, STARTING):
+            self._driver.kill(sandbox_id, record.init_pid)
+            await self._store.update(sandbox_id, state=STOPPED, stop_reason=reason)
+            self._last_active.pop(sandbox_id, None)
+            await asyncio.to_thread(self._cleanup, sandbox_id)
+        return await self.get(sandbox_id)
+
+    def _cleanup(self, sandbox_id: str) -> None:
+        """Free what a stopped sandbox held: its cgroups and its files."""
+        for _ in range(50):
+            self._driver.cgroups.kill_all(sandbox_id)
+            self._driver.cgroups.remove(sandbox_id)
+            shutil.rmtree(self.paths(sandbox_id).root, ignore_errors=True)
+            if not self.paths(sandbox_id).root.exists():
+                return
+            time.sleep(0.02)
+
+    async def recover(self) -> None:
+        """After a (re)start: keep sandboxes whose supervisor still answers, mark the rest as lost."""
+        for record in await self._store.list(state=RUNNING):
+            try:
+                await GuestClient(self.paths(record.id).socket).request("ping")
+            except (GuestUnavailable, OSError):
+                log.warning("sandbox %s did not survive; marking it stopped", record.id)
+                await self._store.update(record.id, state=STOPPED, stop_reason="lost")
+                await asyncio.to_thread(self._cleanup, record.id)
+        for record in await self._store.list(state=STARTING):
+            await self._store.update(record.id, state=FAILED, stop_reason="server stopped during start")
+            self._driver.kill(record.id, record.init_pid)
+            await asyncio.to_thread(self._cleanup, record.id)
+
+    async def enforce_timeouts(self) -> None:
+        """One pass of the reaper: absolute and idle timeouts, the disk quota watchdog, and dead sandboxes."""
+        now = time.time()
+        check_disk = now - self._last_disk_check >= DISK_CHECK_INTERVAL
+        if check_disk:
+            self._last_disk_check = now
+        for record in await self.list(state=RUNNING):
+            if record.expires_at is not None and now >= record.expires_at:
+                await self.kill(record.id, reason="timeout")
+            elif record.idle_timeout and now - record.last_active_at >= record.idle_timeout:
+                await self.kill(record.id, reason="idle_timeout")
+            elif record.init_pid and not Path(f"/proc/{record.init_pid}").exists():
+                await self.kill(record.id, reason="exited")
+            elif check_disk and (disk_mb := SandboxSpec.from_json(record.spec).limits.disk_mb):
+                used = await asyncio.to_thread(_disk_usage, self.paths(record.id).root)
+                if used > disk_mb * 1024 * 1024:
+                    await self.kill(record.id, reason="disk_limit")
+        unsaved, self._unsaved_activity = self._unsaved_activity, set()
+        for sandbox_id in unsaved:
+            if sandbox_id in self._last_active:
+                await self._store.update(sandbox_id, last_active_at=self._last_active[sandbox_id])
+
+    async def run_reaper(self) -> None:
+        while True:
+            try:
+                await self.enforce_timeouts()
+            except Exception:
+                log.exception("reaper pass failed")
+            await asyncio.sleep(self._settings.reaper_interval)
+
+
+def _reason(record: SandboxRecord) -> str:
+    return f" ({record.stop_reason})" if record.stop_reason else ""

@@ -1,0 +1,80 @@
+"""Sandbox metadata: what exists, in which state, with which spec — the list that survives a restart."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cove.store.tables import sandbox_labels, sandboxes
+
+FIRST_UID = 200_000
+
+
+@dataclass
+class SandboxRecord:
+    id: str
+    state: str
+    created_at: float
+    updated_at: float
+    last_active_at: float
+    uid: int
+    spec: dict[str, Any]
+    enforced: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)
+    stop_reason: str | None = None
+    expires_at: float | None = None
+    idle_timeout: float | None = None
+    pid: int | None = None
+    init_pid: int | None = None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> SandboxRecord:
+        return cls(**dict(row))
+
+
+class SandboxStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def next_uid(self) -> int:
+        """A host uid no other sandbox has used: uids are never reused, so no stale file can be inherited."""
+        async with self._engine.connect() as conn:
+            highest = (await conn.execute(select(func.max(sandboxes.c.uid)))).scalar()
+        return FIRST_UID if highest is None else int(highest) + 1
+
+    async def insert(self, record: SandboxRecord) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(sandboxes).values(**record.__dict__))
+            if record.labels:
+                await conn.execute(
+                    insert(sandbox_labels),
+                    [{"sandbox_id": record.id, "key": k, "value": v} for k, v in record.labels.items()],
+                )
+
+    async def get(self, sandbox_id: str) -> SandboxRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(sandboxes).where(sandboxes.c.id == sandbox_id))).mappings().first()
+        return SandboxRecord.from_row(row) if row else None
+
+    async def list(self, *, state: str | None = None, labels: dict[str, str] | None = None) -> list[SandboxRecord]:
+        query = select(sandboxes).order_by(sandboxes.c.created_at)
+        if state:
+            query = query.where(sandboxes.c.state == state)
+        for key, value in (labels or {}).items():
+            match = select(sandbox_labels.c.sandbox_id).where(
+                and_(sandbox_labels.c.key == key, sandbox_labels.c.value == value)
+            )
+            query = query.where(sandboxes.c.id.in_(match))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [SandboxRecord.from_row(row) for row in rows]
+
+    async def update(self, sandbox_id: str, **values: Any) -> None:
+        values["updated_at"] = time.time()
+        async with self._engine.begin() as conn:
+            await conn.execute(update(sandboxes).where(sandboxes.c.id == sandbox_id).values(**values))

@@ -1,0 +1,144 @@
+"""Wire models for sandboxes, exec and files.
+
+Field constraints here are the API's validation: FastAPI turns a violation into a 422 naming the field, and the
+SDK parses replies into the same models, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Network = Literal["none", "host"]
+SandboxState = Literal["starting", "running", "stopped", "failed"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limits(_Model):
+    memory_mb: int | None = Field(None, ge=16, le=1024 * 1024, description="Memory limit in MiB")
+    cpus: float | None = Field(None, gt=0, le=1024, description="CPU quota in cores")
+    pids: int | None = Field(None, ge=8, le=1_000_000, description="Maximum number of processes and threads")
+    disk_mb: int | None = Field(None, ge=1, description="Disk quota for the sandbox's writable files, in MiB")
+
+
+class SandboxCreate(_Model):
+    env: dict[str, str] = Field(default_factory=dict, description="Environment for every command")
+    cwd: str = Field("/workspace", description="Default working directory inside the sandbox")
+    timeout: float | None = Field(None, gt=0, description="Seconds until the sandbox is killed; none = no limit")
+    idle_timeout: float | None = Field(None, gt=0, description="Seconds without API activity before it is killed")
+    labels: dict[str, str] = Field(default_factory=dict, description="Metadata labels to filter lists by")
+    limits: Limits = Field(default_factory=Limits)
+    network: Network = "none"
+
+
+class SandboxInfo(BaseModel):
+    id: str
+    state: SandboxState
+    stop_reason: str | None
+    created_at: float
+    expires_at: float | None
+    idle_timeout: float | None
+    last_active_at: float
+    labels: dict[str, str]
+    env: dict[str, str]
+    cwd: str
+    network: Network
+    limits: Limits
+    enforced_limits: dict[str, str] = Field(description="Each limit really enforced, and by what mechanism")
+    driver: str
+    oom_kills: int = Field(description="Processes the kernel killed for exceeding the memory limit")
+
+
+class SandboxList(BaseModel):
+    sandboxes: list[SandboxInfo]
+
+
+class TimeoutUpdate(_Model):
+    timeout: float | None = Field(..., gt=0, description="New timeout in seconds from now; null removes it")
+
+
+class ExecCommand(_Model):
+    command: str | list[str] = Field(..., description="A shell command line, or an argv list run directly")
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    timeout: float | None = Field(None, gt=0, description="Seconds before the command is killed")
+    stdin: str | None = Field(None, description="Text fed to the command's standard input")
+    background: bool = Field(False, description="Return at once; attach to the process for its output")
+    tag: str | None = Field(None, max_length=200)
+
+
+class ExecResult(BaseModel):
+    process_id: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool
+    signal: int | None
+    oom_killed: bool
+    truncated: bool
+
+
+class ProcessInfo(BaseModel):
+    id: str
+    pid: int
+    command: list[str]
+    cwd: str
+    tag: str | None
+    running: bool
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    started_at: float
+    ended_at: float | None
+    stdout_bytes: int
+    stderr_bytes: int
+
+
+class ProcessList(BaseModel):
+    processes: list[ProcessInfo]
+
+
+class SignalRequest(_Model):
+    signal: str | int = "SIGTERM"
+
+
+class FileInfo(BaseModel):
+    name: str
+    path: str
+    type: Literal["file", "dir", "symlink", "other"]
+    size: int
+    mode: int
+    modified_at: float
+    symlink_target: str | None = None
+
+
+class FileList(BaseModel):
+    entries: list[FileInfo]
+
+
+class Exists(BaseModel):
+    exists: bool
+
+
+class MkdirRequest(_Model):
+    path: str = Field(..., min_length=1)
+    parents: bool = True
+
+
+class RenameRequest(_Model):
+    source: str = Field(..., min_length=1)
+    destination: str = Field(..., min_length=1)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

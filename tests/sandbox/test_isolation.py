@@ -1,0 +1,52 @@
+"""What a sandbox cannot do: see the host, write the system, reach the network, or be root."""
+
+from __future__ import annotations
+
+import os
+
+from cove import AsyncSandbox
+from tests.conftest import CoveServer
+
+
+async def test_runs_as_unprivileged_user_in_its_own_pid_namespace(connection: dict[str, str]) -> None:
+    async with await AsyncSandbox.create(**connection) as sandbox:
+        ident = await sandbox.exec.run("id -u; id -un; echo $HOME; pwd")
+        uid, name, home, cwd = ident.stdout.split()
+        assert uid != "0" and name == "user" and home == "/home/user" and cwd == "/workspace"
+        pids = (await sandbox.exec.run("ls /proc | grep -E '^[0-9]+$'")).stdout.split()
+        # Only the supervisor (PID 1) and this command's own processes exist; none of the host's.
+        assert "1" in pids and len(pids) < 10
+        assert str(os.getpid()) not in pids or int(max(pids, key=int)) < 100
+        comm = (await sandbox.exec.run("cat /proc/1/cmdline | tr '\\0' ' '")).stdout
+        assert "cove.guest.supervisor" in comm
+
+
+async def test_host_system_is_read_only_and_private_dirs_are_writable(connection: dict[str, str]) -> None:
+    async with await AsyncSandbox.create(**connection) as sandbox:
+        for target in ("/usr/cove-test", "/etc/cove-test", "/cove-test"):
+            result = await sandbox.exec.run(f"touch {target}")
+            assert result.exit_code != 0, target
+        for writable in ("/workspace/a", "/home/user/b", "/tmp/c"):
+            assert (await sandbox.exec.run(f"echo ok > {writable} && cat {writable}")).stdout == "ok\n"
+
+
+async def test_tmp_is_private_to_each_sandbox(connection: dict[str, str]) -> None:
+    async with (
+        await AsyncSandbox.create(**connection) as first,
+        await AsyncSandbox.create(**connection) as second,
+    ):
+        await first.exec.run("echo secret > /tmp/mine")
+        assert (await second.exec.run("test -e /tmp/mine")).exit_code == 1
+        assert (await second.exec.run("test -e /workspace")).exit_code == 0
+
+
+async def test_no_network_by_default(server: CoveServer, connection: dict[str, str]) -> None:
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {server.port}), timeout=2); print('reached')"
+    async with await AsyncSandbox.create(**connection) as sandbox:
+        result = await sandbox.exec.run(["python3", "-c", probe])
+        assert result.exit_code != 0 and "reached" not in result.stdout
+        interfaces = (await sandbox.exec.run("ls /sys/class/net 2>/dev/null || cat /proc/net/dev")).stdout
+        assert "eth" not in interfaces
+    async with await AsyncSandbox.create(network="host", **connection) as sandbox:
+        result = await sandbox.exec.run(["python3", "-c", probe])
+        assert result.stdout == "reached\n", result.stderr

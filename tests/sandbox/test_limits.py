@@ -1,0 +1,45 @@
+"""Limits are enforced by the kernel and reported truthfully."""
+
+from __future__ import annotations
+
+from cove import AsyncSandbox
+
+HOG = "x = bytearray(0)\nwhile True:\n    x += bytearray(16 * 1024 * 1024)\n"
+
+
+async def test_memory_hog_is_killed_and_the_reason_reported(connection: dict[str, str]) -> None:
+    async with await AsyncSandbox.create(limits={"memory_mb": 64}, **connection) as sandbox:
+        assert sandbox.info.enforced_limits["memory_mb"].startswith("cgroup")
+        result = await sandbox.exec.run(["python3", "-c", HOG], timeout=60)
+        assert result.exit_code == 137 and result.signal == 9
+        assert result.oom_killed
+        assert (await sandbox.refresh()).oom_kills >= 1
+        # The sandbox itself survives its hog.
+        assert (await sandbox.exec.run("echo alive")).stdout == "alive\n"
+
+
+async def test_fork_bomb_is_contained(connection: dict[str, str]) -> None:
+    bomb = "bomb() { bomb | bomb & }; bomb; sleep 2; echo done"
+    async with await AsyncSandbox.create(limits={"pids": 64}, **connection) as sandbox:
+        assert "pids" in sandbox.info.enforced_limits
+        await sandbox.exec.run(bomb, timeout=10, check_timeout=False)
+        count = await sandbox.exec.run("ls /proc | grep -cE '^[0-9]+$'")
+        assert count.exit_code is not None
+        assert int(count.stdout) <= 64
+        await sandbox.exec.run("pkill -9 -u user -f bomb; true", timeout=10, check_timeout=False)
+        assert (await sandbox.exec.run("echo alive", timeout=10)).stdout == "alive\n"
+
+
+async def test_only_requested_limits_are_claimed(connection: dict[str, str]) -> None:
+    async with await AsyncSandbox.create(limits={"cpus": 0.5, "disk_mb": 50}, **connection) as sandbox:
+        enforced = sandbox.info.enforced_limits
+        assert set(enforced) == {"cpus", "disk_mb"}
+        assert sandbox.info.limits.cpus == 0.5
+
+
+async def test_disk_quota_stops_a_file_larger_than_the_quota(connection: dict[str, str]) -> None:
+    async with await AsyncSandbox.create(limits={"disk_mb": 8}, **connection) as sandbox:
+        result = await sandbox.exec.run("head -c 20000000 /dev/zero > /workspace/big")
+        assert result.exit_code != 0
+        size = int((await sandbox.exec.run("stat -c %s /workspace/big")).stdout)
+        assert size <= 9 * 1024 * 1024
