@@ -42,5 +42,10 @@ class ServerSettings:
         return self.home / "sandboxes"
 
     @property
+    def model_dir(self) -> Path:
+        """Holds the model proxy's socket; bound read-only into every sandbox."""
+        return self.home / "model"
+
+    @property
     def admin_key_path(self) -> Path:
         return self.home / ADMIN_KEY_FILE

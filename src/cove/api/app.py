@@ -13,16 +13,22 @@ from fastapi import Depends, FastAPI
 from cove import __name__ as package_name
 from cove.api import auth, errors
 from cove.api.deps import Services
-from cove.api.routes import execs, files, sandboxes
+from cove.api.routes import agents, execs, files, model, sandboxes
 from cove.config import ServerSettings
+from cove.events.log import EventLog
+from cove.modelproxy.gateway import ModelGateway
 from cove.runtime.bwrap import BwrapDriver
 from cove.runtime.cgroups import detect
+from cove.runtime.inotify import DirectoryWatcher
 from cove.services.execs import ExecService
 from cove.services.files import FileService
 from cove.services.sandboxes import SandboxService
+from cove.services.sessions import SessionService
 from cove.store.db import open_engine
+from cove.store.events import EventStore
 from cove.store.keys import KeyStore, new_key
 from cove.store.sandboxes import SandboxStore
+from cove.store.sessions import SessionStore
 
 log = logging.getLogger("cove.server")
 
@@ -57,13 +63,24 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 settings.admin_key_path,
                 settings.admin_key_path,
             )
-        sandbox_service = SandboxService(settings, SandboxStore(engine), BwrapDriver(detect()))
+        driver = BwrapDriver(detect(), model_dir=settings.model_dir)
+        sandbox_service = SandboxService(settings, SandboxStore(engine), driver)
         await sandbox_service.recover()
+        exec_service = ExecService(sandbox_service)
+        watcher = DirectoryWatcher()
+        session_service = SessionService(
+            SessionStore(engine), EventLog(EventStore(engine)), sandbox_service, exec_service, watcher
+        )
+        gateway = ModelGateway(settings.model_dir, session_service.resolve_token, session_service.record_usage)
+        await gateway.start()
+        await session_service.recover()
         app.state.services = Services(
             keys=keys,
             sandboxes=sandbox_service,
-            execs=ExecService(sandbox_service),
+            execs=exec_service,
             files=FileService(sandbox_service),
+            sessions=session_service,
+            model=gateway,
         )
         reaper = asyncio.create_task(sandbox_service.run_reaper())
         try:
@@ -72,6 +89,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            await session_service.shutdown()
+            await gateway.stop()
+            watcher.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -90,5 +110,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(sandboxes.router, dependencies=protected)
     app.include_router(execs.router, dependencies=protected)
     app.include_router(files.router, dependencies=protected)
+    app.include_router(agents.router, dependencies=protected)
+    app.include_router(model.router, dependencies=protected)
     app.include_router(execs.ws_router)
+    app.include_router(agents.ws_router)
     return app

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 
+from cove.modelproxy.gateway import ModelGateway
 from cove.services.execs import ExecService
 from cove.services.files import FileService
 from cove.services.sandboxes import SandboxService
+from cove.services.sessions import SessionService
 from cove.store.keys import KeyStore
 
 
@@ -18,6 +20,8 @@ class Services:
     sandboxes: SandboxService
     execs: ExecService
     files: FileService
+    sessions: SessionService
+    model: ModelGateway
 
 
 def services_of(app: FastAPI) -> Services:

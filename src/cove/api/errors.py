@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,6 +34,9 @@ _STATUS_BY_CODE = {
     "command_not_found": 400,
     "stdin_closed": 409,
     "unauthorized": 401,
+    "validation_error": 422,
+    "invalid_argument": 400,
+    "bad_request": 400,
 }
 
 
@@ -52,9 +57,13 @@ _SOURCES = {"body": "", "query": "query parameter", "path": "path parameter", "h
 
 
 def describe_validation(exc: RequestValidationError) -> str:
+    return describe_validation_errors(exc.errors())
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
     """One line a user can act on: which field, and what is wrong with it."""
     parts = []
-    for error in exc.errors():
+    for error in errors:
         location = [str(p) for p in error.get("loc", ())]
         source = location.pop(0) if location and location[0] in _SOURCES else "body"
         field = ".".join(location)

@@ -79,8 +79,8 @@ def read_last_seq(path: str | os.PathLike[str]) -> int:
     return int(event["seq"]) if event else 0
 
 
-def read_events(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Complete events from byte ``offset`` on, and the offset just past the last one returned.
+def read_lines(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[bytes], int]:
+    """Complete journal lines (exactly as written) from byte ``offset``, and the offset past the last one.
 
     A partially written last line is left for the next call: pass the returned offset back in to tail a file.
     """
@@ -93,8 +93,13 @@ def read_events(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[dic
     end = data.rfind(b"\n")
     if end == -1:
         return [], offset
-    events = [json.loads(line) for line in data[:end].split(b"\n") if line.strip()]
-    return events, offset + end + 1
+    return [line for line in data[:end].split(b"\n") if line.strip()], offset + end + 1
+
+
+def read_events(path: str | os.PathLike[str], offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Complete events from byte ``offset`` on, and the offset just past the last one returned."""
+    lines, offset = read_lines(path, offset)
+    return [json.loads(line) for line in lines], offset
 
 
 @contextlib.contextmanager

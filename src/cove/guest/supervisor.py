@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from cove.guest import files
+from cove.guest import files, model_forwarder
 from cove.guest.processes import Process, ProcessError, ProcessTable
 from cove.guest.protocol import (
     CHUNK,
@@ -79,10 +79,13 @@ class Supervisor:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         server = await asyncio.start_unix_server(self._connection, path=str(self.socket_path), limit=CHUNK * 4)
+        forwarder = await model_forwarder.start(self.socket_path.parent / "model-port")
         # The server waits for this file before it reports the sandbox as running.
         (self.socket_path.parent / "ready").write_text(str(os.getpid()))
         async with server:
             await stop.wait()
+        if forwarder is not None:
+            forwarder.close()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -202,7 +205,8 @@ class Supervisor:
 
         inputs = asyncio.create_task(self._take_input(proc, reader))
         try:
-            await asyncio.gather(forward("stdout", STDOUT), forward("stderr", STDERR))
+            if request.get("output", True):
+                await asyncio.gather(forward("stdout", STDOUT), forward("stderr", STDERR))
             await self.processes.wait(proc)
             writer.write(encode_json({"event": "exit", **proc.info()}))
             await writer.drain()

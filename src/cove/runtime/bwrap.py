@@ -24,6 +24,7 @@ from cove.runtime.spec import SandboxSpec
 SANDBOX_USER = "user"
 HOME = "/home/user"
 GUEST_RUN = "/run/cove"
+MODEL_DIR = "/run/cove-model"
 START_TIMEOUT = 10.0
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FSIZE_SLACK_MB = 1
@@ -118,9 +119,12 @@ def python_executable() -> str:
 class BwrapDriver:
     name = "bwrap"
 
-    def __init__(self, cgroups: Cgroups, bwrap: str | None = None) -> None:
+    def __init__(self, cgroups: Cgroups, bwrap: str | None = None, model_dir: Path | None = None) -> None:
         self.cgroups = cgroups
         self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
+        # The model proxy's socket directory, bound read-only into every sandbox so agents reach a model even
+        # with no network (see cove.guest.model_forwarder).
+        self.model_dir = model_dir
 
     def prepare(self, paths: SandboxPaths, uid: int) -> None:
         """Create the sandbox's writable directories, owned by its unprivileged uid."""
@@ -151,6 +155,8 @@ class BwrapDriver:
         args += ["--bind", str(paths.workspace), "/workspace", "--perms", "0755", "--dir", "/home"]
         args += ["--bind", str(paths.home), HOME]
         args += ["--bind", str(paths.tmp), "/tmp", "--bind", str(paths.run), GUEST_RUN]
+        if self.model_dir is not None:
+            args += ["--ro-bind", str(self.model_dir), MODEL_DIR]
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if spec.network == "none":
             args += ["--unshare-net"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,7 @@ from cove.guest.protocol import (
     encode_json,
     read_frame,
 )
-
-MAX_UNIX_PATH = 104
+from cove.runtime.unix import open_unix
 
 
 class GuestError(Exception):
@@ -113,19 +111,10 @@ class GuestClient:
         self.socket_path = socket_path
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        path = str(self.socket_path)
-        directory: int | None = None
-        if len(path.encode()) >= MAX_UNIX_PATH:
-            # A deep $COVE_HOME makes the path longer than sun_path allows; reach it through a directory fd.
-            directory = os.open(self.socket_path.parent, os.O_PATH)
-            path = f"/proc/self/fd/{directory}/{self.socket_path.name}"
         try:
-            return await asyncio.open_unix_connection(path, limit=CHUNK * 4)
+            return await open_unix(self.socket_path, limit=CHUNK * 4)
         except OSError as exc:
             raise GuestUnavailable(f"sandbox supervisor unreachable at {self.socket_path}: {exc}") from exc
-        finally:
-            if directory is not None:
-                os.close(directory)
 
     async def request(self, op: str, **fields: Any) -> Any:
         reader, writer = await self._open()

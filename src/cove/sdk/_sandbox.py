@@ -15,6 +15,7 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from cove.sdk._agent import AsyncAgents
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import CommandTimeout, ConnectionLost, CoveError, error_from
 from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
@@ -396,6 +397,7 @@ class AsyncSandbox:
         self.info = info
         self.exec = AsyncExec(client, info.id)
         self.files = AsyncFiles(client, info.id)
+        self.agent = AsyncAgents(client, info.id)
 
     @property
     def id(self) -> str:

@@ -3,42 +3,18 @@ protocol code and differ only in how a caller waits."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from cove.sdk._client import AsyncClient
+from cove.sdk._portal import call
 from cove.sdk._sandbox import AsyncSandbox, OutputCallback, OutputChunk, ProcessHandle, ProcessResult
+from cove.sdk._sync_agent import Agents
 from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
 
 T = TypeVar("T")
-
-
-class _Portal:
-    """A daemon thread with an event loop; sync calls submit coroutines to it and wait."""
-
-    _lock = threading.Lock()
-    _loop: asyncio.AbstractEventLoop | None = None
-
-    @classmethod
-    def loop(cls) -> asyncio.AbstractEventLoop:
-        with cls._lock:
-            if cls._loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="cove-sdk", daemon=True).start()
-                cls._loop = loop
-            return cls._loop
-
-    @classmethod
-    def call(cls, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, cls.loop()).result()
-
-
-def _call(coroutine: Coroutine[Any, Any, T]) -> T:
-    return _Portal.call(coroutine)
 
 
 class Process:
@@ -64,26 +40,26 @@ class Process:
             except StopAsyncIteration:
                 return None
 
-        while (chunk := _call(step())) is not None:
+        while (chunk := call(step())) is not None:
             yield chunk
 
     def wait(self) -> ProcessResult:
-        return _call(self._handle.wait())
+        return call(self._handle.wait())
 
     def send_stdin(self, data: str | bytes) -> None:
-        _call(self._handle.send_stdin(data))
+        call(self._handle.send_stdin(data))
 
     def close_stdin(self) -> None:
-        _call(self._handle.close_stdin())
+        call(self._handle.close_stdin())
 
     def signal(self, signal: str | int = "SIGTERM") -> None:
-        _call(self._handle.signal(signal))
+        call(self._handle.signal(signal))
 
     def kill(self) -> None:
-        _call(self._handle.kill())
+        call(self._handle.kill())
 
     def close(self) -> None:
-        _call(self._handle.close())
+        call(self._handle.close())
 
 
 class Exec:
@@ -101,7 +77,7 @@ class Exec:
         check_timeout: bool = True,
     ) -> ExecResult:
         """Run to completion. ``sandbox.exec.run("echo hi").stdout == "hi\\n"``."""
-        return _call(
+        return call(
             self._exec.run(command, env=env, cwd=cwd, timeout=timeout, stdin=stdin, check_timeout=check_timeout)
         )
 
@@ -118,7 +94,7 @@ class Exec:
     ) -> Process:
         """Start a streaming process; callbacks run on the SDK's background thread."""
         return Process(
-            _call(
+            call(
                 self._exec.start(
                     command,
                     env=env,
@@ -140,7 +116,7 @@ class Exec:
         timeout: float | None = None,
         tag: str | None = None,
     ) -> ProcessInfo:
-        return _call(self._exec.background(command, env=env, cwd=cwd, timeout=timeout, tag=tag))
+        return call(self._exec.background(command, env=env, cwd=cwd, timeout=timeout, tag=tag))
 
     def attach(
         self,
@@ -152,7 +128,7 @@ class Exec:
         on_stderr: OutputCallback | None = None,
     ) -> Process:
         return Process(
-            _call(
+            call(
                 self._exec.attach(
                     process_id,
                     stdout_offset=stdout_offset,
@@ -164,13 +140,13 @@ class Exec:
         )
 
     def list(self) -> list[ProcessInfo]:
-        return _call(self._exec.list())
+        return call(self._exec.list())
 
     def get(self, process_id: str) -> ProcessInfo:
-        return _call(self._exec.get(process_id))
+        return call(self._exec.get(process_id))
 
     def kill(self, process_id: str, signal: str | int = "SIGKILL") -> ProcessInfo:
-        return _call(self._exec.kill(process_id, signal))
+        return call(self._exec.kill(process_id, signal))
 
 
 class Files:
@@ -178,34 +154,34 @@ class Files:
         self._files = sandbox.files
 
     def read(self, path: str) -> bytes:
-        return _call(self._files.read(path))
+        return call(self._files.read(path))
 
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
-        return _call(self._files.read_text(path, encoding))
+        return call(self._files.read_text(path, encoding))
 
     def download(self, path: str, destination: str | Path) -> int:
-        return _call(self._files.download(path, destination))
+        return call(self._files.download(path, destination))
 
     def write(self, path: str, data: bytes | str | Path | Iterable[bytes], *, mode: int | None = None) -> FileInfo:
-        return _call(self._files.write(path, data, mode=mode))
+        return call(self._files.write(path, data, mode=mode))
 
     def list(self, path: str = "/workspace") -> list[FileInfo]:
-        return _call(self._files.list(path))
+        return call(self._files.list(path))
 
     def stat(self, path: str) -> FileInfo:
-        return _call(self._files.stat(path))
+        return call(self._files.stat(path))
 
     def exists(self, path: str) -> bool:
-        return _call(self._files.exists(path))
+        return call(self._files.exists(path))
 
     def mkdir(self, path: str, *, parents: bool = True) -> FileInfo:
-        return _call(self._files.mkdir(path, parents=parents))
+        return call(self._files.mkdir(path, parents=parents))
 
     def remove(self, path: str, *, recursive: bool = False) -> None:
-        _call(self._files.remove(path, recursive=recursive))
+        call(self._files.remove(path, recursive=recursive))
 
     def rename(self, source: str, destination: str) -> FileInfo:
-        return _call(self._files.rename(source, destination))
+        return call(self._files.rename(source, destination))
 
 
 class Sandbox:
@@ -220,6 +196,7 @@ class Sandbox:
         self._core = core
         self.exec = Exec(core)
         self.files = Files(core)
+        self.agent = Agents(core.agent)
 
     @property
     def id(self) -> str:
@@ -244,7 +221,7 @@ class Sandbox:
         api_key: str | None = None,
     ) -> Sandbox:
         return cls(
-            _call(
+            call(
                 AsyncSandbox.create(
                     env=env,
                     cwd=cwd,
@@ -261,7 +238,7 @@ class Sandbox:
 
     @classmethod
     def connect(cls, sandbox_id: str, *, url: str | None = None, api_key: str | None = None) -> Sandbox:
-        return cls(_call(AsyncSandbox.connect(sandbox_id, url=url, api_key=api_key)))
+        return cls(call(AsyncSandbox.connect(sandbox_id, url=url, api_key=api_key)))
 
     @classmethod
     def list(
@@ -272,19 +249,19 @@ class Sandbox:
         url: str | None = None,
         api_key: str | None = None,
     ) -> list[SandboxInfo]:
-        return _call(AsyncSandbox.list(state=state, labels=labels, url=url, api_key=api_key))
+        return call(AsyncSandbox.list(state=state, labels=labels, url=url, api_key=api_key))
 
     def refresh(self) -> SandboxInfo:
-        return _call(self._core.refresh())
+        return call(self._core.refresh())
 
     def set_timeout(self, timeout: float | None) -> SandboxInfo:
-        return _call(self._core.set_timeout(timeout))
+        return call(self._core.set_timeout(timeout))
 
     def kill(self) -> SandboxInfo:
-        return _call(self._core.kill())
+        return call(self._core.kill())
 
     def close(self) -> None:
-        _call(self._core.close())
+        call(self._core.close())
 
     def __enter__(self) -> Sandbox:
         return self
@@ -292,7 +269,7 @@ class Sandbox:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        _call(self._core.__aexit__(exc_type, exc, tb))
+        call(self._core.__aexit__(exc_type, exc, tb))
 
 
 __all__ = ["AsyncClient", "Exec", "Files", "Process", "Sandbox"]

@@ -47,3 +47,19 @@ class SandboxStartFailed(CoveServiceError):
 
 class Unavailable(CoveServiceError):
     code = "sandbox_unavailable"
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+
+
+class ResumeNotFound(NotFound):
+    code = "resume_not_found"
+
+
+class SessionExited(Conflict):
+    code = "session_exited"
+
+
+class AgentUnavailable(Unavailable):
+    code = "agent_unavailable"

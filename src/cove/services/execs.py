@@ -148,6 +148,18 @@ class ExecService:
         except GuestError as exc:
             raise guest_error(exc) from exc
 
+    async def wait(self, sandbox_id: str, process_id: str) -> dict[str, Any]:
+        """Wait for a process to end (without its output) and return its final info."""
+        guest = await self._sandboxes.guest(sandbox_id)
+        try:
+            async with guest.process("attach", process_id=process_id, output=False) as stream:
+                async for item in stream:
+                    if isinstance(item, Exited):
+                        return item.info
+        except GuestError as exc:
+            raise guest_error(exc) from exc
+        raise GuestUnavailable(f"process {process_id} ended without an exit status")
+
     async def list(self, sandbox_id: str) -> list[dict[str, Any]]:
         guest = await self._sandboxes.guest(sandbox_id)
         result: list[dict[str, Any]] = await guest.request("processes")

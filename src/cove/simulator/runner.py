@@ -7,23 +7,14 @@ therefore supported and the bound port is read back from the listening socket.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import Generator
 from typing import NamedTuple
 
 import uvicorn
 from fastapi import FastAPI
 
+from cove.embedded import start_embedded
 from cove.simulator.app import create_app
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the host process it is embedded in."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 class BackgroundSimulator(NamedTuple):
@@ -85,15 +76,6 @@ def _listen(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family)
 
 
-async def _serve_guarded(server: uvicorn.Server, sock: socket.socket) -> None:
-    try:
-        await server.serve(sockets=[sock])
-    except SystemExit as exc:  # uvicorn exits on startup failures; keep that inside this task
-        raise RuntimeError(f"the simulator stopped: exit status {exc.code}") from None
-    finally:
-        sock.close()
-
-
 async def run_in_background(host: str = "127.0.0.1", port: int = 0, app: FastAPI | None = None) -> BackgroundSimulator:
     """Start a simulator in the running loop and return once it accepts connections.
 
@@ -101,11 +83,5 @@ async def run_in_background(host: str = "127.0.0.1", port: int = 0, app: FastAPI
     listens and whose ``stop()`` shuts it down. Raises ``OSError`` if the address cannot be bound.
     """
     sock = _listen(host, port)
-    server = _EmbeddedServer(_config(app or create_app(), host, sock.getsockname()[1]))
-    task = asyncio.create_task(_serve_guarded(server, sock), name=f"cove-simulator-{host}:{port}")
-    while not server.started:
-        if task.done():
-            await task  # raises the startup failure
-            raise RuntimeError("the simulator exited during startup")
-        await asyncio.sleep(0.01)
+    server, task = await start_embedded(app or create_app(), sock, name=f"cove-simulator-{host}:{port}")
     return BackgroundSimulator(server, task)

@@ -43,3 +43,49 @@ sandbox_labels = Table(
     Column("value", Text, nullable=False),
 )
 Index("ix_sandbox_labels_kv", sandbox_labels.c.key, sandbox_labels.c.value)
+
+agent_sessions = Table(
+    "agent_sessions",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("sandbox_id", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("claude_session_id", String),
+    Column("process_id", String),
+    Column("token_hash", String, nullable=False),
+    Column("turns", Integer, nullable=False),
+    Column("usage", JSON, nullable=False),
+    Column("proxy_usage", JSON, nullable=False),
+    Column("total_cost_usd", Float, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("resume", String),
+    Column("fork", Integer, nullable=False),
+    Column("exit_code", Integer),
+    Column("error", JSON),
+    Column("last_seq", Integer, nullable=False),
+    Column("journal_offset", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_agent_sessions_sandbox", agent_sessions.c.sandbox_id)
+Index("ix_agent_sessions_token", agent_sessions.c.token_hash)
+
+events = Table(
+    "events",
+    metadata,
+    Column("session_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("type", String, nullable=False),
+    # The event exactly as journalled: replays send this text as it is, without re-encoding.
+    Column("data", Text, nullable=False),
+)
+
+transcripts = Table(
+    "transcripts",
+    metadata,
+    Column("claude_session_id", String, primary_key=True),
+    Column("sandbox_id", String, nullable=False),
+    Column("project", String, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -1,5 +1,18 @@
 """The wire format of Cove's API, defined once for the server and the Python SDK — one module per resource."""
 
+from cove.wire.agents import (
+    AgentConfigure,
+    AgentSession,
+    AgentSessionList,
+    AgentStart,
+    EventPage,
+    InterruptResult,
+    KillRequest,
+    ModelInfo,
+    PromptAccepted,
+    PromptRequest,
+    Usage,
+)
 from cove.wire.sandboxes import (
     ErrorBody,
     ErrorDetail,
@@ -23,18 +36,28 @@ from cove.wire.sandboxes import (
 )
 
 __all__ = [
+    "AgentConfigure",
+    "AgentSession",
+    "AgentSessionList",
+    "AgentStart",
     "ErrorBody",
     "ErrorDetail",
+    "EventPage",
     "ExecCommand",
     "ExecResult",
     "Exists",
     "FileInfo",
     "FileList",
+    "InterruptResult",
+    "KillRequest",
     "Limits",
     "MkdirRequest",
+    "ModelInfo",
     "Network",
     "ProcessInfo",
     "ProcessList",
+    "PromptAccepted",
+    "PromptRequest",
     "RenameRequest",
     "SandboxCreate",
     "SandboxInfo",
@@ -42,4 +65,5 @@ __all__ = [
     "SandboxState",
     "SignalRequest",
     "TimeoutUpdate",
+    "Usage",
 ]

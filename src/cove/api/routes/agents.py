@@ -1,0 +1,255 @@
+"""Routes for agent sessions: REST commands, event history, SSE and the WebSocket (see docs/agent-api.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+
+from cove.api.auth import websocket_key_valid
+from cove.api.deps import Services, services, services_of
+from cove.api.errors import describe_validation_errors
+from cove.events.log import ScrollbackEnd
+from cove.services.errors import CoveServiceError
+from cove.services.execs import parse_signal
+from cove.services.sessions import StartRequest
+from cove.store.sessions import SessionRecord
+from cove.wire import (
+    AgentConfigure,
+    AgentSession,
+    AgentSessionList,
+    AgentStart,
+    EventPage,
+    InterruptResult,
+    KillRequest,
+    PromptAccepted,
+    PromptRequest,
+    Usage,
+)
+from cove.wire.agents import SessionStatus
+
+router = APIRouter(tags=["agents"])
+ws_router = APIRouter()
+ServicesDep = Annotated[Services, Depends(services)]
+SESSION = "/v1/sandboxes/{sandbox_id}/agent/{session_id}"
+
+
+def session_info(record: SessionRecord, svc: Services) -> AgentSession:
+    return AgentSession(
+        session_id=record.id,
+        sandbox_id=record.sandbox_id,
+        status=record.status,
+        running=record.status == "running",
+        claude_session_id=record.claude_session_id,
+        turns=record.turns,
+        queued=svc.sessions.queued(record),
+        usage=Usage(**record.usage),
+        metered_usage=Usage(**record.proxy_usage),
+        total_cost_usd=record.total_cost_usd,
+        config=record.config,
+        resume=record.resume,
+        fork=bool(record.fork),
+        exit_code=record.exit_code,
+        error=record.error,
+        last_seq=record.last_seq,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _options(body: AgentStart | AgentConfigure) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True, exclude={"prompt", "resume", "fork"})
+    return fields
+
+
+@router.post("/v1/sandboxes/{sandbox_id}/agent", status_code=201, response_model=AgentSession)
+async def start_session(sandbox_id: str, body: AgentStart, svc: ServicesDep) -> AgentSession:
+    if body.prompt is not None and not body.prompt.strip():
+        raise CoveServiceError("prompt must not be empty (omit it to start idle)", code="validation_error")
+    request = StartRequest(prompt=body.prompt, config=_options(body), resume=body.resume, fork=body.fork)
+    return session_info(await svc.sessions.start(sandbox_id, request), svc)
+
+
+@router.get("/v1/sandboxes/{sandbox_id}/agent", response_model=AgentSessionList)
+async def list_sandbox_sessions(sandbox_id: str, svc: ServicesDep) -> AgentSessionList:
+    records = await svc.sessions.list(sandbox_id=sandbox_id)
+    return AgentSessionList(sessions=[session_info(r, svc) for r in records])
+
+
+@router.get("/v1/agent-sessions", response_model=AgentSessionList)
+async def list_all_sessions(
+    svc: ServicesDep, status: SessionStatus | None = None, sandbox_id: str | None = None
+) -> AgentSessionList:
+    records = await svc.sessions.list(sandbox_id=sandbox_id, status=status)
+    return AgentSessionList(sessions=[session_info(r, svc) for r in records])
+
+
+@router.get(SESSION, response_model=AgentSession)
+async def get_session(sandbox_id: str, session_id: str, svc: ServicesDep) -> AgentSession:
+    return session_info(await svc.sessions.get(session_id, sandbox_id), svc)
+
+
+@router.post(SESSION + "/prompt", response_model=PromptAccepted)
+async def prompt(sandbox_id: str, session_id: str, body: PromptRequest, svc: ServicesDep) -> PromptAccepted:
+    return PromptAccepted(**await svc.sessions.prompt(sandbox_id, session_id, body.text))
+
+
+@router.post(SESSION + "/interrupt", response_model=InterruptResult)
+async def interrupt(sandbox_id: str, session_id: str, svc: ServicesDep) -> InterruptResult:
+    return InterruptResult(**await svc.sessions.interrupt(sandbox_id, session_id))
+
+
+@router.post(SESSION + "/configure", response_model=AgentSession)
+async def configure(sandbox_id: str, session_id: str, body: AgentConfigure, svc: ServicesDep) -> AgentSession:
+    record = await svc.sessions.configure(sandbox_id, session_id, _options(body))
+    return session_info(record, svc)
+
+
+@router.post(SESSION + "/kill", response_model=AgentSession)
+async def kill(sandbox_id: str, session_id: str, svc: ServicesDep, body: KillRequest | None = None) -> AgentSession:
+    signum = parse_signal((body or KillRequest()).signal)
+    return session_info(await svc.sessions.kill(sandbox_id, session_id, signum), svc)
+
+
+async def _sse(svc: Services, session_id: str, after: int) -> AsyncIterator[bytes]:
+    async for item in svc.sessions.log.subscribe(session_id, after):
+        if isinstance(item, ScrollbackEnd):
+            marker = json.dumps({"type": "scrollback_end", "last_seq": item.last_seq})
+            yield f"event: scrollback_end\ndata: {marker}\n\n".encode()
+        else:
+            yield f"id: {item.seq}\nevent: {item.type}\ndata: {item.data}\n\n".encode()
+
+
+@router.get(
+    SESSION + "/events",
+    response_model=EventPage,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON page, or SSE with that Accept"}},
+)
+async def events(
+    sandbox_id: str,
+    session_id: str,
+    request: Request,
+    svc: ServicesDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Any:
+    record = await svc.sessions.get(session_id, sandbox_id)
+    if "text/event-stream" in request.headers.get("accept", ""):
+        if last_event_id is not None and last_event_id.isdigit():
+            after = int(last_event_id)
+        return StreamingResponse(
+            _sse(svc, record.id, after),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+    page = await svc.sessions.events(record.id, after, limit + 1)
+    more = len(page) > limit
+    page = page[:limit]
+    return EventPage(events=[json.loads(e.data) for e in page], last_seq=record.last_seq, has_more=more)
+
+
+class _Commands:
+    """Client → server WebSocket commands, each answered by an ``ack`` carrying the client's ``id``."""
+
+    def __init__(self, websocket: WebSocket, sandbox_id: str, session_id: str) -> None:
+        self.websocket = websocket
+        self.sandbox_id = sandbox_id
+        self.session_id = session_id
+        self.svc = services_of(websocket.app)
+        self.send_lock = asyncio.Lock()
+
+    async def send_text(self, text: str) -> None:
+        async with self.send_lock:
+            await self.websocket.send_text(text)
+
+    async def run(self) -> None:
+        while True:
+            raw = await self.websocket.receive_text()
+            request_id: Any = None
+            op: Any = None
+            try:
+                message = json.loads(raw)
+                if not isinstance(message, dict):
+                    raise ValueError("a command frame must be a JSON object")
+                request_id, op = message.pop("id", None), message.pop("op", None)
+                result = await self.dispatch(op, message)
+                reply = {"type": "ack", "id": request_id, "op": op, "ok": True, "result": result}
+            except ValidationError as exc:
+                error = {"code": "validation_error", "message": describe_validation_errors(exc.errors())}
+                reply = {"type": "ack", "id": request_id, "op": op, "ok": False, "error": error}
+            except CoveServiceError as exc:
+                error = {"code": exc.code, "message": exc.message}
+                reply = {"type": "ack", "id": request_id, "op": op, "ok": False, "error": error}
+            except ValueError as exc:
+                error = {"code": "invalid_frame", "message": f"malformed frame: {exc}"}
+                reply = {"type": "ack", "id": request_id, "op": op, "ok": False, "error": error}
+            await self.send_text(json.dumps(reply))
+
+    async def dispatch(self, op: Any, fields: dict[str, Any]) -> Any:
+        sessions = self.svc.sessions
+        if op == "prompt":
+            text = PromptRequest(**fields).text
+            return await sessions.prompt(self.sandbox_id, self.session_id, text)
+        if op == "interrupt":
+            return await sessions.interrupt(self.sandbox_id, self.session_id)
+        if op == "configure":
+            changes = _options(AgentConfigure(**fields))
+            record = await sessions.configure(self.sandbox_id, self.session_id, changes)
+            return session_info(record, self.svc).model_dump()
+        if op == "kill":
+            signum = parse_signal(KillRequest(**fields).signal)
+            record = await sessions.kill(self.sandbox_id, self.session_id, signum)
+            return session_info(record, self.svc).model_dump()
+        raise ValueError(f"unknown op {op!r}; expected prompt, interrupt, configure or kill")
+
+
+@ws_router.websocket(SESSION + "/ws")
+async def session_socket(websocket: WebSocket, sandbox_id: str, session_id: str) -> None:
+    """Replay after ``?after=N``, ``scrollback_end``, then live events; commands in the other direction."""
+    if not await websocket_key_valid(websocket):
+        await websocket.close(code=4401, reason="missing or invalid API key")
+        return
+    await websocket.accept()
+    svc = services_of(websocket.app)
+    try:
+        after = int(websocket.query_params.get("after", "0"))
+        if after < 0:
+            raise ValueError
+        record = await svc.sessions.get(session_id, sandbox_id)
+    except ValueError:
+        await websocket.send_json({"type": "error", "code": "validation_error", "message": "after must be >= 0"})
+        await websocket.close(code=4422)
+        return
+    except CoveServiceError as exc:
+        await websocket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+        await websocket.close(code=4404)
+        return
+    commands = _Commands(websocket, sandbox_id, record.id)
+
+    async def stream() -> None:
+        async for item in svc.sessions.log.subscribe(record.id, after):
+            if isinstance(item, ScrollbackEnd):
+                await commands.send_text(json.dumps({"type": "scrollback_end", "last_seq": item.last_seq}))
+            else:
+                await commands.send_text(item.data)
+
+    events_task = asyncio.create_task(stream())
+    commands_task = asyncio.create_task(commands.run())
+    try:
+        done, _ = await asyncio.wait({events_task, commands_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            error = task.exception()
+            if error is not None and not isinstance(error, WebSocketDisconnect | RuntimeError):
+                raise error
+    finally:
+        events_task.cancel()
+        commands_task.cancel()
+        with contextlib.suppress(Exception):
+            await websocket.close()

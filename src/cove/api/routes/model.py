@@ -1,0 +1,22 @@
+"""Which model upstream agents use — for operators, and for tests that inspect the simulator."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from cove.api.deps import Services, services
+from cove.wire import ModelInfo
+
+router = APIRouter(prefix="/v1/model", tags=["model"])
+
+
+@router.get("", response_model=ModelInfo)
+async def model_info(svc: Annotated[Services, Depends(services)]) -> ModelInfo:
+    gateway = svc.model
+    simulator = gateway.simulator.base_url if gateway.simulator else None
+    upstream = gateway.upstream.base_url if gateway.upstream else ""
+    return ModelInfo(
+        upstream="simulator" if simulator else "anthropic-compatible", base_url=upstream, simulator_url=simulator
+    )

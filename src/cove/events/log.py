@@ -1,0 +1,116 @@
+"""EventLog: append · read(after) · subscribe(after) — replay then live, with no gap and no duplicate.
+
+A subscriber registers for live events *before* it reads the stored ones, and the writer publishes only after
+its batch is committed; so every event is either in what the replay reads or in the subscriber's queue (or
+both — duplicates are dropped by seq). A subscriber that falls too far behind is not allowed to grow memory
+without bound: it is switched back to reading the store from its cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from cove.store.events import EventStore, StoredEvent
+
+PAGE = 5000
+QUEUE_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ScrollbackEnd:
+    last_seq: int
+
+
+class _Subscriber:
+    __slots__ = ("lagging", "queue", "wake")
+
+    def __init__(self) -> None:
+        self.queue: list[StoredEvent] = []
+        self.wake = asyncio.Event()
+        self.lagging = False
+
+
+class EventLog:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._subscribers: dict[str, set[_Subscriber]] = defaultdict(set)
+        self._closed: set[str] = set()
+
+    async def append(self, session_id: str, batch: list[StoredEvent], session_values: dict[str, Any]) -> None:
+        await self._store.append(session_id, batch, session_values)
+        for subscriber in self._subscribers.get(session_id, ()):
+            if subscriber.lagging:
+                continue
+            if len(subscriber.queue) + len(batch) > QUEUE_LIMIT:
+                subscriber.queue.clear()
+                subscriber.lagging = True
+            else:
+                subscriber.queue.extend(batch)
+            subscriber.wake.set()
+
+    async def read(self, session_id: str, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        return await self._store.read(session_id, after, limit)
+
+    def close(self, session_id: str) -> None:
+        """No more events will come for this session: live subscribers end after the last one."""
+        self._closed.add(session_id)
+        for subscriber in self._subscribers.get(session_id, ()):
+            subscriber.wake.set()
+
+    def reopen(self, session_id: str) -> None:
+        self._closed.discard(session_id)
+
+    async def _replay(self, session_id: str, after: int) -> AsyncIterator[StoredEvent]:
+        while True:
+            page = await self._store.read(session_id, after, PAGE)
+            for event in page:
+                yield event
+            if len(page) < PAGE:
+                return
+            after = page[-1].seq
+
+    async def subscribe(
+        self, session_id: str, after: int = 0, *, follow: bool = True
+    ) -> AsyncIterator[StoredEvent | ScrollbackEnd]:
+        """Every event after ``after``, then ``ScrollbackEnd``, then (with ``follow``) live events until the
+        session is closed."""
+        subscriber = _Subscriber()
+        self._subscribers[session_id].add(subscriber)
+        cursor = after
+        try:
+            async for event in self._replay(session_id, cursor):
+                cursor = event.seq
+                yield event
+            yield ScrollbackEnd(cursor)
+            while follow:
+                if subscriber.lagging:
+                    subscriber.lagging = False
+                    async for event in self._replay(session_id, cursor):
+                        cursor = event.seq
+                        yield event
+                if not subscriber.queue:
+                    if session_id in self._closed:
+                        return
+                    subscriber.wake.clear()
+                    await subscriber.wake.wait()
+                    continue
+                batch, subscriber.queue = subscriber.queue, []
+                for event in batch:
+                    if event.seq <= cursor:
+                        continue
+                    if event.seq > cursor + 1:
+                        async for missing in self._replay(session_id, cursor):
+                            if missing.seq >= event.seq:
+                                break
+                            cursor = missing.seq
+                            yield missing
+                    cursor = event.seq
+                    yield event
+        finally:
+            self._subscribers[session_id].discard(subscriber)
+            if not self._subscribers[session_id]:
+                del self._subscribers[session_id]

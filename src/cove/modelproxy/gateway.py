@@ -1,0 +1,66 @@
+"""Running the model proxy: on a unix socket bound into every sandbox, in front of the configured upstream —
+the built-in simulator when no key is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from cove.embedded import start_embedded
+from cove.modelproxy.proxy import TokenResolver, Upstream, UsageSink, create_proxy_app
+from cove.simulator import BackgroundSimulator, run_in_background
+
+log = logging.getLogger("cove.modelproxy")
+SOCKET_NAME = "model.sock"
+
+
+class ModelGateway:
+    def __init__(self, socket_dir: Path, resolve: TokenResolver, record_usage: UsageSink) -> None:
+        self.socket_dir = socket_dir
+        self._resolve = resolve
+        self._record_usage = record_usage
+        self.simulator: BackgroundSimulator | None = None
+        self.upstream: Upstream | None = None
+        self._server: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(600.0, connect=10.0))
+
+    @property
+    def socket_path(self) -> Path:
+        return self.socket_dir / SOCKET_NAME
+
+    async def start(self) -> None:
+        upstream = Upstream.from_env()
+        if upstream is None:
+            self.simulator = await run_in_background("127.0.0.1", 0)
+            upstream = Upstream(self.simulator.base_url)
+            log.info("no ANTHROPIC_API_KEY: agents talk to the built-in model simulator at %s", upstream.base_url)
+        else:
+            log.info("agents talk to %s through the model proxy", upstream.base_url)
+        self.upstream = upstream
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.chmod(0o755)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(self.socket_path))
+        # Sandbox users (each its own uid) must be able to connect; the per-session token is the gate.
+        os.chmod(self.socket_path, 0o666)
+        sock.listen(128)
+        app = create_proxy_app(self._resolve, upstream, self._record_usage, self._client)
+        self._server = await start_embedded(app, sock, name="cove-model-proxy")
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            server, task = self._server
+            server.should_exit = True
+            await task
+        if self.simulator is not None:
+            await self.simulator.stop()
+        await self._client.aclose()

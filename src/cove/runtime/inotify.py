@@ -1,0 +1,92 @@
+"""Directory change notifications through Linux inotify (ctypes; no dependency), with polling as a fallback.
+
+The server follows each agent session's journal as it grows; inotify wakes it the moment the runner appends,
+which keeps event latency low without a busy poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+IN_MODIFY = 0x00000002
+IN_CLOSE_WRITE = 0x00000008
+IN_MOVED_TO = 0x00000080
+IN_CREATE = 0x00000100
+_EVENT = struct.Struct("iIII")
+POLL_INTERVAL = 0.05
+
+
+class DirectoryWatcher:
+    """Calls a callback whenever a file in a watched directory is created or written."""
+
+    def __init__(self) -> None:
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._by_path: dict[str, int] = {}
+        self._fd = -1
+        self._libc: ctypes.CDLL | None = None
+        self._polled: dict[str, Callable[[], None]] = {}
+        self._poller: asyncio.Task[None] | None = None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = int(libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+        except (OSError, AttributeError):
+            fd = -1
+        if fd >= 0:
+            self._fd, self._libc = fd, libc
+            asyncio.get_running_loop().add_reader(fd, self._drain)
+
+    def watch(self, directory: Path, callback: Callable[[], None]) -> None:
+        key = str(directory)
+        if self._libc is not None:
+            wd = int(self._libc.inotify_add_watch(self._fd, key.encode(), IN_MODIFY | IN_CREATE | IN_MOVED_TO))
+            if wd >= 0:
+                self._callbacks[wd] = callback
+                self._by_path[key] = wd
+                return
+        self._polled[key] = callback
+        if self._poller is None:
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    def unwatch(self, directory: Path) -> None:
+        key = str(directory)
+        self._polled.pop(key, None)
+        wd = self._by_path.pop(key, None)
+        if wd is not None and self._libc is not None:
+            self._callbacks.pop(wd, None)
+            self._libc.inotify_rm_watch(self._fd, wd)
+
+    def _drain(self) -> None:
+        woken: set[int] = set()
+        while True:
+            try:
+                data = os.read(self._fd, 64 * 1024)
+            except BlockingIOError:
+                break
+            offset = 0
+            while offset + _EVENT.size <= len(data):
+                wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                offset += _EVENT.size + length
+                woken.add(wd)
+        for wd in woken:
+            callback = self._callbacks.get(wd)
+            if callback is not None:
+                callback()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            for callback in list(self._polled.values()):
+                callback()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            asyncio.get_running_loop().remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+        if self._poller is not None:
+            self._poller.cancel()

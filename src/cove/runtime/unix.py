@@ -1,0 +1,26 @@
+"""Connecting to unix sockets that live deep under ``$COVE_HOME``.
+
+``sun_path`` holds about 108 bytes; a sandbox's sockets can sit at longer paths. Such a socket is reached
+through ``/proc/self/fd/<dir fd>/<name>``, which is short whatever the directory's depth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+MAX_UNIX_PATH = 104
+
+
+async def open_unix(path: Path, *, limit: int = 2**16) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    target = str(path)
+    directory: int | None = None
+    if len(target.encode()) >= MAX_UNIX_PATH:
+        directory = os.open(path.parent, os.O_PATH)
+        target = f"/proc/self/fd/{directory}/{path.name}"
+    try:
+        return await asyncio.open_unix_connection(target, limit=limit)
+    finally:
+        if directory is not None:
+            os.close(directory)

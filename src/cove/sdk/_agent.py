@@ -1,0 +1,344 @@
+"""Agent sessions in the SDK: start, steer and follow a Claude Code session running in a sandbox.
+
+A session handle follows the session's events over a WebSocket and re-connects by itself from the last ``seq``
+it saw, so a dropped connection loses and repeats nothing. Commands go over plain HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from cove.sdk._client import AsyncClient
+from cove.sdk._errors import ConnectionLost, CoveError, error_from
+from cove.wire import AgentSession as SessionInfo
+from cove.wire import InterruptResult, PromptAccepted
+
+EventCallback = Callable[["AgentEvent"], Any]
+ErrorCallback = Callable[[Exception], Any]
+RECONNECT_ATTEMPTS = 8
+
+
+class AgentEvent(Mapping[str, Any]):
+    """One event of a session: ``event.type``, ``event.seq`` and dict-style access to every field.
+
+    >>> event["claude_session_id"] if event.type == "turn_complete" else None
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    @property
+    def type(self) -> str:
+        return str(self._data.get("type"))
+
+    @property
+    def seq(self) -> int:
+        return int(self._data.get("seq", 0))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"AgentEvent({self._data!r})"
+
+
+class AgentSessionEnded(CoveError):
+    """The session exited before the turn being waited for completed."""
+
+
+async def _call(callback: Callable[[Any], Any] | None, value: Any) -> None:
+    if callback is None:
+        return
+    result = callback(value)
+    if inspect.isawaitable(result):
+        await result
+
+
+class AsyncAgentSession:
+    """A live handle on one agent session."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        info: SessionInfo,
+        *,
+        on_event: EventCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        after: int = 0,
+    ) -> None:
+        self._client = client
+        self.info = info
+        self._path = f"/v1/sandboxes/{info.sandbox_id}/agent/{info.session_id}"
+        self._on_event = on_event
+        self._on_error = on_error
+        self._cursor = after
+        self._history: list[AgentEvent] = []
+        self._changed = asyncio.Condition()
+        self._completed_turn = 0
+        self._target_turn = 0
+        self._ended = False
+        self._failure: CoveError | None = None
+        self._last_turn_complete: AgentEvent | None = None
+        self._scrollback = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def session_id(self) -> str:
+        return self.info.session_id
+
+    @property
+    def sandbox_id(self) -> str:
+        return self.info.sandbox_id
+
+    @property
+    def claude_session_id(self) -> str | None:
+        """The conversation's id — what to pass as ``resume`` to continue it in a new session."""
+        for event in reversed(self._history):
+            if event.get("claude_session_id"):
+                return str(event["claude_session_id"])
+        return self.info.claude_session_id
+
+    def _start_following(self) -> None:
+        self._reader = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        failures = 0
+        while not self._ended:
+            try:
+                socket = await self._client.websocket(f"{self._path}/ws", {"after": self._cursor})
+                async with socket:
+                    async for raw in socket:
+                        failures = 0
+                        await self._receive(json.loads(raw))
+                if self._ended:
+                    return
+            except (ConnectionClosed, ConnectionLost, OSError):
+                pass
+            except CoveError as exc:
+                await self._fail(exc)
+                return
+            failures += 1
+            if failures > RECONNECT_ATTEMPTS:
+                await self._fail(ConnectionLost(f"lost the event stream of {self.session_id} and could not resume"))
+                return
+            await asyncio.sleep(min(0.05 * 2**failures, 2.0))
+
+    async def _receive(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "scrollback_end":
+            self._scrollback.set()
+            return
+        if kind == "error" and "seq" not in message:
+            raise error_from(0, str(message.get("code", "error")), str(message.get("message", "stream refused")))
+        seq = int(message.get("seq", 0))
+        if seq <= self._cursor:
+            return  # already delivered before a reconnect
+        self._cursor = seq
+        event = AgentEvent(message)
+        async with self._changed:
+            self._history.append(event)
+            if kind == "turn_complete":
+                self._completed_turn = max(self._completed_turn, int(message.get("turn") or 0))
+                self._last_turn_complete = event
+            elif kind == "turn_started":
+                self._target_turn = max(self._target_turn, int(message.get("turn") or 0))
+            elif kind == "exit":
+                self._ended = True
+            self._changed.notify_all()
+        await _call(self._on_event, event)
+        if kind == "error":
+            await _call(self._on_error, CoveError(str(message.get("message")), code=str(message.get("code"))))
+
+    async def _fail(self, error: CoveError) -> None:
+        async with self._changed:
+            self._failure = error
+            self._ended = True
+            self._changed.notify_all()
+        await _call(self._on_error, error)
+
+    def _expect_turn(self, turn: int) -> None:
+        self._target_turn = max(self._target_turn, turn)
+
+    @property
+    def done(self) -> asyncio.Task[AgentEvent]:
+        """Resolves with the ``turn_complete`` of the current turn (or the last one sent) — not at process exit.
+
+        >>> await session.done
+        >>> await session.send_prompt("and now?")
+        >>> await session.done   # waits for that new turn
+        """
+        target = self._target_turn
+        return asyncio.ensure_future(self._wait_turn(target))
+
+    async def _wait_turn(self, target: int) -> AgentEvent:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._completed_turn >= target or self._ended)
+            if self._completed_turn >= target and self._last_turn_complete is not None:
+                return self._last_turn_complete
+            if self._failure is not None:
+                raise self._failure
+            raise AgentSessionEnded(f"session {self.session_id} ended before turn {target} completed")
+
+    async def wait_exit(self) -> AgentEvent:
+        """Wait for the session's ``exit`` event."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._ended)
+        if self._failure is not None:
+            raise self._failure
+        return self._history[-1]
+
+    async def wait_scrollback(self) -> None:
+        """Wait until everything that happened before this handle connected has been delivered."""
+        await self._scrollback.wait()
+
+    async def send_prompt(self, text: str) -> PromptAccepted:
+        """Queue a prompt (FIFO while a turn runs); ``done`` then waits for its turn."""
+        accepted = PromptAccepted(**await self._client.request("POST", f"{self._path}/prompt", json={"text": text}))
+        self._expect_turn(accepted.turn)
+        return accepted
+
+    async def interrupt(self) -> InterruptResult:
+        """Abort the running turn at once; says whether a turn was running."""
+        return InterruptResult(**await self._client.request("POST", f"{self._path}/interrupt"))
+
+    async def configure(self, **changes: Any) -> SessionInfo:
+        """Change model, system_prompt, allowed_tools, disallowed_tools, permission_mode, max_turns, cwd or
+        mcp_servers from the next turn on; the conversation is kept."""
+        self.info = SessionInfo(**await self._client.request("POST", f"{self._path}/configure", json=changes))
+        return self.info
+
+    async def kill(self, signal: str | int = "SIGTERM") -> SessionInfo:
+        self.info = SessionInfo(**await self._client.request("POST", f"{self._path}/kill", json={"signal": signal}))
+        with contextlib.suppress(CoveError):
+            await asyncio.wait_for(self.wait_exit(), 10)
+        return self.info
+
+    async def refresh(self) -> SessionInfo:
+        self.info = SessionInfo(**await self._client.request("GET", self._path))
+        return self.info
+
+    async def events(self) -> AsyncIterator[AgentEvent]:
+        """Every event this handle has received, then the new ones as they come, until the session exits."""
+        index = 0
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(functools.partial(self._has_news, index))
+                batch = self._history[index:]
+                ended = self._ended
+            for event in batch:
+                yield event
+            index += len(batch)
+            if ended and index >= len(self._history):
+                return
+
+    def _has_news(self, index: int) -> bool:
+        return index < len(self._history) or self._ended
+
+    async def collect_events(self, after: int = 0) -> list[AgentEvent]:
+        """The session's whole stored history after ``after``, fetched page by page over HTTP."""
+        collected: list[AgentEvent] = []
+        while True:
+            page = await self._client.request("GET", f"{self._path}/events", params={"after": after, "limit": 5000})
+            collected.extend(AgentEvent(e) for e in page["events"])
+            if not page["has_more"]:
+                return collected
+            after = collected[-1].seq
+
+    async def close(self) -> None:
+        """Stop following (the session itself keeps running)."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+
+
+class AsyncAgents:
+    """``sandbox.agent``: the agent sessions of one sandbox."""
+
+    def __init__(self, client: AsyncClient, sandbox_id: str) -> None:
+        self._client = client
+        self._path = f"/v1/sandboxes/{sandbox_id}/agent"
+
+    async def start(
+        self,
+        prompt: str | None = None,
+        *,
+        on_event: EventCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        resume: str | None = None,
+        fork: bool = False,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        allowed_tools: list[str] | None = None,
+        disallowed_tools: list[str] | None = None,
+        permission_mode: str | None = None,
+        max_turns: int | None = None,
+        cwd: str | None = None,
+        mcp_servers: dict[str, Any] | None = None,
+    ) -> AsyncAgentSession:
+        """Start Claude Code in the sandbox; with ``resume=<claude_session_id>`` continue that conversation
+        (``fork=True`` branches it). A resume that cannot find its conversation raises instead of starting."""
+        body = {
+            "prompt": prompt,
+            "resume": resume,
+            "fork": fork,
+            "model": model,
+            "system_prompt": system_prompt,
+            "allowed_tools": allowed_tools,
+            "disallowed_tools": disallowed_tools,
+            "permission_mode": permission_mode,
+            "max_turns": max_turns,
+            "cwd": cwd,
+            "mcp_servers": mcp_servers,
+        }
+        info = SessionInfo(
+            **await self._client.request("POST", self._path, json={k: v for k, v in body.items() if v is not None})
+        )
+        session = AsyncAgentSession(self._client, info, on_event=on_event, on_error=on_error)
+        if prompt:
+            session._expect_turn(1)
+        session._start_following()
+        return session
+
+    async def attach(
+        self,
+        session_id: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        after: int = 0,
+    ) -> AsyncAgentSession:
+        """Re-connect to a session: the events after ``after`` are replayed, then live ones follow."""
+        info = SessionInfo(**await self._client.request("GET", f"{self._path}/{session_id}"))
+        session = AsyncAgentSession(self._client, info, on_event=on_event, on_error=on_error, after=after)
+        session._expect_turn(info.turns + info.queued + (1 if info.running else 0))
+        session._start_following()
+        return session
+
+    async def get(self, session_id: str) -> SessionInfo:
+        return SessionInfo(**await self._client.request("GET", f"{self._path}/{session_id}"))
+
+    async def list(self) -> list[SessionInfo]:
+        """This sandbox's sessions, including ended ones (they survive server restarts)."""
+        reply = await self._client.request("GET", self._path)
+        return [SessionInfo(**s) for s in reply["sessions"]]

@@ -1,0 +1,109 @@
+"""Sync twin of the agent API: the same async handles, driven from the SDK's background loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from cove.sdk._agent import AgentEvent, AsyncAgents, AsyncAgentSession, ErrorCallback, EventCallback
+from cove.sdk._portal import call
+from cove.wire import AgentSession as SessionInfo
+from cove.wire import InterruptResult, PromptAccepted
+
+
+class AgentSession:
+    """Blocking view of an agent session; ``session.wait()`` is the sync form of ``await session.done``."""
+
+    def __init__(self, core: AsyncAgentSession) -> None:
+        self._core = core
+
+    @property
+    def session_id(self) -> str:
+        return self._core.session_id
+
+    @property
+    def claude_session_id(self) -> str | None:
+        return self._core.claude_session_id
+
+    @property
+    def info(self) -> SessionInfo:
+        return self._core.info
+
+    def wait(self, timeout: float | None = None) -> AgentEvent:
+        """Block until the current turn completes; returns its ``turn_complete`` event."""
+        return call(_wait_turn(self._core, timeout))
+
+    @property
+    def done(self) -> AgentEvent:
+        return self.wait()
+
+    def send_prompt(self, text: str) -> PromptAccepted:
+        return call(self._core.send_prompt(text))
+
+    def interrupt(self) -> InterruptResult:
+        return call(self._core.interrupt())
+
+    def configure(self, **changes: Any) -> SessionInfo:
+        return call(self._core.configure(**changes))
+
+    def kill(self, signal: str | int = "SIGTERM") -> SessionInfo:
+        return call(self._core.kill(signal))
+
+    def refresh(self) -> SessionInfo:
+        return call(self._core.refresh())
+
+    def events(self) -> Iterator[AgentEvent]:
+        iterator: AsyncIterator[AgentEvent] = self._core.events()
+
+        async def step() -> AgentEvent | None:
+            try:
+                return await anext(iterator)
+            except StopAsyncIteration:
+                return None
+
+        while (event := call(step())) is not None:
+            yield event
+
+    def collect_events(self, after: int = 0) -> list[AgentEvent]:
+        return call(self._core.collect_events(after))
+
+    def close(self) -> None:
+        call(self._core.close())
+
+
+async def _wait_turn(core: AsyncAgentSession, timeout: float | None) -> AgentEvent:
+    # ``done`` makes a task, which needs the running loop: evaluate it there, not in the caller's thread.
+    return await asyncio.wait_for(core.done, timeout)
+
+
+class Agents:
+    def __init__(self, core: AsyncAgents) -> None:
+        self._core = core
+
+    def start(
+        self,
+        prompt: str | None = None,
+        *,
+        on_event: EventCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        **options: Any,
+    ) -> AgentSession:
+        """Start an agent; options as for ``AsyncAgents.start`` (resume, fork, model, max_turns, cwd, …)."""
+        return AgentSession(call(self._core.start(prompt, on_event=on_event, on_error=on_error, **options)))
+
+    def attach(
+        self,
+        session_id: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        after: int = 0,
+    ) -> AgentSession:
+        return AgentSession(call(self._core.attach(session_id, on_event=on_event, on_error=on_error, after=after)))
+
+    def get(self, session_id: str) -> SessionInfo:
+        return call(self._core.get(session_id))
+
+    def list(self) -> list[SessionInfo]:
+        return call(self._core.list())

@@ -1,0 +1,479 @@
+"""SessionService: agent sessions — start, steer, follow, resume — on top of sandboxes and the event log.
+
+The runner inside the sandbox journals every event before anything else sees it; this service ingests each
+journal into the event log (inotify wakes it), derives the session's summary from the events, and forwards
+commands to the runner's control socket. A server restart loses nothing: ingest resumes from the cursor stored
+with the last batch, and a runner that died unseen gets its ``exit`` event appended from its exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cove.events.log import EventLog
+from cove.guest.journal import append_exit_if_missing, read_lines, utc_now
+from cove.runtime.guest_client import GuestError, GuestUnavailable
+from cove.runtime.inotify import DirectoryWatcher
+from cove.runtime.unix import open_unix
+from cove.services.errors import (
+    AgentUnavailable,
+    CoveServiceError,
+    InvalidRequest,
+    ResumeNotFound,
+    SandboxNotRunning,
+    SessionExited,
+    SessionNotFound,
+)
+from cove.services.execs import ExecRequest, ExecService
+from cove.services.sandboxes import SandboxService
+from cove.services.session_state import FINAL, STARTING, apply_event, summary_values
+from cove.store.events import StoredEvent
+from cove.store.sessions import SessionRecord, SessionStore, zero_usage
+
+log = logging.getLogger("cove.sessions")
+
+GUEST_AGENTS = "/run/cove/agents"
+CONTROL_TIMEOUT = 30.0
+KILL_WAIT = 15.0
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "model": None,
+    "system_prompt": None,
+    "allowed_tools": None,
+    "disallowed_tools": None,
+    "permission_mode": "bypassPermissions",
+    "max_turns": None,
+    "cwd": "/workspace",
+    "mcp_servers": None,
+}
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    prompt: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    resume: str | None = None
+    fork: bool = False
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def project_dir_name(cwd: str) -> str:
+    """Claude Code's transcript folder for a working directory: every non-alphanumeric becomes '-'."""
+    return re.sub(r"[^A-Za-z0-9]", "-", cwd)
+
+
+class _Follower:
+    """Ingests one session's journal and watches its runner process until it exits."""
+
+    def __init__(self) -> None:
+        self.wake = asyncio.Event()
+        self.exited = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.accepted_turn = 0
+        # Set when the runner ended and its journal cannot be written any more (its sandbox is gone): the
+        # ingester then closes the log with an ``exit`` of its own.
+        self.lost_exit: int | None = None
+
+
+class SessionService:
+    def __init__(
+        self,
+        store: SessionStore,
+        events: EventLog,
+        sandboxes: SandboxService,
+        execs: ExecService,
+        watcher: DirectoryWatcher,
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._sandboxes = sandboxes
+        self._execs = execs
+        self._watcher = watcher
+        self._followers: dict[str, _Follower] = {}
+        self._tokens: dict[str, str] = {}
+
+    # -- paths -------------------------------------------------------------------------------------------
+
+    def session_dir(self, record: SessionRecord) -> Path:
+        return self._sandboxes.paths(record.sandbox_id).run / "agents" / record.id
+
+    def _journal(self, record: SessionRecord) -> Path:
+        return self.session_dir(record) / "events.jsonl"
+
+    # -- queries -----------------------------------------------------------------------------------------
+
+    async def get(self, session_id: str, sandbox_id: str | None = None) -> SessionRecord:
+        record = await self._store.get(session_id)
+        if record is None or (sandbox_id is not None and record.sandbox_id != sandbox_id):
+            where = f" in sandbox {sandbox_id}" if sandbox_id else ""
+            raise SessionNotFound(f"no agent session {session_id!r}{where}")
+        return record
+
+    async def list(self, *, sandbox_id: str | None = None, status: str | None = None) -> list[SessionRecord]:
+        if sandbox_id is not None:
+            await self._sandboxes.get(sandbox_id)
+        return await self._store.list(sandbox_id=sandbox_id, status=status)
+
+    def queued(self, record: SessionRecord) -> int:
+        follower = self._followers.get(record.id)
+        if follower is None or record.status in FINAL:
+            return 0
+        running = 1 if record.status == "running" else 0
+        return max(0, follower.accepted_turn - record.turns - running)
+
+    async def events(self, session_id: str, after: int, limit: int) -> builtins.list[StoredEvent]:
+        return await self._events.read(session_id, after, limit)
+
+    @property
+    def log(self) -> EventLog:
+        return self._events
+
+    async def resolve_token(self, token: str) -> str | None:
+        """For the model proxy: which live session presents this token."""
+        digest = hash_token(token)
+        if digest in self._tokens:
+            return self._tokens[digest]
+        record = await self._store.by_token_hash(digest)
+        if record is None or record.status in FINAL:
+            return None
+        self._tokens[digest] = record.id
+        return record.id
+
+    async def record_usage(self, session_id: str, usage: dict[str, int]) -> None:
+        record = await self._store.get(session_id)
+        if record is None:
+            return
+        metered = {k: record.proxy_usage.get(k, 0) + usage.get(k, 0) for k in set(record.proxy_usage) | set(usage)}
+        await self._store.update(session_id, proxy_usage=metered)
+
+    # -- start -------------------------------------------------------------------------------------------
+
+    async def start(self, sandbox_id: str, request: StartRequest) -> SessionRecord:
+        sandbox = await self._sandboxes.get(sandbox_id)
+        if sandbox.state != "running":
+            raise SandboxNotRunning(f"sandbox {sandbox_id} is {sandbox.state}; start agents in a running sandbox")
+        config = {**CONFIG_DEFAULTS, **{k: v for k, v in request.config.items() if v is not None}}
+        if request.fork and not request.resume:
+            raise InvalidRequest("fork needs resume: the claude_session_id of the conversation to branch")
+        if request.resume:
+            await self._ensure_transcript(sandbox_id, request.resume, str(config["cwd"]))
+        port_file = self._sandboxes.paths(sandbox_id).run / "model-port"
+        try:
+            model_port = int(port_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise AgentUnavailable(f"sandbox {sandbox_id} has no model access (no proxy forwarder)") from exc
+        token = "cove_session_" + secrets.token_urlsafe(24)
+        now = time.time()
+        record = SessionRecord(
+            id="ses_" + secrets.token_hex(8),
+            sandbox_id=sandbox_id,
+            status=STARTING,
+            token_hash=hash_token(token),
+            config=config,
+            created_at=now,
+            updated_at=now,
+            resume=request.resume,
+            fork=int(request.fork),
+            usage=zero_usage(),
+            proxy_usage=zero_usage(),
+        )
+        await self._store.insert(record)
+        self._tokens[record.token_hash] = record.id
+        directory = self.session_dir(record)
+        runner_config = {
+            "session_id": record.id,
+            "prompt": request.prompt,
+            "resume": request.resume,
+            "fork": request.fork,
+            **config,
+        }
+        await asyncio.to_thread(_prepare_dir, directory, sandbox.uid, runner_config)
+        follower = self._follow(record)
+        if request.prompt:
+            follower.accepted_turn = 1
+        env = {
+            "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{model_port}",
+            "ANTHROPIC_API_KEY": token,
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_AUTOUPDATER": "1",
+        }
+        command = [sys.executable, "-m", "cove.guest.agent_runner", f"{GUEST_AGENTS}/{record.id}"]
+        try:
+            info = await self._execs.start(sandbox_id, ExecRequest(command=command, env=env, tag=f"agent:{record.id}"))
+        except Exception as exc:
+            await self._store.update(record.id, status="failed", error={"code": "start_failed", "message": str(exc)})
+            self._unfollow(record.id)
+            raise
+        record.process_id = str(info["id"])
+        await self._store.update(record.id, process_id=record.process_id)
+        follower.tasks.append(asyncio.create_task(self._watch_process(record)))
+        return await self.get(record.id)
+
+    async def _ensure_transcript(self, sandbox_id: str, claude_session_id: str, cwd: str) -> None:
+        """A resume must find its conversation: in the sandbox, or from Cove's stored copy — never silently
+        start a fresh one."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", claude_session_id):
+            raise InvalidRequest("resume must be a claude_session_id (letters, digits, '-' and '_')")
+        projects = self._sandboxes.paths(sandbox_id).home / ".claude" / "projects"
+        found = await asyncio.to_thread(lambda: any(projects.glob(f"*/{claude_session_id}.jsonl")))
+        if found:
+            return
+        stored = await self._store.transcript(claude_session_id)
+        if stored is None:
+            raise ResumeNotFound(
+                f"no conversation {claude_session_id!r} in sandbox {sandbox_id} or in Cove's transcript store; "
+                "nothing was started"
+            )
+        _project, content = stored
+        guest = await self._sandboxes.guest(sandbox_id)
+        path = f"/home/user/.claude/projects/{project_dir_name(cwd)}/{claude_session_id}.jsonl"
+
+        async def chunks() -> Any:
+            yield content.encode()
+
+        try:
+            await guest.write_file(path, chunks(), 0o600)
+        except (GuestError, GuestUnavailable) as exc:
+            raise AgentUnavailable(f"could not put the stored transcript in place: {exc}") from exc
+
+    # -- following a session -----------------------------------------------------------------------------
+
+    def _follow(self, record: SessionRecord) -> _Follower:
+        follower = _Follower()
+        self._followers[record.id] = follower
+        self._events.reopen(record.id)
+        directory = self.session_dir(record)
+        self._watcher.watch(directory, follower.wake.set)
+        follower.tasks.append(asyncio.create_task(self._ingest(record.id, follower)))
+        return follower
+
+    def _unfollow(self, session_id: str) -> None:
+        follower = self._followers.pop(session_id, None)
+        if follower is not None:
+            for task in follower.tasks:
+                task.cancel()
+
+    async def _ingest(self, session_id: str, follower: _Follower) -> None:
+        record = await self.get(session_id)
+        journal = self._journal(record)
+        try:
+            while True:
+                lines, offset = await asyncio.to_thread(read_lines, journal, record.journal_offset)
+                if not lines and follower.lost_exit is not None and record.status not in FINAL:
+                    lines = [_exit_line(record, follower.lost_exit)]
+                if lines:
+                    await self._ingest_batch(record, lines, offset)
+                if record.status in FINAL and record.exit_code is not None:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    # inotify wakes us at once; the timeout only guards against a lost notification.
+                    await asyncio.wait_for(follower.wake.wait(), 1.0)
+                follower.wake.clear()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("ingest of session %s failed", session_id)
+        finally:
+            self._tokens.pop(record.token_hash, None)  # an ended session's token opens nothing any more
+            self._watcher.unwatch(journal.parent)
+            self._events.close(session_id)
+            follower.exited.set()
+
+    async def _ingest_batch(self, record: SessionRecord, lines: builtins.list[bytes], offset: int) -> None:
+        batch: list[StoredEvent] = []
+        completed_turn = False
+        for line in lines:
+            try:
+                event = json.loads(line)
+                seq = int(event["seq"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("session %s: skipping an unreadable journal line", record.id)
+                continue
+            if seq <= record.last_seq:
+                continue  # already ingested before a restart
+            apply_event(record, event)
+            record.last_seq = seq
+            batch.append(StoredEvent(seq, str(event.get("type")), line.decode()))
+            completed_turn = completed_turn or event.get("type") == "turn_complete"
+        record.journal_offset = offset
+        await self._events.append(record.id, batch, summary_values(record))
+        if completed_turn and record.claude_session_id:
+            await self._save_transcript(record)
+
+    async def _save_transcript(self, record: SessionRecord) -> None:
+        """Keep Cove's own copy, so the conversation can be resumed in any sandbox, even after this one is gone."""
+        projects = self._sandboxes.paths(record.sandbox_id).home / ".claude" / "projects"
+        name = f"{record.claude_session_id}.jsonl"
+
+        def newest() -> tuple[str, str] | None:
+            candidates = sorted(projects.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
+            if not candidates:
+                return None
+            return candidates[-1].parent.name, candidates[-1].read_text(errors="replace")
+
+        try:
+            found = await asyncio.to_thread(newest)
+        except OSError:
+            return
+        if found and record.claude_session_id:
+            await self._store.save_transcript(record.claude_session_id, record.sandbox_id, found[0], found[1])
+
+    async def _watch_process(self, record: SessionRecord) -> None:
+        """When the runner process ends, make sure its journal ends with ``exit`` (a SIGKILL leaves none)."""
+        if record.process_id is None:
+            return
+        exit_code: int | None = None
+        try:
+            exit_code = (await self._execs.wait(record.sandbox_id, record.process_id)).get("exit_code")
+        except (GuestUnavailable, SandboxNotRunning, CoveServiceError, OSError):
+            exit_code = 137  # the sandbox went away with the runner in it
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("watching runner of %s failed", record.id)
+            return
+        self._runner_ended(record, exit_code or 0)
+
+    def _runner_ended(self, record: SessionRecord, exit_code: int) -> None:
+        follower = self._followers.get(record.id)
+        try:
+            append_exit_if_missing(self._journal(record), record.id, exit_code)
+        except OSError:
+            if follower is not None:
+                follower.lost_exit = exit_code
+        if follower is not None:
+            follower.wake.set()
+
+    async def recover(self) -> None:
+        """After a (re)start, follow every session that had not ended."""
+        for record in await self._store.list():
+            if record.status in FINAL and record.exit_code is not None:
+                continue
+            sandbox = await self._sandboxes.get(record.sandbox_id)
+            follower = self._follow(record)
+            if sandbox.state == "running":
+                follower.tasks.append(asyncio.create_task(self._watch_process(record)))
+            else:
+                self._runner_ended(record, 137)
+
+    async def shutdown(self) -> None:
+        for session_id in list(self._followers):
+            self._unfollow(session_id)
+
+    # -- commands ----------------------------------------------------------------------------------------
+
+    async def _live(self, sandbox_id: str, session_id: str) -> SessionRecord:
+        record = await self.get(session_id, sandbox_id)
+        if record.status in FINAL:
+            raise SessionExited(
+                f"agent session {session_id} has {record.status}"
+                + (f" (exit code {record.exit_code})" if record.exit_code is not None else "")
+                + "; start a new session, with resume=<claude_session_id> to continue its conversation"
+            )
+        return record
+
+    async def _control(self, record: SessionRecord, op: str, **fields: Any) -> dict[str, Any]:
+        socket_path = self.session_dir(record) / "control.sock"
+        deadline = time.monotonic() + CONTROL_TIMEOUT
+        while True:
+            try:
+                reader, writer = await open_unix(socket_path, limit=32 * 1024 * 1024)
+                break
+            except OSError as exc:
+                current = await self.get(record.id)
+                if current.status in FINAL:
+                    raise SessionExited(f"agent session {record.id} has {current.status}") from exc
+                if time.monotonic() > deadline:
+                    raise AgentUnavailable(f"agent session {record.id} is not answering") from exc
+                await asyncio.sleep(0.02)
+        try:
+            writer.write(json.dumps({"id": 1, "op": op, **fields}).encode() + b"\n")
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), CONTROL_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise AgentUnavailable(f"agent session {record.id} did not answer {op}") from exc
+        finally:
+            writer.close()
+        if not line:
+            raise SessionExited(f"agent session {record.id} ended while handling {op}")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            raise InvalidRequest(str(error.get("message", f"{op} refused")), code=str(error.get("code", "refused")))
+        result: dict[str, Any] = reply.get("result") or {}
+        return result
+
+    async def prompt(self, sandbox_id: str, session_id: str, text: str) -> dict[str, Any]:
+        if not text.strip():
+            raise InvalidRequest("prompt text must not be empty", code="validation_error")
+        record = await self._live(sandbox_id, session_id)
+        result = await self._control(record, "prompt", text=text)
+        follower = self._followers.get(session_id)
+        if follower is not None:
+            follower.accepted_turn = max(follower.accepted_turn, int(result.get("turn") or 0))
+        return result
+
+    async def interrupt(self, sandbox_id: str, session_id: str) -> dict[str, Any]:
+        record = await self._live(sandbox_id, session_id)
+        result = await self._control(record, "interrupt")
+        return {"interrupted": bool(result.get("interrupted")), "turn": result.get("turn")}
+
+    async def configure(self, sandbox_id: str, session_id: str, changes: dict[str, Any]) -> SessionRecord:
+        if not changes:
+            raise InvalidRequest("configure needs at least one field to change", code="validation_error")
+        record = await self._live(sandbox_id, session_id)
+        config = await self._control(record, "configure", **changes)
+        await self._store.update(session_id, config={**record.config, **config})
+        return await self.get(session_id)
+
+    async def kill(self, sandbox_id: str, session_id: str, signum: int = signal.SIGTERM) -> SessionRecord:
+        record = await self._live(sandbox_id, session_id)
+        if record.process_id is not None:
+            with contextlib.suppress(GuestUnavailable, SandboxNotRunning):
+                await self._execs.signal(sandbox_id, record.process_id, signum)
+        follower = self._followers.get(session_id)
+        if follower is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(follower.exited.wait(), KILL_WAIT)
+            if not follower.exited.is_set() and record.process_id is not None:
+                with contextlib.suppress(GuestUnavailable, SandboxNotRunning):
+                    await self._execs.signal(sandbox_id, record.process_id, signal.SIGKILL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(follower.exited.wait(), KILL_WAIT)
+        return await self.get(session_id)
+
+
+def _exit_line(record: SessionRecord, exit_code: int) -> bytes:
+    event = {
+        "seq": record.last_seq + 1,
+        "session_id": record.id,
+        "type": "exit",
+        "time": utc_now(),
+        "exit_code": exit_code,
+    }
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def _prepare_dir(directory: Path, uid: int, config: dict[str, Any]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chown(directory.parent, uid, uid)
+    os.chown(directory, uid, uid)
+    config_path = directory / "config.json"
+    config_path.write_text(json.dumps(config))
+    os.chown(config_path, uid, uid)

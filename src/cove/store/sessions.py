@@ -1,0 +1,112 @@
+"""Agent session metadata: the durable list that survives restarts, and each session's ingest cursor."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cove.store.tables import agent_sessions, transcripts
+
+USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def zero_usage() -> dict[str, int]:
+    return dict.fromkeys(USAGE_KEYS, 0)
+
+
+@dataclass
+class SessionRecord:
+    id: str
+    sandbox_id: str
+    status: str
+    token_hash: str
+    config: dict[str, Any]
+    created_at: float
+    updated_at: float
+    claude_session_id: str | None = None
+    process_id: str | None = None
+    turns: int = 0
+    usage: dict[str, int] = field(default_factory=zero_usage)
+    proxy_usage: dict[str, int] = field(default_factory=zero_usage)
+    total_cost_usd: float = 0.0
+    resume: str | None = None
+    fork: int = 0
+    exit_code: int | None = None
+    error: dict[str, Any] | None = None
+    last_seq: int = 0
+    journal_offset: int = 0
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> SessionRecord:
+        return cls(**dict(row))
+
+
+class SessionStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def insert(self, record: SessionRecord) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(agent_sessions).values(**record.__dict__))
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        query = select(agent_sessions).where(agent_sessions.c.id == session_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return SessionRecord.from_row(row) if row else None
+
+    async def by_token_hash(self, token_hash: str) -> SessionRecord | None:
+        query = select(agent_sessions).where(agent_sessions.c.token_hash == token_hash)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return SessionRecord.from_row(row) if row else None
+
+    async def list(self, *, sandbox_id: str | None = None, status: str | None = None) -> list[SessionRecord]:
+        query = select(agent_sessions).order_by(agent_sessions.c.created_at)
+        if sandbox_id:
+            query = query.where(agent_sessions.c.sandbox_id == sandbox_id)
+        if status:
+            query = query.where(agent_sessions.c.status == status)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [SessionRecord.from_row(row) for row in rows]
+
+    async def update(self, session_id: str, **values: Any) -> None:
+        values["updated_at"] = time.time()
+        async with self._engine.begin() as conn:
+            await conn.execute(update(agent_sessions).where(agent_sessions.c.id == session_id).values(**values))
+
+    async def save_transcript(self, claude_session_id: str, sandbox_id: str, project: str, content: str) -> None:
+        row = {
+            "claude_session_id": claude_session_id,
+            "sandbox_id": sandbox_id,
+            "project": project,
+            "content": content,
+            "updated_at": time.time(),
+        }
+        async with self._engine.begin() as conn:
+            exists = (
+                await conn.execute(
+                    select(transcripts.c.claude_session_id).where(transcripts.c.claude_session_id == claude_session_id)
+                )
+            ).first()
+            if exists:
+                await conn.execute(
+                    update(transcripts).where(transcripts.c.claude_session_id == claude_session_id).values(**row)
+                )
+            else:
+                await conn.execute(insert(transcripts).values(**row))
+
+    async def transcript(self, claude_session_id: str) -> tuple[str, str] | None:
+        """The stored copy of a conversation: (project directory name, JSONL content)."""
+        query = select(transcripts.c.project, transcripts.c.content).where(
+            transcripts.c.claude_session_id == claude_session_id
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return (str(row[0]), str(row[1])) if row else None

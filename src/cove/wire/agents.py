@@ -1,0 +1,100 @@
+"""Wire models for agent sessions (see docs/agent-api.md); events themselves are described by
+docs/events.schema.json and travel as the JSON objects the runner journalled."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
+SessionStatus = Literal["starting", "idle", "running", "exited", "failed"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentOptions(_Model):
+    model: str | None = Field(None, min_length=1, description="Model name; the provider's default when null")
+    system_prompt: str | None = Field(None, description="Replaces Claude Code's system prompt")
+    allowed_tools: list[str] | None = None
+    disallowed_tools: list[str] | None = None
+    permission_mode: PermissionMode | None = Field(
+        None, description="Default bypassPermissions: the sandbox is the boundary"
+    )
+    max_turns: int | None = Field(None, ge=1)
+    cwd: str | None = Field(None, pattern=r"^/", description="Working directory inside the sandbox")
+    mcp_servers: dict[str, Any] | None = None
+
+
+class AgentStart(AgentOptions):
+    prompt: str | None = Field(None, description="The first prompt; without one the session waits idle")
+    resume: str | None = Field(None, min_length=1, description="claude_session_id of a conversation to continue")
+    fork: bool = Field(False, description="With resume: branch the conversation instead of continuing it")
+
+
+class AgentConfigure(AgentOptions):
+    pass
+
+
+class PromptRequest(_Model):
+    text: str = Field(..., min_length=1, description="The prompt; queued if a turn is running")
+
+
+class KillRequest(_Model):
+    signal: str | int = "SIGTERM"
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+class AgentSession(BaseModel):
+    session_id: str
+    sandbox_id: str
+    status: SessionStatus
+    running: bool
+    claude_session_id: str | None
+    turns: int
+    queued: int
+    usage: Usage
+    metered_usage: Usage = Field(description="Tokens the model proxy counted for this session")
+    total_cost_usd: float
+    config: dict[str, Any]
+    resume: str | None
+    fork: bool
+    exit_code: int | None
+    error: dict[str, Any] | None
+    last_seq: int
+    created_at: float
+    updated_at: float
+
+
+class AgentSessionList(BaseModel):
+    sessions: list[AgentSession]
+
+
+class PromptAccepted(BaseModel):
+    queued: int
+    turn: int
+
+
+class InterruptResult(BaseModel):
+    interrupted: bool
+    turn: int | None = None
+
+
+class EventPage(BaseModel):
+    events: list[dict[str, Any]]
+    last_seq: int
+    has_more: bool
+
+
+class ModelInfo(BaseModel):
+    upstream: Literal["simulator", "anthropic-compatible"]
+    base_url: str
+    simulator_url: str | None

@@ -1,0 +1,103 @@
+"""Attach, WebSocket and SSE: replay after a cursor, scrollback_end, then live — no gap, no duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+
+from cove import AsyncSandbox
+from cove.sdk import AgentEvent
+from tests.agent.conftest import validate_events
+from tests.conftest import CoveServer
+
+
+def ws_url(server: CoveServer, sandbox_id: str, session_id: str, after: int) -> str:
+    base = server.url.replace("http://", "ws://")
+    return f"{base}/v1/sandboxes/{sandbox_id}/agent/{session_id}/ws?after={after}"
+
+
+async def test_websocket_dropped_mid_turn_resumes_without_gap_or_duplicate(
+    server: CoveServer, sandbox: AsyncSandbox
+) -> None:
+    session = await sandbox.agent.start(prompt="@bash sleep 1; echo one\n@bash sleep 1; echo two\n@say finished")
+    headers = {"authorization": f"Bearer {server.api_key}"}
+    received: list[dict[str, Any]] = []
+    async with connect(ws_url(server, sandbox.id, session.session_id, 0), additional_headers=headers) as socket:
+        while len(received) < 4:
+            message = json.loads(await socket.recv())
+            if "seq" in message:
+                received.append(message)
+    # The connection is gone mid-turn; reconnect from the last seq seen.
+    cursor = received[-1]["seq"]
+    markers = []
+    async with connect(ws_url(server, sandbox.id, session.session_id, cursor), additional_headers=headers) as socket:
+        async for raw in socket:
+            message = json.loads(raw)
+            if message["type"] == "scrollback_end":
+                markers.append(message)
+                continue
+            received.append(message)
+            if message["type"] == "turn_complete":
+                break
+    assert len(markers) == 1
+    history = await session.collect_events()
+    assert received == [e.data for e in history[: len(received)]]
+    validate_events(received)
+    await session.kill()
+
+
+async def test_sdk_attach_replays_what_was_missed_then_follows(sandbox: AsyncSandbox) -> None:
+    session = await sandbox.agent.start(prompt="@say first")
+    await asyncio.wait_for(session.done, 60)
+    await session.close()
+
+    seen: list[AgentEvent] = []
+    attached = await sandbox.agent.attach(session.session_id, on_event=seen.append)
+    await asyncio.wait_for(attached.wait_scrollback(), 10)
+    replayed = len(seen)
+    assert [e.seq for e in seen] == list(range(1, replayed + 1))
+    await attached.send_prompt("@say second")
+    await asyncio.wait_for(attached.done, 60)
+    assert [e.seq for e in seen] == list(range(1, len(seen) + 1)) and len(seen) > replayed
+
+    listed = {s.session_id: s for s in await sandbox.agent.list()}
+    assert listed[session.session_id].status == "idle" and listed[session.session_id].running is False
+    await attached.kill()
+
+
+async def test_sse_replays_after_last_event_id_then_streams(server: CoveServer, sandbox: AsyncSandbox) -> None:
+    session = await sandbox.agent.start(prompt="@say over sse")
+    await asyncio.wait_for(session.done, 60)
+    url = f"{server.url}/v1/sandboxes/{sandbox.id}/agent/{session.session_id}/events"
+    headers = {"authorization": f"Bearer {server.api_key}", "accept": "text/event-stream", "last-event-id": "2"}
+    ids: list[int] = []
+    kinds: list[str] = []
+    async with httpx.AsyncClient(timeout=30) as client, client.stream("GET", url, headers=headers) as reply:
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        async for line in reply.aiter_lines():
+            if line.startswith("id: "):
+                ids.append(int(line[4:]))
+            elif line.startswith("event: "):
+                kinds.append(line[7:])
+                if kinds[-1] == "scrollback_end":
+                    break
+    assert ids == list(range(3, ids[-1] + 1)) and kinds[-1] == "scrollback_end"
+    assert "turn_complete" in kinds
+    await session.kill()
+
+
+async def test_event_history_pages(server: CoveServer, sandbox: AsyncSandbox) -> None:
+    session = await sandbox.agent.start(prompt="@say paging")
+    await asyncio.wait_for(session.done, 60)
+    with server.http() as client:
+        path = f"/v1/sandboxes/{sandbox.id}/agent/{session.session_id}/events"
+        first = client.get(path, params={"after": 0, "limit": 2}).json()
+        rest = client.get(path, params={"after": 2, "limit": 1000}).json()
+    assert [e["seq"] for e in first["events"]] == [1, 2] and first["has_more"]
+    assert rest["events"][0]["seq"] == 3 and not rest["has_more"]
+    assert rest["last_seq"] == rest["events"][-1]["seq"]
+    await session.kill()
