@@ -12,6 +12,7 @@ from cove.config import ServerSettings
 
 def serve(settings: ServerSettings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the model proxy's every upstream request is noise
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from cove.cli import files, sandbox
+from cove.cli import agent, files, sandbox
 
 app = typer.Typer(help="Cove: coding agents in isolated Linux sandboxes.", no_args_is_help=True)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(files.app, name="files")
+app.add_typer(agent.app, name="agent")
 
 
 @app.command()
@@ -23,6 +24,17 @@ def serve(
     from cove.config import ServerSettings
 
     run_server(ServerSettings.from_env(host=host, port=port))
+
+
+@app.command()
+def simulator(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 7431,
+) -> None:
+    """Run the model simulator alone (a local Anthropic Messages API; see docs/simulator.md)."""
+    from cove.simulator import serve as run_simulator
+
+    run_simulator(host, port)
 
 
 def main() -> None:

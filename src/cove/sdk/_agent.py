@@ -228,9 +228,11 @@ class AsyncAgentSession:
         return self.info
 
     async def kill(self, signal: str | int = "SIGTERM") -> SessionInfo:
+        """Stop the session; the server answers once its ``exit`` is in the log."""
         self.info = SessionInfo(**await self._client.request("POST", f"{self._path}/kill", json={"signal": signal}))
-        with contextlib.suppress(CoveError):
-            await asyncio.wait_for(self.wait_exit(), 10)
+        if self._reader is not None:  # let a following handle see the exit event too
+            with contextlib.suppress(CoveError, TimeoutError):
+                await asyncio.wait_for(self.wait_exit(), 10)
         return self.info
 
     async def refresh(self) -> SessionInfo:
@@ -335,6 +337,10 @@ class AsyncAgents:
         session._start_following()
         return session
 
+    async def session(self, session_id: str) -> AsyncAgentSession:
+        """A handle for commands only (prompt, interrupt, configure, kill) that does not follow the events."""
+        return AsyncAgentSession(self._client, await self.get(session_id))
+
     async def get(self, session_id: str) -> SessionInfo:
         return SessionInfo(**await self._client.request("GET", f"{self._path}/{session_id}"))
 
@@ -342,3 +348,16 @@ class AsyncAgents:
         """This sandbox's sessions, including ended ones (they survive server restarts)."""
         reply = await self._client.request("GET", self._path)
         return [SessionInfo(**s) for s in reply["sessions"]]
+
+
+async def list_agent_sessions(
+    *, status: str | None = None, sandbox_id: str | None = None, url: str | None = None, api_key: str | None = None
+) -> list[SessionInfo]:
+    """Agent sessions across every sandbox of the server (they survive server restarts)."""
+    client = AsyncClient(url, api_key)
+    params = {k: v for k, v in {"status": status, "sandbox_id": sandbox_id}.items() if v}
+    try:
+        reply = await client.request("GET", "/v1/agent-sessions", params=params)
+    finally:
+        await client.aclose()
+    return [SessionInfo(**s) for s in reply["sessions"]]

@@ -6,7 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from cove.sdk._agent import AgentEvent, AsyncAgents, AsyncAgentSession, ErrorCallback, EventCallback
+from cove.sdk._agent import (
+    AgentEvent,
+    AsyncAgents,
+    AsyncAgentSession,
+    ErrorCallback,
+    EventCallback,
+    list_agent_sessions,
+)
 from cove.sdk._portal import call
 from cove.wire import AgentSession as SessionInfo
 from cove.wire import InterruptResult, PromptAccepted
@@ -102,8 +109,19 @@ class Agents:
     ) -> AgentSession:
         return AgentSession(call(self._core.attach(session_id, on_event=on_event, on_error=on_error, after=after)))
 
+    def session(self, session_id: str) -> AgentSession:
+        """A handle for commands only; it does not follow the session's events."""
+        return AgentSession(call(self._core.session(session_id)))
+
     def get(self, session_id: str) -> SessionInfo:
         return call(self._core.get(session_id))
 
     def list(self) -> list[SessionInfo]:
         return call(self._core.list())
+
+
+def list_sessions(
+    *, status: str | None = None, sandbox_id: str | None = None, url: str | None = None, api_key: str | None = None
+) -> list[SessionInfo]:
+    """Agent sessions across every sandbox (blocking)."""
+    return call(list_agent_sessions(status=status, sandbox_id=sandbox_id, url=url, api_key=api_key))
