@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := .system-deps
 
-.PHONY: demo test lint typecheck pytest bench serve clean system-deps install
+.PHONY: demo test lint typecheck pytest test-ts bench serve clean system-deps install
 
 # Debian packages the sandbox runtime needs: bubblewrap, setpriv (util-linux), ps/pkill (procps).
 system-deps: $(SYSTEM_STAMP)
@@ -39,7 +39,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -n auto -q
 
-test: lint typecheck pytest
+# The TypeScript SDK's tests run against a real server from the .venv, so they need the install too.
+test-ts: $(STAMP)
+	cd sdks/typescript && npm ci && npm test
+
+test: lint typecheck pytest test-ts
 
 demo: $(STAMP)
 	$(BIN)/python -m cove.demo

@@ -34,9 +34,7 @@ async def _serve_guarded(server: uvicorn.Server, sock: socket.socket) -> None:
 
 async def start_embedded(app: Any, sock: socket.socket, *, name: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """Serve ``app`` on an already bound ``sock``; returns once it accepts connections."""
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
     server = EmbeddedServer(config)
     task = asyncio.create_task(_serve_guarded(server, sock), name=name)
     while not server.started:

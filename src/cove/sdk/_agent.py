@@ -125,11 +125,13 @@ class AsyncAgentSession:
         failures = 0
         while not self._ended:
             try:
-                socket = await self._client.websocket(f"{self._path}/ws", {"after": self._cursor})
+                # batch: the replay arrives many events to a frame, one per line (see docs/agent-api.md).
+                socket = await self._client.websocket(f"{self._path}/ws", {"after": self._cursor, "batch": 500})
                 async with socket:
                     async for raw in socket:
                         failures = 0
-                        await self._receive(json.loads(raw))
+                        for line in str(raw).split("\n"):
+                            await self._receive(json.loads(line))
                 if self._ended:
                     return
             except (ConnectionClosed, ConnectionLost, OSError):

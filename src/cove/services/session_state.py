@@ -15,14 +15,30 @@ FAILED = "failed"
 FINAL = (EXITED, FAILED)
 
 
+CONFIG_KEYS = (
+    "model",
+    "system_prompt",
+    "allowed_tools",
+    "disallowed_tools",
+    "permission_mode",
+    "max_turns",
+    "cwd",
+    "mcp_servers",
+)
+
+
+def _merge_config(record: SessionRecord, config: Any) -> None:
+    """Only the settings ``configure`` can change; resume and fork are start options, kept apart."""
+    if isinstance(config, dict):
+        record.config = {**record.config, **{k: v for k, v in config.items() if k in CONFIG_KEYS}}
+
+
 def apply_event(record: SessionRecord, event: dict[str, Any]) -> None:
     kind = event.get("type")
     if kind == "ready":
         record.status = IDLE if record.status in (STARTING, IDLE) else record.status
         record.claude_session_id = event.get("claude_session_id") or record.claude_session_id
-        config = event.get("config")
-        if isinstance(config, dict):
-            record.config = {**record.config, **config}
+        _merge_config(record, event.get("config"))
     elif kind == "turn_started":
         record.status = RUNNING
     elif kind == "turn_complete":
@@ -34,9 +50,7 @@ def apply_event(record: SessionRecord, event: dict[str, Any]) -> None:
         if isinstance(event.get("total_cost_usd"), int | float):
             record.total_cost_usd = float(event["total_cost_usd"])
     elif kind == "configured":
-        config = event.get("config")
-        if isinstance(config, dict):
-            record.config = {**record.config, **config}
+        _merge_config(record, event.get("config"))
     elif kind == "error":
         record.error = {"code": event.get("code"), "message": event.get("message")}
         if record.status == STARTING:

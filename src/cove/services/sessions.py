@@ -40,7 +40,7 @@ from cove.services.errors import (
 )
 from cove.services.execs import ExecRequest, ExecService
 from cove.services.sandboxes import SandboxService
-from cove.services.session_state import FINAL, STARTING, apply_event, summary_values
+from cove.services.session_state import CONFIG_KEYS, FINAL, STARTING, apply_event, summary_values
 from cove.store.events import StoredEvent
 from cove.store.sessions import SessionRecord, SessionStore, zero_usage
 
@@ -439,7 +439,8 @@ class SessionService:
             raise InvalidRequest("configure needs at least one field to change", code="validation_error")
         record = await self._live(sandbox_id, session_id)
         config = await self._control(record, "configure", **changes)
-        await self._store.update(session_id, config={**record.config, **config})
+        effective = {k: v for k, v in config.items() if k in CONFIG_KEYS}
+        await self._store.update(session_id, config={**record.config, **effective})
         return await self.get(session_id)
 
     async def kill(self, sandbox_id: str, session_id: str, signum: int = signal.SIGTERM) -> SessionRecord:

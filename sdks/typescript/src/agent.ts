@@ -1,0 +1,529 @@
+/**
+ * Agent sessions: Claude Code running in a sandbox as a durable session (`docs/agent-api.md`).
+ *
+ * Data flow: commands (prompt, interrupt, configure, kill) go over REST, one after the other in the order
+ * they were called; events come over the session's WebSocket, replayed from `after=<last seq>` on every
+ * (re)connect. Every event passes through `deliver`, which drops what was already seen and fills a gap from
+ * the REST event log, so callers see each seq exactly once and in order.
+ */
+
+import { EventEmitter } from "node:events";
+
+import { AgentError, ConnectionLost, CoveError, SessionExited, errorFrom } from "./errors.js";
+import type { AgentEvent, ExitEvent, ScrollbackEndEvent, TurnCompleteEvent } from "./events.js";
+import { type Channel, type CoveClient, type Frame, closeError } from "./transport.js";
+import {
+  type AgentSessionInfo,
+  type McpServerConfig,
+  type PermissionMode,
+  agentSessionInfoFrom,
+} from "./types.js";
+
+const RECONNECT_ATTEMPTS = 8;
+const KILL_WAIT_MS = 15_000;
+
+/** Callbacks of a session; each is optional. */
+export interface AgentCallbacks {
+  /** Every journalled event, in seq order, each once — the replay first, then live ones. */
+  onEvent?: (event: AgentEvent) => void;
+  /** `error` events of the session (as `AgentError`), and failures of the stream itself (`ConnectionLost`…). */
+  onError?: (error: CoveError) => void;
+  /** The runner is gone: its exit code and the `exit` event. */
+  onExit?: (exitCode: number, event: ExitEvent) => void;
+  /** The replay of past events is over; what follows is live. Called once, on the first connection. */
+  onScrollbackEnd?: (event: ScrollbackEndEvent) => void;
+}
+
+/** What a session may be configured with; each takes effect from the next turn. */
+export interface AgentConfigureOptions {
+  /** The model; default the CLI's. */
+  model?: string;
+  /** Replaces Claude Code's system prompt. */
+  systemPrompt?: string;
+  /** Tools the agent may use without asking. */
+  allowedTools?: string[];
+  /** Tools the agent may not use. */
+  disallowedTools?: string[];
+  /** Default `bypassPermissions`. */
+  permissionMode?: PermissionMode;
+  /** Model round-trips per turn, at least 1. */
+  maxTurns?: number;
+  /** The agent's working directory; default `/workspace`. */
+  cwd?: string;
+  /** MCP servers by name. */
+  mcpServers?: Record<string, McpServerConfig>;
+}
+
+/** Options of `sandbox.agent.start`. */
+export interface AgentStartOptions extends AgentCallbacks, AgentConfigureOptions {
+  /** The first prompt; without one the session waits, idle, for `sendPrompt`. */
+  prompt?: string;
+  /** A `claude_session_id` (from a `turn_complete` event) whose conversation this session continues. */
+  resume?: string;
+  /** With `resume`: branch the conversation instead of continuing it. */
+  fork?: boolean;
+}
+
+/** Options of `sandbox.agent.attach`. */
+export interface AgentAttachOptions extends AgentCallbacks {
+  /** Replay only the events after this seq (default 0: all of them). */
+  after?: number;
+}
+
+/** The reply to a prompt: which turn it will be, and how many prompts wait before it. */
+export interface PromptReceipt {
+  queued: number;
+  turn: number;
+}
+
+/** The reply to an interrupt: whether a turn was running, and which. */
+export interface InterruptReceipt {
+  interrupted: boolean;
+  turn: number | null;
+}
+
+interface TurnWaiter {
+  target: number;
+  resolve: (event: TurnCompleteEvent | null) => void;
+  reject: (error: CoveError) => void;
+}
+
+type Wire = Record<string, unknown>;
+
+function configToWire(options: AgentConfigureOptions): Wire {
+  const wire: Wire = {
+    model: options.model,
+    system_prompt: options.systemPrompt,
+    allowed_tools: options.allowedTools,
+    disallowed_tools: options.disallowedTools,
+    permission_mode: options.permissionMode,
+    max_turns: options.maxTurns,
+    cwd: options.cwd,
+    mcp_servers: options.mcpServers,
+  };
+  for (const key of Object.keys(wire)) if (wire[key] === undefined) delete wire[key];
+  return wire;
+}
+
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined); // callers may ignore it; the error also reaches onError or `done`
+  return promise;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One agent session, live. Events reach `onEvent` (and the session emits each by its type, e.g.
+ * `session.on("interrupted", ...)`, as well as `"event"` for all); `await session.done` waits for the
+ * current turn.
+ *
+ * @example
+ * const session = await sandbox.agent.start({ prompt: "Write hello.py", onEvent: (e) => console.log(e.type) });
+ * const turn = await session.done;           // the turn_complete event
+ * session.sendPrompt("Now run it");
+ * await session.done;                         // the second turn
+ * await session.kill();
+ */
+export class AgentSession extends EventEmitter {
+  /** The Cove session id (`ses_…`). */
+  readonly sessionId: string;
+  /** The sandbox the session runs in. */
+  readonly sandboxId: string;
+  /** The session as the server last reported it (refreshed by `refresh`, `configure`, `kill`). */
+  info: AgentSessionInfo;
+  /** The Claude conversation id, once known (`ready`, `turn_complete`): pass it as `resume` later. */
+  claudeSessionId: string | null;
+  /** The seq of the last event delivered. */
+  lastSeq: number;
+  /** The runner's exit code, once it has exited. */
+  exitCode: number | null = null;
+
+  private readonly path: string;
+  private channel: Channel | undefined;
+  private processing: Promise<void> = Promise.resolve();
+  private commands: Promise<unknown> = Promise.resolve();
+  private readonly promptTurns = new Set<Promise<number>>();
+  private targetTurn = 0;
+  private completedTurn = 0;
+  private lastTurnComplete: TurnCompleteEvent | null = null;
+  private waiters: TurnWaiter[] = [];
+  private exited = false;
+  private closed = false;
+  private failure: CoveError | undefined;
+  private scrollbackSeen = false;
+  private connectWaiter: { resolve: () => void; reject: (error: CoveError) => void } | undefined;
+  private exitWaiters: (() => void)[] = [];
+
+  /** @internal Use `sandbox.agent.start` or `sandbox.agent.attach`. */
+  constructor(
+    private readonly client: CoveClient,
+    info: AgentSessionInfo,
+    private readonly callbacks: AgentCallbacks,
+    after = 0,
+  ) {
+    super();
+    this.info = info;
+    this.sessionId = info.sessionId;
+    this.sandboxId = info.sandboxId;
+    this.claudeSessionId = info.claudeSessionId;
+    this.lastSeq = after;
+    this.path = `/v1/sandboxes/${info.sandboxId}/agent/${info.sessionId}`;
+  }
+
+  /** @internal Open the event stream; resolves once the replay is over. */
+  async connect(): Promise<void> {
+    const ready = handled(new Promise<void>((resolve, reject) => (this.connectWaiter = { resolve, reject })));
+    await this.open();
+    await ready;
+  }
+
+  /** @internal The turn `done` waits for at least, e.g. 1 when the session was started with a prompt. */
+  expectTurn(turn: number): void {
+    this.targetTurn = Math.max(this.targetTurn, turn);
+  }
+
+  // ---- the event stream ----
+
+  private async open(): Promise<void> {
+    const channel = await this.client.websocket(`${this.path}/ws`, { after: this.lastSeq });
+    if (this.closed) return channel.close();
+    this.channel = channel;
+    channel.listen(
+      (frame) => this.serially(() => this.receive(frame)),
+      (code, reason) => this.serially(() => this.lost(channel, code, reason)),
+    );
+  }
+
+  /** Frames are handled one at a time, in order, even when filling a gap needs a REST call. */
+  private serially(step: () => Promise<void> | void): void {
+    this.processing = this.processing.then(step).catch((error: unknown) => {
+      this.fail(error instanceof CoveError ? error : new CoveError(String(error), { cause: error }));
+    });
+  }
+
+  private async receive(frame: Frame): Promise<void> {
+    if (this.closed) return;
+    if (frame.type === "scrollback_end") {
+      this.attempts = 0;
+      const event = frame as unknown as ScrollbackEndEvent;
+      if (!this.scrollbackSeen) {
+        this.scrollbackSeen = true;
+        this.call(() => this.callbacks.onScrollbackEnd?.(event));
+        this.emit("scrollback_end", event);
+      }
+      const waiter = this.connectWaiter;
+      this.connectWaiter = undefined;
+      waiter?.resolve();
+      return;
+    }
+    if (frame.type === "ack") return; // we send no WebSocket commands; REST carries them
+    if (typeof frame.seq !== "number") {
+      if (frame.type === "error") {
+        this.fail(errorFrom(0, String(frame.code ?? "error"), String(frame.message ?? "stream refused")));
+      }
+      return;
+    }
+    const event = frame as unknown as AgentEvent;
+    if (event.seq <= this.lastSeq) return; // already delivered (a replay after reconnecting)
+    if (event.seq > this.lastSeq + 1) await this.fillGap(event.seq);
+    this.deliver(event);
+  }
+
+  /** Fetch the events between the last one delivered and `seq` from the REST log. */
+  private async fillGap(seq: number): Promise<void> {
+    while (this.lastSeq + 1 < seq) {
+      const reply = await this.client.request<{ events: AgentEvent[] }>("GET", `${this.path}/events`, {
+        query: { after: this.lastSeq, limit: Math.min(1000, seq - this.lastSeq - 1) },
+      });
+      const missing = reply.events.filter((e) => e.seq > this.lastSeq && e.seq < seq);
+      if (!missing.length) throw new ConnectionLost(`events ${this.lastSeq + 1}..${seq - 1} are missing`, { code: "event_gap" });
+      for (const event of missing) this.deliver(event);
+    }
+  }
+
+  private deliver(event: AgentEvent): void {
+    this.lastSeq = event.seq;
+    switch (event.type) {
+      case "ready":
+        this.claudeSessionId = event.claude_session_id;
+        break;
+      case "turn_started":
+        this.expectTurn(event.turn);
+        break;
+      case "turn_complete":
+        if (event.claude_session_id) this.claudeSessionId = event.claude_session_id;
+        break;
+      case "exit":
+        this.exited = true;
+        this.exitCode = event.exit_code;
+        break;
+    }
+    this.call(() => this.callbacks.onEvent?.(event));
+    this.emit("event", event);
+    if (event.type !== "error" || this.listenerCount("error") > 0) this.emit(event.type, event);
+    if (event.type === "error") this.call(() => this.callbacks.onError?.(new AgentError(event)));
+    if (event.type === "turn_complete") {
+      this.completedTurn = Math.max(this.completedTurn, event.turn);
+      this.lastTurnComplete = event;
+      this.settleWaiters();
+    }
+    if (event.type === "exit") {
+      this.call(() => this.callbacks.onExit?.(event.exit_code, event));
+      this.settleWaiters();
+      for (const wake of this.exitWaiters.splice(0)) wake();
+    }
+  }
+
+  /** Run a user callback; what it throws goes to onError (or, lacking one, is rethrown on its own). */
+  private call(callback: () => void): void {
+    try {
+      callback();
+    } catch (error) {
+      const onError = this.callbacks.onError;
+      if (onError && !(error instanceof CoveError && error.code === "callback_error")) {
+        const wrapped = new CoveError(`a session callback threw: ${String(error)}`, { code: "callback_error", cause: error });
+        try {
+          onError(wrapped);
+          return;
+        } catch {
+          // fall through: rethrow the original
+        }
+      }
+      setImmediate(() => {
+        throw error;
+      });
+    }
+  }
+
+  private attempts = 0;
+
+  private async lost(channel: Channel, code: number, reason: string): Promise<void> {
+    if (channel !== this.channel || this.closed || this.exited || this.failure) return;
+    const refused = closeError(code, reason);
+    if (refused) return this.fail(refused);
+    while (!this.closed && !this.exited) {
+      this.attempts += 1;
+      if (this.attempts > RECONNECT_ATTEMPTS) {
+        return this.fail(
+          new ConnectionLost(`lost the event stream of session ${this.sessionId} and could not resume`, {
+            code: "connection_lost",
+          }),
+        );
+      }
+      await sleep(Math.min(100 * 2 ** (this.attempts - 1), 3000));
+      try {
+        await this.open(); // resumes from lastSeq: the server replays what we missed
+        return;
+      } catch (error) {
+        if (error instanceof CoveError && !(error instanceof ConnectionLost)) return this.fail(error);
+      }
+    }
+  }
+
+  private fail(error: CoveError): void {
+    if (this.failure || this.closed) return;
+    this.failure = error;
+    this.channel?.close();
+    const waiter = this.connectWaiter;
+    this.connectWaiter = undefined;
+    waiter?.reject(error);
+    this.call(() => this.callbacks.onError?.(error));
+    this.settleWaiters();
+    for (const wake of this.exitWaiters.splice(0)) wake();
+  }
+
+  // ---- turns ----
+
+  private settleWaiters(): void {
+    this.waiters = this.waiters.filter((waiter) => !this.settle(waiter));
+  }
+
+  /** Settle a waiter if its turn is decided; true when it was. */
+  private settle(waiter: TurnWaiter): boolean {
+    if (waiter.target <= this.completedTurn) {
+      waiter.resolve(this.lastTurnComplete);
+    } else if (this.failure) {
+      waiter.reject(this.failure);
+    } else if (this.exited) {
+      waiter.reject(
+        new SessionExited(`session ${this.sessionId} exited (code ${this.exitCode}) before turn ${waiter.target} completed`, {
+          code: "session_exited",
+        }),
+      );
+    } else if (this.closed) {
+      waiter.reject(new CoveError(`session ${this.sessionId} was closed before turn ${waiter.target} completed`, { code: "closed" }));
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Resolves with the `turn_complete` event when the current turn is over — the latest turn this client
+   * prompted or saw start (`null` if there never was one). Read it again after `sendPrompt` to wait for that
+   * new turn. Rejects with `SessionExited` if the runner exits first.
+   */
+  get done(): Promise<TurnCompleteEvent | null> {
+    const prompts = [...this.promptTurns];
+    const known = this.targetTurn;
+    return handled(
+      (async () => {
+        let target = known;
+        for (const turn of prompts) target = Math.max(target, await turn);
+        return new Promise<TurnCompleteEvent | null>((resolve, reject) => {
+          const waiter = { target, resolve, reject };
+          if (!this.settle(waiter)) this.waiters.push(waiter);
+        });
+      })(),
+    );
+  }
+
+  // ---- commands ----
+
+  /** Commands run one after the other, in the order they were called. */
+  private command<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.commands.then(run, run);
+    this.commands = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Send a follow-up prompt; it runs when the current turn is over. No need to await it before reading
+   * `done`, which waits for this prompt's turn. A refused prompt is also reported to `onError`.
+   */
+  sendPrompt(text: string): Promise<PromptReceipt> {
+    const receipt = this.command(() =>
+      this.client.request<PromptReceipt>("POST", `${this.path}/prompt`, { json: { text } }),
+    );
+    const turn = receipt.then((r) => {
+      this.expectTurn(r.turn);
+      return r.turn;
+    });
+    this.promptTurns.add(turn);
+    turn.then(
+      () => this.promptTurns.delete(turn),
+      (error: unknown) => {
+        this.promptTurns.delete(turn);
+        if (error instanceof CoveError) this.call(() => this.callbacks.onError?.(error));
+      },
+    );
+    handled(turn);
+    return handled(receipt);
+  }
+
+  /** Abort the running turn; the session emits an `interrupted` event, then `turn_complete`. */
+  interrupt(): Promise<InterruptReceipt> {
+    return this.command(() => this.client.request<InterruptReceipt>("POST", `${this.path}/interrupt`));
+  }
+
+  /**
+   * Change the configuration from the next turn on; the conversation is kept.
+   *
+   * @example
+   * await session.configure({ model: "claude-haiku-4-5", maxTurns: 3 });
+   */
+  configure(options: AgentConfigureOptions): Promise<AgentSessionInfo> {
+    return this.command(async () => {
+      const reply = await this.client.request<Wire>("POST", `${this.path}/configure`, { json: configToWire(options) });
+      this.info = agentSessionInfoFrom(reply);
+      return this.info;
+    });
+  }
+
+  /** Stop the runner (default SIGTERM); resolves once its `exit` event has arrived (or after 15 s). */
+  kill(signal?: string | number): Promise<AgentSessionInfo> {
+    return this.command(async () => {
+      const body = signal === undefined ? {} : { signal };
+      this.info = agentSessionInfoFrom(await this.client.request<Wire>("POST", `${this.path}/kill`, { json: body }));
+      if (!this.exited && !this.closed && !this.failure && this.channel) {
+        await Promise.race([new Promise<void>((resolve) => this.exitWaiters.push(resolve)), sleep(KILL_WAIT_MS)]);
+      }
+      return this.refresh();
+    });
+  }
+
+  /** The session as the server reports it now. */
+  async refresh(): Promise<AgentSessionInfo> {
+    this.info = agentSessionInfoFrom(await this.client.request<Wire>("GET", this.path));
+    return this.info;
+  }
+
+  /** Stop listening; the session keeps running in the sandbox (`sandbox.agent.attach` finds it again). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel?.close();
+    const waiter = this.connectWaiter;
+    this.connectWaiter = undefined;
+    waiter?.reject(new CoveError("session closed", { code: "closed" }));
+    this.settleWaiters();
+    for (const wake of this.exitWaiters.splice(0)) wake();
+  }
+
+  /** @internal Drop the socket as a network failure would; the session reconnects from its last seq. */
+  dropConnection(): void {
+    this.channel?.terminate();
+  }
+}
+
+/** Agent sessions of one sandbox: `sandbox.agent`. */
+export class Agent {
+  private readonly path: string;
+
+  /** @internal */
+  constructor(
+    private readonly client: CoveClient,
+    sandboxId: string,
+  ) {
+    this.path = `/v1/sandboxes/${sandboxId}/agent`;
+  }
+
+  /**
+   * Start Claude Code in the sandbox. Resolves once the session exists and its event stream is connected.
+   * Throws `ResumeNotFound` when `resume` names no conversation in this sandbox.
+   *
+   * @example
+   * let resumeId: string | null = null;
+   * const session = await sandbox.agent.start({
+   *   prompt: "Fix the failing test",
+   *   onEvent: (event) => {
+   *     if (event.type === "turn_complete") resumeId = event.claude_session_id;
+   *   },
+   * });
+   * await session.done;
+   */
+  async start(options: AgentStartOptions = {}): Promise<AgentSession> {
+    const body: Wire = { ...configToWire(options) };
+    if (options.prompt !== undefined) body.prompt = options.prompt;
+    if (options.resume !== undefined) body.resume = options.resume;
+    if (options.fork !== undefined) body.fork = options.fork;
+    const info = agentSessionInfoFrom(await this.client.request<Wire>("POST", this.path, { json: body }));
+    const session = new AgentSession(this.client, info, options);
+    if (options.prompt !== undefined) session.expectTurn(1);
+    await session.connect();
+    return session;
+  }
+
+  /**
+   * Reconnect to a session — running or not — and replay the events the caller missed (all of them, or
+   * those after `options.after`) before live ones. Resolves once the replay is delivered.
+   */
+  async attach(sessionId: string, options: AgentAttachOptions = {}): Promise<AgentSession> {
+    const info = await this.get(sessionId);
+    const session = new AgentSession(this.client, info, options, options.after ?? 0);
+    if (info.running) session.expectTurn(info.queued > 0 ? info.turns + info.queued : 0);
+    await session.connect();
+    return session;
+  }
+
+  /** The sessions of this sandbox, each with `sessionID`/`sessionId`, `running`, `status`, `claudeSessionId`. */
+  async list(): Promise<AgentSessionInfo[]> {
+    const reply = await this.client.request<{ sessions: Wire[] }>("GET", this.path);
+    return reply.sessions.map(agentSessionInfoFrom);
+  }
+
+  /** One session, as the server reports it. */
+  async get(sessionId: string): Promise<AgentSessionInfo> {
+    return agentSessionInfoFrom(await this.client.request<Wire>("GET", `${this.path}/${sessionId}`));
+  }
+}

@@ -1,0 +1,411 @@
+/**
+ * Commands in a sandbox: run to completion over REST, or stream over the exec WebSocket (protocol at the top
+ * of `src/cove/api/routes/execs.py`). A streamed process that loses its socket re-attaches from the byte
+ * offsets it has, so no output is lost or repeated — as the Python SDK's `ProcessHandle` does.
+ */
+
+import { CommandTimeout, ConnectionLost, CoveError, errorFrom } from "./errors.js";
+import { type Channel, type CoveClient, type Frame, closeError } from "./transport.js";
+import {
+  type CommandOptions,
+  type ExecResult,
+  type ProcessInfo,
+  execResultFrom,
+  processInfoFrom,
+} from "./types.js";
+
+const RECONNECT_ATTEMPTS = 5;
+
+/** Bytes a process wrote; `offset` is where they start in their stream, for re-attaching. */
+export interface OutputChunk {
+  stream: "stdout" | "stderr";
+  data: Uint8Array;
+  offset: number;
+  /** The bytes decoded as UTF-8. */
+  readonly text: string;
+}
+
+/** The end of a streamed process: its exit, and everything it wrote while the handle watched. */
+export interface ProcessResult {
+  process: ProcessInfo;
+  exitCode: number | null;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** stdout decoded as UTF-8. */
+  readonly stdoutText: string;
+  /** stderr decoded as UTF-8. */
+  readonly stderrText: string;
+}
+
+/** Callbacks for a streamed process. */
+export interface StreamCallbacks {
+  onStdout?: (data: Uint8Array) => void;
+  onStderr?: (data: Uint8Array) => void;
+  onExit?: (exitCode: number | null, process: ProcessInfo) => void;
+}
+
+/** Options of `exec.start`. */
+export interface StartOptions extends CommandOptions, StreamCallbacks {
+  /** A label to find the process by in `exec.list()`. */
+  tag?: string;
+}
+
+/** Options of `exec.run`. */
+export interface RunOptions extends CommandOptions {
+  /** Text fed to the command's standard input. */
+  stdin?: string;
+  /** Throw `CommandTimeout` when the command timed out (default true); else return the result. */
+  checkTimeout?: boolean;
+}
+
+const decoder = new TextDecoder();
+
+function chunk(stream: "stdout" | "stderr", data: Uint8Array, offset: number): OutputChunk {
+  return {
+    stream,
+    data,
+    offset,
+    get text() {
+      return decoder.decode(data);
+    },
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+function frameError(frame: Frame, fallback: string): CoveError {
+  return errorFrom(0, String(frame.code ?? "error"), String(frame.message ?? fallback));
+}
+
+/**
+ * A process streaming over a WebSocket. Iterate it (`for await (const chunk of handle)`) or pass callbacks;
+ * `wait()` resolves on exit. The process outlives the handle: `close()` only stops watching.
+ */
+export class ProcessHandle implements AsyncIterable<OutputChunk> {
+  /** The process as last reported (refreshed on exit). */
+  info: ProcessInfo;
+  private channel: Channel;
+  private readonly offsets = { stdout: 0, stderr: 0 };
+  private readonly buffers: Record<"stdout" | "stderr", Uint8Array[]> = { stdout: [], stderr: [] };
+  private readonly queue: (OutputChunk | null)[] = [];
+  private wakeReader: (() => void) | undefined;
+  private readonly exit: Promise<ProcessInfo>;
+  private settle!: { resolve: (info: ProcessInfo) => void; reject: (error: CoveError) => void };
+  private failure: CoveError | undefined;
+  private finished = false;
+  private closed = false;
+  private reconnecting: Promise<void> | undefined;
+
+  /** @internal Use `sandbox.exec.start` or `sandbox.exec.attach`. */
+  constructor(
+    private readonly client: CoveClient,
+    private readonly sandboxId: string,
+    channel: Channel,
+    info: ProcessInfo,
+    private readonly callbacks: StreamCallbacks = {},
+    offsets: { stdout: number; stderr: number } = { stdout: 0, stderr: 0 },
+  ) {
+    this.channel = channel;
+    this.info = info;
+    this.offsets = { ...offsets };
+    this.exit = new Promise<ProcessInfo>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.exit.catch(() => undefined); // surfaced by wait() and iteration, never as an unhandled rejection
+    this.listen();
+  }
+
+  /** The process id, for `exec.attach`, `exec.kill` and `exec.get`. */
+  get processId(): string {
+    return this.info.id;
+  }
+
+  /** Byte offsets after the last chunk received, per stream — where a re-attach resumes. */
+  get position(): { stdout: number; stderr: number } {
+    return { ...this.offsets };
+  }
+
+  private listen(): void {
+    this.channel.listen(
+      (frame) => this.handle(frame),
+      (code, reason) => void this.lost(code, reason),
+    );
+  }
+
+  private handle(frame: Frame): void {
+    if (this.finished) return;
+    const kind = frame.type;
+    if (kind === "stdout" || kind === "stderr") {
+      let data: Uint8Array = Buffer.from(String(frame.data ?? ""), "base64");
+      const offset = Number(frame.offset);
+      // A chunk that overlaps what we already have (a re-attach racing the old socket) is trimmed.
+      const skip = this.offsets[kind] - offset;
+      if (skip >= data.length) return;
+      if (skip > 0) data = data.subarray(skip);
+      const item = chunk(kind, data, this.offsets[kind]);
+      this.offsets[kind] += data.length;
+      this.buffers[kind].push(data);
+      (kind === "stdout" ? this.callbacks.onStdout : this.callbacks.onStderr)?.(data);
+      this.push(item);
+    } else if (kind === "exit") {
+      this.info = processInfoFrom(frame.process as Record<string, unknown>);
+      this.finished = true;
+      this.push(null);
+      this.settle.resolve(this.info);
+      this.callbacks.onExit?.(this.info.exitCode, this.info);
+      this.channel.close();
+    } else if (kind === "error") {
+      this.fail(frameError(frame, "stream error"));
+    }
+  }
+
+  private async lost(code: number, reason: string): Promise<void> {
+    if (this.finished || this.closed) return;
+    const refused = closeError(code, reason);
+    if (refused) return this.fail(refused);
+    this.reconnecting = this.reattach();
+    await this.reconnecting;
+  }
+
+  private async reattach(): Promise<void> {
+    for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      if (this.closed || this.finished) return;
+      try {
+        const channel = await this.client.websocket(
+          `/v1/sandboxes/${this.sandboxId}/processes/${this.processId}/ws`,
+          { stdout_offset: this.offsets.stdout, stderr_offset: this.offsets.stderr },
+        );
+        const hello = await channel.next();
+        if (hello?.type === "error") return this.fail(frameError(hello, "attach failed"));
+        if (hello === null) continue;
+        this.channel = channel;
+        this.reconnecting = undefined;
+        this.listen();
+        return;
+      } catch (error) {
+        if (error instanceof CoveError && !(error instanceof ConnectionLost)) return this.fail(error);
+      }
+    }
+    this.fail(new ConnectionLost(`lost the stream of process ${this.processId} and could not resume`, { code: "connection_lost" }));
+  }
+
+  private fail(error: CoveError): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.failure = error;
+    this.push(null);
+    this.settle.reject(error);
+    this.channel.close();
+  }
+
+  private push(item: OutputChunk | null): void {
+    this.queue.push(item);
+    const wake = this.wakeReader;
+    this.wakeReader = undefined;
+    wake?.();
+  }
+
+  /** Output chunks as they come, until the process exits; throws if the stream fails. */
+  async *[Symbol.asyncIterator](): AsyncIterator<OutputChunk> {
+    for (;;) {
+      if (!this.queue.length) await new Promise<void>((resolve) => (this.wakeReader = resolve));
+      const item = this.queue.shift();
+      if (item === undefined) continue;
+      if (item === null) {
+        if (this.failure) throw this.failure;
+        return;
+      }
+      yield item;
+    }
+  }
+
+  /**
+   * Wait for the process to exit. Rejects with `CommandTimeout` if it ran past its timeout.
+   *
+   * @example
+   * const handle = await sandbox.exec.start("make test");
+   * const { exitCode, stdoutText } = await handle.wait();
+   */
+  async wait(): Promise<ProcessResult> {
+    const info = await this.exit;
+    if (info.timedOut) {
+      throw new CommandTimeout(`process ${info.id} timed out and was killed`, { code: "command_timeout" });
+    }
+    const stdout = concat(this.buffers.stdout);
+    const stderr = concat(this.buffers.stderr);
+    return {
+      process: info,
+      exitCode: info.exitCode,
+      stdout,
+      stderr,
+      get stdoutText() {
+        return decoder.decode(stdout);
+      },
+      get stderrText() {
+        return decoder.decode(stderr);
+      },
+    };
+  }
+
+  private async send(frame: Record<string, unknown>): Promise<void> {
+    if (this.reconnecting) await this.reconnecting;
+    if (this.failure) throw this.failure;
+    this.channel.send(frame);
+  }
+
+  /** Feed the process's standard input. */
+  async sendStdin(data: string | Uint8Array): Promise<void> {
+    const raw = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    await this.send({ type: "stdin", data: raw.toString("base64") });
+  }
+
+  /** Close the process's standard input (it reads end-of-file). */
+  async closeStdin(): Promise<void> {
+    await this.send({ type: "stdin_close" });
+  }
+
+  /** Send a signal, by name (`"SIGTERM"`) or number. */
+  async signal(signal: string | number = "SIGTERM"): Promise<void> {
+    await this.send({ type: "signal", signal });
+  }
+
+  /** Kill the process (SIGKILL). */
+  async kill(): Promise<void> {
+    await this.signal("SIGKILL");
+  }
+
+  /** Stop watching; the process itself keeps running. */
+  close(): void {
+    this.closed = true;
+    this.channel.close();
+  }
+
+  /** @internal Drop the socket as a network failure would: the handle re-attaches by itself. */
+  dropConnection(): void {
+    this.channel.terminate();
+  }
+}
+
+async function openStream(
+  client: CoveClient,
+  sandboxId: string,
+  channel: Channel,
+  callbacks: StreamCallbacks,
+  offsets?: { stdout: number; stderr: number },
+): Promise<ProcessHandle> {
+  const hello = await channel.next();
+  if (hello === null) {
+    const closed = channel.closeInfo;
+    throw closeError(closed?.code ?? 0, closed?.reason ?? "") ?? new ConnectionLost("the stream closed before it started", { code: "connection_lost" });
+  }
+  if (hello.type === "error") {
+    channel.close();
+    throw frameError(hello, "stream refused");
+  }
+  return new ProcessHandle(client, sandboxId, channel, processInfoFrom(hello.process as Record<string, unknown>), callbacks, offsets);
+}
+
+/** Commands in one sandbox: `sandbox.exec`. */
+export class Exec {
+  private readonly path: string;
+
+  /** @internal */
+  constructor(
+    private readonly client: CoveClient,
+    private readonly sandboxId: string,
+  ) {
+    this.path = `/v1/sandboxes/${sandboxId}`;
+  }
+
+  /**
+   * Run a command to completion. A string runs through bash; an array runs as argv.
+   *
+   * @example
+   * const result = await sandbox.exec.run("echo hi");
+   * result.stdout; // "hi\n"
+   */
+  async run(command: string | string[], options: RunOptions = {}): Promise<ExecResult> {
+    const body = {
+      command,
+      env: options.env ?? {},
+      cwd: options.cwd ?? null,
+      timeout: options.timeout ?? null,
+      stdin: options.stdin ?? null,
+    };
+    const result = execResultFrom(await this.client.request("POST", `${this.path}/exec`, { json: body }));
+    if (result.timedOut && options.checkTimeout !== false) {
+      throw new CommandTimeout(`command timed out after ${options.timeout}s: ${JSON.stringify(command)}`, {
+        code: "command_timeout",
+      });
+    }
+    return result;
+  }
+
+  /**
+   * Start a process and stream it: output as it comes, stdin open until `closeStdin()`.
+   *
+   * @example
+   * const cat = await sandbox.exec.start("cat", { onStdout: (d) => process.stdout.write(d) });
+   * await cat.sendStdin("hello\n");
+   * await cat.closeStdin();
+   * await cat.wait();
+   */
+  async start(command: string | string[], options: StartOptions = {}): Promise<ProcessHandle> {
+    const channel = await this.client.websocket(`${this.path}/exec/ws`);
+    channel.send({
+      command,
+      env: options.env ?? {},
+      cwd: options.cwd ?? null,
+      timeout: options.timeout ?? null,
+      tag: options.tag ?? null,
+    });
+    return openStream(this.client, this.sandboxId, channel, options);
+  }
+
+  /** Start a process that runs on its own, with no stream attached; stdin is /dev/null. */
+  async background(command: string | string[], options: CommandOptions & { tag?: string } = {}): Promise<ProcessInfo> {
+    const body = {
+      command,
+      env: options.env ?? {},
+      cwd: options.cwd ?? null,
+      timeout: options.timeout ?? null,
+      tag: options.tag ?? null,
+      background: true,
+    };
+    return processInfoFrom(await this.client.request("POST", `${this.path}/exec`, { json: body }));
+  }
+
+  /**
+   * Re-attach to a process: its output from the given byte offsets (default: all of it), then live.
+   */
+  async attach(
+    processId: string,
+    options: StreamCallbacks & { stdoutOffset?: number; stderrOffset?: number } = {},
+  ): Promise<ProcessHandle> {
+    const offsets = { stdout: options.stdoutOffset ?? 0, stderr: options.stderrOffset ?? 0 };
+    const channel = await this.client.websocket(`${this.path}/processes/${processId}/ws`, {
+      stdout_offset: offsets.stdout,
+      stderr_offset: offsets.stderr,
+    });
+    return openStream(this.client, this.sandboxId, channel, options, offsets);
+  }
+
+  /** Every process of the sandbox, running or not. */
+  async list(): Promise<ProcessInfo[]> {
+    const reply = await this.client.request<{ processes: Record<string, unknown>[] }>("GET", `${this.path}/processes`);
+    return reply.processes.map(processInfoFrom);
+  }
+
+  /** One process. */
+  async get(processId: string): Promise<ProcessInfo> {
+    return processInfoFrom(await this.client.request("GET", `${this.path}/processes/${processId}`));
+  }
+
+  /** Signal a process (default SIGKILL) and return its state. */
+  async kill(processId: string, signal: string | number = "SIGKILL"): Promise<ProcessInfo> {
+    return processInfoFrom(
+      await this.client.request("POST", `${this.path}/processes/${processId}/signal`, { json: { signal } }),
+    );
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * `@cove/sdk` — Cove's TypeScript SDK: sandboxes, exec, files, checkpoints and durable Claude Code agent
+ * sessions. This module is the public surface; everything else is internal.
+ *
+ * @example
+ * import { Sandbox } from "@cove/sdk";
+ * const sandbox = await Sandbox.create();
+ * const session = await sandbox.agent.start({ prompt: "Write hello.py", onEvent: (e) => console.log(e.type) });
+ * await session.done;
+ */
+
+export { Agent, AgentSession } from "./agent.js";
+export type {
+  AgentAttachOptions,
+  AgentCallbacks,
+  AgentConfigureOptions,
+  AgentStartOptions,
+  InterruptReceipt,
+  PromptReceipt,
+} from "./agent.js";
+export { DEFAULT_URL, resolveKey, resolveUrl } from "./config.js";
+export {
+  AgentError,
+  AuthError,
+  CheckpointNotFound,
+  CommandTimeout,
+  Conflict,
+  ConnectionLost,
+  CoveError,
+  FileNotFound,
+  InvalidRequest,
+  NotFound,
+  PathOutsideSandbox,
+  ProcessNotFound,
+  ResumeNotFound,
+  SandboxNotFound,
+  SandboxNotRunning,
+  SessionExited,
+  SessionNotFound,
+  errorFrom,
+} from "./errors.js";
+export * from "./events.js";
+export { Exec, ProcessHandle } from "./exec.js";
+export type { OutputChunk, ProcessResult, RunOptions, StartOptions, StreamCallbacks } from "./exec.js";
+export { Files } from "./files.js";
+export type { FileData } from "./files.js";
+export { Sandbox } from "./sandbox.js";
+export type { SandboxCreateOptions, SandboxListOptions } from "./sandbox.js";
+export { CoveClient } from "./transport.js";
+export type { ConnectionOptions } from "./transport.js";
+export type {
+  AgentConfig,
+  AgentSessionInfo,
+  AgentStatus,
+  Checkpoint,
+  CommandOptions,
+  ExecResult,
+  FileInfo,
+  Limits,
+  McpServerConfig,
+  PermissionMode,
+  ProcessInfo,
+  SandboxInfo,
+  SandboxState,
+  Usage,
+} from "./types.js";
