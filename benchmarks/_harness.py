@@ -13,18 +13,17 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from cove.testing import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,74 +150,7 @@ def bwrap_version() -> str:
 # --- a real server ----------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class BenchServer:
-    """A ``cove serve`` process on a free port with its own home."""
-
-    home: Path
-    port: int = field(default_factory=free_port)
-    extra_env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_key(self) -> str:
-        return (self.home / "admin_key").read_text().strip()
-
-    @property
-    def log_path(self) -> Path:
-        return self.home.parent / f"server-{self.port}.log"
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-        env.update(COVE_HOME=str(self.home), COVE_URL=self.url, **self.extra_env)
-        return env
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cove", "serve", "--port", str(self.port)],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"cove serve exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError(f"cove serve did not become healthy in {timeout:.0f} s; see {self.log_path}")
-
-    def kill_all_sandboxes(self) -> None:
-        headers = {"authorization": f"Bearer {self.api_key}"}
-        with httpx.Client(base_url=self.url, headers=headers, timeout=60) as client:
-            for sandbox in client.get("/v1/sandboxes", params={"state": "running"}).json()["sandboxes"]:
-                client.delete(f"/v1/sandboxes/{sandbox['id']}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
+BenchServer = ServerProcess
 
 
 @contextmanager
@@ -242,4 +174,4 @@ def running_server(**extra_env: str) -> Iterator[BenchServer]:
         finally:
             with suppress(httpx.HTTPError, OSError, KeyError):
                 server.kill_all_sandboxes()
-            server.stop()
+            server.kill(signal.SIGTERM)

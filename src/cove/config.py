@@ -47,5 +47,19 @@ class ServerSettings:
         return self.home / "model"
 
     @property
+    def layers_dir(self) -> Path:
+        """Sealed checkpoint layers, shared by every sandbox that stands on them."""
+        return self.home / "layers"
+
+    @property
+    def views_dir(self) -> Path:
+        """Per-sandbox idmapped views of the layers (see ``runtime.storage``)."""
+        return self.home / "views"
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.home / "scratch"
+
+    @property
     def admin_key_path(self) -> Path:
         return self.home / ADMIN_KEY_FILE

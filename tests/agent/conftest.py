@@ -69,5 +69,6 @@ async def sandbox(connection: dict[str, str]) -> AsyncIterator[AsyncSandbox]:
 
 
 def transcript_path(server: CoveServer, sandbox_id: str, claude_session_id: str) -> Path:
-    [path] = (server.home / "sandboxes" / sandbox_id).glob(f"**/.claude/projects/*/{claude_session_id}.jsonl")
+    home = server.home / "sandboxes" / sandbox_id / "merged" / "home"  # the sandbox's /home/user (an overlay)
+    [path] = home.glob(f".claude/projects/*/{claude_session_id}.jsonl")
     return path

@@ -185,7 +185,8 @@ export class AgentSession extends EventEmitter {
   // ---- the event stream ----
 
   private async open(): Promise<void> {
-    const channel = await this.client.websocket(`${this.path}/ws`, { after: this.lastSeq });
+    // batch: a long replay arrives as a few hundred frames rather than one per event.
+    const channel = await this.client.websocket(`${this.path}/ws`, { after: this.lastSeq, batch: 500 });
     if (this.closed) return channel.close();
     this.channel = channel;
     channel.listen(

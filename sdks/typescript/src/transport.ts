@@ -83,13 +83,16 @@ export class Channel {
 
   constructor(private readonly socket: WebSocket) {
     socket.on("message", (data: WebSocket.RawData) => {
-      let frame: Frame;
-      try {
-        frame = JSON.parse(data.toString()) as Frame;
-      } catch {
-        return; // not one of ours; the protocol is JSON only
+      // A frame holds one JSON object, or several, one per line, when a replay is batched (?batch=N).
+      for (const line of data.toString().split("\n")) {
+        let frame: Frame;
+        try {
+          frame = JSON.parse(line) as Frame;
+        } catch {
+          continue; // not one of ours; the protocol is JSON only
+        }
+        this.deliver(frame);
       }
-      this.deliver(frame);
     });
     socket.on("close", (code: number, reason: Buffer) => {
       this.closedWith = { code, reason: reason.toString() };

@@ -13,17 +13,21 @@ from fastapi import Depends, FastAPI
 from cove import __name__ as package_name
 from cove.api import auth, errors
 from cove.api.deps import Services
-from cove.api.routes import agents, execs, files, model, sandboxes
+from cove.api.routes import agents, checkpoints, execs, files, model, sandboxes
 from cove.config import ServerSettings
 from cove.events.log import EventLog
 from cove.modelproxy.gateway import ModelGateway
 from cove.runtime.bwrap import BwrapDriver
 from cove.runtime.cgroups import detect
 from cove.runtime.inotify import DirectoryWatcher
+from cove.runtime.layers import LayerStore
+from cove.runtime.storage import open_storage
+from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
+from cove.store.checkpoints import CheckpointStore
 from cove.store.db import open_engine
 from cove.store.events import EventStore
 from cove.store.keys import KeyStore, new_key
@@ -63,9 +67,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 settings.admin_key_path,
                 settings.admin_key_path,
             )
-        driver = BwrapDriver(detect(), model_dir=settings.model_dir)
-        sandbox_service = SandboxService(settings, SandboxStore(engine), driver)
+        cgroups = detect()
+        driver = BwrapDriver(cgroups, model_dir=settings.model_dir)
+        layers = LayerStore(settings.layers_dir)
+        await asyncio.to_thread(layers.ensure)
+        storage = open_storage(layers, settings.views_dir, settings.scratch_dir)
+        sandbox_service = SandboxService(settings, SandboxStore(engine), driver, storage)
         await sandbox_service.recover()
+        checkpoint_service = CheckpointService(CheckpointStore(engine), sandbox_service, cgroups)
+        await checkpoint_service.collect()
         exec_service = ExecService(sandbox_service)
         watcher = DirectoryWatcher()
         session_service = SessionService(
@@ -81,6 +91,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             files=FileService(sandbox_service),
             sessions=session_service,
             model=gateway,
+            checkpoints=checkpoint_service,
         )
         reaper = asyncio.create_task(sandbox_service.run_reaper())
         try:
@@ -110,6 +121,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(sandboxes.router, dependencies=protected)
     app.include_router(execs.router, dependencies=protected)
     app.include_router(files.router, dependencies=protected)
+    app.include_router(checkpoints.router, dependencies=protected)
     app.include_router(agents.router, dependencies=protected)
     app.include_router(model.router, dependencies=protected)
     app.include_router(execs.ws_router)

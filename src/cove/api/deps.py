@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 
 from cove.modelproxy.gateway import ModelGateway
+from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
 from cove.services.sandboxes import SandboxService
@@ -22,6 +23,7 @@ class Services:
     files: FileService
     sessions: SessionService
     model: ModelGateway
+    checkpoints: CheckpointService
 
 
 def services_of(app: FastAPI) -> Services:

@@ -6,12 +6,13 @@ from typing import Annotated
 
 import typer
 
-from cove.cli import agent, files, sandbox
+from cove.cli import agent, checkpoint, files, sandbox
 
 app = typer.Typer(help="Cove: coding agents in isolated Linux sandboxes.", no_args_is_help=True)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(files.app, name="files")
 app.add_typer(agent.app, name="agent")
+app.add_typer(checkpoint.app, name="checkpoint")
 
 
 @app.command()

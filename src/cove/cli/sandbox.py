@@ -50,6 +50,7 @@ def create(
     pids: Annotated[int | None, typer.Option(help="Process limit")] = None,
     disk_mb: Annotated[int | None, typer.Option(help="Disk quota in MiB")] = None,
     network: Annotated[str, typer.Option(help="none or host")] = "none",
+    from_checkpoint: Annotated[str | None, typer.Option(help="Fork: start with this checkpoint's files")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a sandbox and print its id."""
@@ -62,6 +63,7 @@ def create(
             idle_timeout=idle_timeout,
             limits={k: v for k, v in limits.items() if v is not None},
             network=network,  # type: ignore[arg-type]
+            from_checkpoint=from_checkpoint,
         )
     except CoveError as exc:
         fail(exc)

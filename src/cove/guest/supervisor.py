@@ -68,6 +68,7 @@ class Supervisor:
             "mkdir": self._mkdir,
             "remove": self._remove,
             "rename": self._rename,
+            "configure": self._configure,
         }
 
     async def serve(self) -> None:
@@ -129,6 +130,18 @@ class Supervisor:
             "uptime": time.time() - self.started_at,
             "processes": len(self.processes.list()),
         }
+
+    async def _configure(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Give a sandbox started ahead of time (from the warm pool) its user's environment, working directory
+        and rlimits; processes started afterwards inherit them."""
+        env = request.get("env") or {}
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            raise RequestError("invalid_request", "'env' must map names to strings")
+        os.environ.update(env)
+        if request.get("cwd"):
+            self.default_cwd = str(request["cwd"])
+        set_rlimits(request.get("nproc"), request.get("fsize"))
+        return {"cwd": self.default_cwd}
 
     async def _list_processes(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         return [proc.info() for proc in self.processes.list()]
@@ -275,6 +288,13 @@ class Supervisor:
                     os.unlink(temp)
 
 
+def set_rlimits(nproc: int | None, fsize: int | None) -> None:
+    """Lower this process's limits; everything it starts from now on inherits them."""
+    for limit, value in ((resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_FSIZE, fsize)):
+        if value:
+            resource.setrlimit(limit, (int(value), int(value)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Cove sandbox supervisor (runs as PID 1 inside the sandbox)")
     parser.add_argument("--socket", default="/run/cove/guest.sock")
@@ -283,9 +303,7 @@ def main() -> None:
     parser.add_argument("--nproc", type=int, help="RLIMIT_NPROC, where no pids cgroup is available")
     parser.add_argument("--fsize", type=int, help="RLIMIT_FSIZE in bytes: no single file may outgrow the disk quota")
     args = parser.parse_args()
-    for limit, value in ((resource.RLIMIT_NPROC, args.nproc), (resource.RLIMIT_FSIZE, args.fsize)):
-        if value:
-            resource.setrlimit(limit, (value, value))
+    set_rlimits(args.nproc, args.fsize)
     supervisor = Supervisor(Path(args.socket), Path(args.run_dir), args.cwd)
     asyncio.run(supervisor.serve())
 

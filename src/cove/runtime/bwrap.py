@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +43,12 @@ class SandboxPaths:
 
     @property
     def workspace(self) -> Path:
-        return self.root / "workspace"
+        """Inside the overlay the storage mounts (``runtime.storage``), so checkpoints can layer it."""
+        return self.root / "merged" / "workspace"
 
     @property
     def home(self) -> Path:
-        return self.root / "home"
+        return self.root / "merged" / "home"
 
     @property
     def tmp(self) -> Path:
@@ -69,7 +71,8 @@ class SandboxPaths:
         return self.root / "supervisor.log"
 
     def writable(self) -> list[Path]:
-        return [self.workspace, self.home, self.tmp, self.run]
+        """The directories ``prepare`` makes; /workspace and /home/user come from the storage's overlay."""
+        return [self.tmp, self.run]
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,9 @@ class BwrapDriver:
             )
         os.close(info_w)
         # Reap bwrap when it ends while we live; after a restart the kernel's init reaps it instead.
-        asyncio.get_running_loop().run_in_executor(None, process.wait)
+        # A thread of its own, not one of the default executor's few: those are needed by every to_thread call,
+        # and one parked per live sandbox starved them after a handful of sandboxes.
+        threading.Thread(target=process.wait, name=f"reap-{sandbox_id}", daemon=True).start()
         try:
             info = await asyncio.wait_for(asyncio.to_thread(_read_all, info_r), START_TIMEOUT)
             init_pid = int(json.loads(info)["child-pid"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +30,41 @@ class Cgroups(Protocol):
 
     def kill_all(self, sandbox_id: str) -> None: ...
 
-    def remove(self, sandbox_id: str) -> None: ...
+    def freeze(self, sandbox_id: str) -> bool:
+        """Stop every process of the sandbox where it stands (checkpoints); False when this host cannot."""
+        ...
+
+    def thaw(self, sandbox_id: str) -> None: ...
+
+    def remove(self, sandbox_id: str) -> bool:
+        """Remove the sandbox's groups; True once none is left (a group with live processes stays)."""
+        ...
+
+
+def _rmdir(group: Path) -> bool:
+    try:
+        group.rmdir()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+FREEZE_TIMEOUT = 10.0
+
+
+def _wait_for(check: Path, expected: str) -> bool:
+    """Freezing is asynchronous: poll until the kernel reports every task stopped."""
+    deadline = time.monotonic() + FREEZE_TIMEOUT
+    delay = 0.0002
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if expected in check.read_text().split("\n"):
+                return True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+    return False
 
 
 def _write(path: Path, value: str) -> bool:
@@ -88,14 +123,27 @@ class CgroupV2:
         if not _write(self._dir(sandbox_id) / "cgroup.kill", "1"):
             _kill_procs(self._dir(sandbox_id) / "cgroup.procs")
 
-    def remove(self, sandbox_id: str) -> None:
-        with contextlib.suppress(OSError):
-            self._dir(sandbox_id).rmdir()
+    def remove(self, sandbox_id: str) -> bool:
+        return _rmdir(self._dir(sandbox_id))
+
+    def freeze(self, sandbox_id: str) -> bool:
+        group = self._dir(sandbox_id)
+        if not _write(group / "cgroup.freeze", "1"):
+            return False
+        if _wait_for(group / "cgroup.events", "frozen 1"):
+            return True
+        self.thaw(sandbox_id)
+        return False
+
+    def thaw(self, sandbox_id: str) -> None:
+        _write(self._dir(sandbox_id) / "cgroup.freeze", "0")
 
 
 class CgroupV1:
     name = "cgroup-v1"
     CONTROLLERS = ("memory", "cpu", "pids")
+    # Joined when the host mounts it; it enforces no limit, it only lets checkpoints freeze the sandbox.
+    FREEZER = "freezer"
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -105,7 +153,7 @@ class CgroupV1:
 
     def create(self, sandbox_id: str, limits: Limits) -> tuple[list[Path], dict[str, str]]:
         procs: list[Path] = []
-        for controller in self.CONTROLLERS:
+        for controller in self._controllers():
             group = self._dir(controller, sandbox_id)
             with contextlib.suppress(OSError):
                 group.mkdir(parents=True, exist_ok=True)
@@ -133,10 +181,26 @@ class CgroupV1:
     def kill_all(self, sandbox_id: str) -> None:
         _kill_procs(self._dir("pids", sandbox_id) / "cgroup.procs")
 
-    def remove(self, sandbox_id: str) -> None:
-        for controller in self.CONTROLLERS:
-            with contextlib.suppress(OSError):
-                self._dir(controller, sandbox_id).rmdir()
+    def remove(self, sandbox_id: str) -> bool:
+        results = [_rmdir(self._dir(controller, sandbox_id)) for controller in self._controllers()]
+        return all(results)
+
+    def _controllers(self) -> tuple[str, ...]:
+        if (self._root / self.FREEZER).is_dir():
+            return (*self.CONTROLLERS, self.FREEZER)
+        return self.CONTROLLERS
+
+    def freeze(self, sandbox_id: str) -> bool:
+        state = self._dir(self.FREEZER, sandbox_id) / "freezer.state"
+        if not _write(state, "FROZEN"):
+            return False
+        if _wait_for(state, "FROZEN"):
+            return True
+        self.thaw(sandbox_id)
+        return False
+
+    def thaw(self, sandbox_id: str) -> None:
+        _write(self._dir(self.FREEZER, sandbox_id) / "freezer.state", "THAWED")
 
 
 class NoCgroups:
@@ -153,7 +217,13 @@ class NoCgroups:
     def kill_all(self, sandbox_id: str) -> None:
         return None
 
-    def remove(self, sandbox_id: str) -> None:
+    def remove(self, sandbox_id: str) -> bool:
+        return True
+
+    def freeze(self, sandbox_id: str) -> bool:
+        return False
+
+    def thaw(self, sandbox_id: str) -> None:
         return None
 
 

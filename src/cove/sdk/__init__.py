@@ -4,6 +4,7 @@ from cove.sdk._agent import AgentEvent, AgentSessionEnded, AsyncAgents, AsyncAge
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import (
     AuthError,
+    CheckpointNotFound,
     CommandTimeout,
     Conflict,
     ConnectionLost,
@@ -19,7 +20,7 @@ from cove.sdk._errors import (
 from cove.sdk._sandbox import AsyncExec, AsyncFiles, AsyncSandbox, OutputChunk, ProcessHandle, ProcessResult
 from cove.sdk._sync import Exec, Files, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession
-from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
+from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
 
 __all__ = [
     "AgentEvent",
@@ -33,6 +34,8 @@ __all__ = [
     "AsyncFiles",
     "AsyncSandbox",
     "AuthError",
+    "Checkpoint",
+    "CheckpointNotFound",
     "CommandTimeout",
     "Conflict",
     "ConnectionLost",

@@ -25,6 +25,10 @@ class SandboxNotFound(NotFound):
     """No sandbox has that id."""
 
 
+class CheckpointNotFound(NotFound):
+    """No checkpoint has that id (or it was deleted)."""
+
+
 class FileNotFound(NotFound):
     """No file at that path in the sandbox."""
 
@@ -59,6 +63,7 @@ class ConnectionLost(CoveError):
 
 _BY_CODE: dict[str, type[CoveError]] = {
     "sandbox_not_found": SandboxNotFound,
+    "checkpoint_not_found": CheckpointNotFound,
     "file_not_found": FileNotFound,
     "process_not_found": ProcessNotFound,
     "sandbox_not_running": SandboxNotRunning,

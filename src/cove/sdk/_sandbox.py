@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from cove.sdk._agent import AsyncAgents
+from cove.sdk._checkpoints import CheckpointMethods
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import CommandTimeout, ConnectionLost, CoveError, error_from
 from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
@@ -384,7 +385,7 @@ class AsyncFiles:
         return FileInfo(**await self._client.request("POST", f"{self._path}/rename", json=body))
 
 
-class AsyncSandbox:
+class AsyncSandbox(CheckpointMethods):
     """A sandbox on a Cove server.
 
     >>> async with await AsyncSandbox.create(limits={"memory_mb": 512}) as sandbox:
@@ -414,11 +415,13 @@ class AsyncSandbox:
         labels: dict[str, str] | None = None,
         limits: Limits | dict[str, Any] | None = None,
         network: Literal["none", "host"] = "none",
+        from_checkpoint: str | None = None,
         url: str | None = None,
         api_key: str | None = None,
         client: AsyncClient | None = None,
     ) -> AsyncSandbox:
-        """Create and start a sandbox; it is running when this returns."""
+        """Create and start a sandbox; it is running when this returns. With ``from_checkpoint`` it is a fork:
+        it starts with that checkpoint's files, in constant time whatever their size."""
         owns = client is None
         client = client or AsyncClient(url, api_key)
         body = {
@@ -429,6 +432,7 @@ class AsyncSandbox:
             "labels": labels or {},
             "limits": limits.model_dump() if isinstance(limits, Limits) else (limits or {}),
             "network": network,
+            "from_checkpoint": from_checkpoint,
         }
         try:
             info = SandboxInfo(**await client.request("POST", "/v1/sandboxes", json=body))

@@ -3,6 +3,7 @@ protocol code and differ only in how a caller waits."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -12,7 +13,7 @@ from cove.sdk._client import AsyncClient
 from cove.sdk._portal import call
 from cove.sdk._sandbox import AsyncSandbox, OutputCallback, OutputChunk, ProcessHandle, ProcessResult
 from cove.sdk._sync_agent import Agents
-from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
+from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
 
 T = TypeVar("T")
 
@@ -217,6 +218,7 @@ class Sandbox:
         labels: dict[str, str] | None = None,
         limits: Limits | dict[str, Any] | None = None,
         network: Literal["none", "host"] = "none",
+        from_checkpoint: str | None = None,
         url: str | None = None,
         api_key: str | None = None,
     ) -> Sandbox:
@@ -230,6 +232,7 @@ class Sandbox:
                     labels=labels,
                     limits=limits,
                     network=network,
+                    from_checkpoint=from_checkpoint,
                     url=url,
                     api_key=api_key,
                 )
@@ -259,6 +262,23 @@ class Sandbox:
 
     def kill(self) -> SandboxInfo:
         return call(self._core.kill())
+
+    def checkpoint(self, name: str | None = None) -> Checkpoint:
+        """Snapshot the sandbox's files; ``Sandbox.create(from_checkpoint=c.id)`` forks it."""
+        return call(self._core.checkpoint(name))
+
+    def checkpoints(self) -> builtins.list[Checkpoint]:  # plain ``list`` here means the classmethod
+        return call(self._core.checkpoints())
+
+    def get_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        return call(self._core.get_checkpoint(checkpoint_id))
+
+    def delete_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        return call(self._core.delete_checkpoint(checkpoint_id))
+
+    def restore(self, checkpoint_id: str) -> SandboxInfo:
+        """Put the files back to a checkpoint in place; processes are killed, not restored."""
+        return call(self._core.restore(checkpoint_id))
 
     def close(self) -> None:
         call(self._core.close())

@@ -63,3 +63,7 @@ class SessionExited(Conflict):
 
 class AgentUnavailable(Unavailable):
     code = "agent_unavailable"
+
+
+class CheckpointNotFound(NotFound):
+    code = "checkpoint_not_found"

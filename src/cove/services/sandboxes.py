@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cove.config import ServerSettings
 from cove.runtime.bwrap import BwrapDriver, SandboxPaths, SandboxStartError
 from cove.runtime.guest_client import GuestClient, GuestUnavailable
 from cove.runtime.spec import SandboxSpec
+from cove.runtime.storage import OverlayStorage
 from cove.services.errors import SandboxNotFound, SandboxNotRunning, SandboxStartFailed
 from cove.store.sandboxes import SandboxRecord, SandboxStore
 
@@ -34,11 +36,14 @@ class CreateRequest:
     timeout: float | None = None
     idle_timeout: float | None = None
     labels: dict[str, str] | None = None
+    layers: tuple[str, ...] = ()  # the checkpoint chain a fork starts from (bottom first); empty = fresh
 
 
 def _disk_usage(path: Path) -> int:
     total = 0
-    for directory, _dirs, names in os.walk(path):
+    for directory, dirs, names in os.walk(path):
+        # The overlay (merged/) is mounted inside; the quota counts the sandbox's own files, not its layers.
+        dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(directory, d))]
         for name in names:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(directory, name)).st_blocks * 512
@@ -46,10 +51,14 @@ def _disk_usage(path: Path) -> int:
 
 
 class SandboxService:
-    def __init__(self, settings: ServerSettings, store: SandboxStore, driver: BwrapDriver) -> None:
+    def __init__(
+        self, settings: ServerSettings, store: SandboxStore, driver: BwrapDriver, storage: OverlayStorage
+    ) -> None:
         self._settings = settings
         self._store = store
         self._driver = driver
+        self.storage = storage
+        self.on_stopped: list[Callable[[str], Awaitable[None]]] = []
         self._uid_lock = asyncio.Lock()
         self._last_active: dict[str, float] = {}
         self._unsaved_activity: set[str] = set()
@@ -78,6 +87,7 @@ class SandboxService:
         paths = self.paths(record.id)
         try:
             await asyncio.to_thread(self._driver.prepare, paths, record.uid)
+            await asyncio.to_thread(self.storage.mount, paths.root, list(request.layers), record.uid)
             spawned = await self._driver.spawn(record.id, request.spec, paths, record.uid)
         except (SandboxStartError, OSError) as exc:
             await self._store.update(record.id, state=FAILED, stop_reason=str(exc)[:2000])
@@ -128,17 +138,48 @@ class SandboxService:
             await self._store.update(sandbox_id, state=STOPPED, stop_reason=reason)
             self._last_active.pop(sandbox_id, None)
             await asyncio.to_thread(self._cleanup, sandbox_id)
+            for hook in self.on_stopped:
+                await hook(sandbox_id)
+        return await self.get(sandbox_id)
+
+    async def restart(self, sandbox_id: str, layers: Sequence[str]) -> SandboxRecord:
+        """Same sandbox, new life: kill every process, put its files back to ``layers`` with an empty upper,
+        empty /tmp, start a fresh supervisor. Used to restore a checkpoint in place."""
+        record = await self.get(sandbox_id)
+        if record.state != RUNNING:
+            raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}" + _reason(record))
+        await self._store.update(sandbox_id, state=STARTING)
+        paths = self.paths(sandbox_id)
+        self._driver.kill(sandbox_id, record.init_pid)
+        try:
+            await asyncio.to_thread(_wait_gone, record.init_pid)
+            await asyncio.to_thread(self.storage.remount, paths.root, [*layers], record.uid)
+            for directory in paths.writable():
+                await asyncio.to_thread(shutil.rmtree, directory, True)
+            await asyncio.to_thread(self._driver.prepare, paths, record.uid)
+            spawned = await self._driver.spawn(sandbox_id, SandboxSpec.from_json(record.spec), paths, record.uid)
+        except (SandboxStartError, OSError) as exc:
+            await self._store.update(sandbox_id, state=FAILED, stop_reason=str(exc)[:2000])
+            await asyncio.to_thread(self._cleanup, sandbox_id)
+            raise SandboxStartFailed(str(exc)) from exc
+        await self._store.update(
+            sandbox_id, state=RUNNING, pid=spawned.pid, init_pid=spawned.init_pid, enforced=spawned.enforced
+        )
         return await self.get(sandbox_id)
 
     def _cleanup(self, sandbox_id: str) -> None:
         """Free what a stopped sandbox held: its cgroups and its files."""
-        for _ in range(50):
+        # The cgroups can only go once every process in them has been reaped, which may take a moment after
+        # the SIGKILL; keep trying until both the files and the groups are gone.
+        for _ in range(250):
             self._driver.cgroups.kill_all(sandbox_id)
-            self._driver.cgroups.remove(sandbox_id)
-            shutil.rmtree(self.paths(sandbox_id).root, ignore_errors=True)
-            if not self.paths(sandbox_id).root.exists():
+            groups_gone = self._driver.cgroups.remove(sandbox_id)
+            if self.storage.release(self.paths(sandbox_id).root):
+                shutil.rmtree(self.paths(sandbox_id).root, ignore_errors=True)
+            if groups_gone and not self.paths(sandbox_id).root.exists():
                 return
             time.sleep(0.02)
+        log.warning("sandbox %s: could not free all of its cgroups and files", sandbox_id)
 
     async def recover(self) -> None:
         """After a (re)start: keep sandboxes whose supervisor still answers, mark the rest as lost."""
@@ -183,6 +224,12 @@ class SandboxService:
             except Exception:
                 log.exception("reaper pass failed")
             await asyncio.sleep(self._settings.reaper_interval)
+
+
+def _wait_gone(pid: int | None, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def _reason(record: SandboxRecord) -> str:

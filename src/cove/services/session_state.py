@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cove.guest.agent_config import CONFIGURABLE
 from cove.store.sessions import SessionRecord
 
 STARTING = "starting"
@@ -15,16 +16,7 @@ FAILED = "failed"
 FINAL = (EXITED, FAILED)
 
 
-CONFIG_KEYS = (
-    "model",
-    "system_prompt",
-    "allowed_tools",
-    "disallowed_tools",
-    "permission_mode",
-    "max_turns",
-    "cwd",
-    "mcp_servers",
-)
+CONFIG_KEYS = CONFIGURABLE  # one list, shared with the runner that applies them
 
 
 def _merge_config(record: SessionRecord, config: Any) -> None:

@@ -89,3 +89,16 @@ transcripts = Table(
     Column("content", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# A checkpoint outlives its sandbox; ``layers`` is its chain of sealed layer ids, bottom first.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("sandbox_id", String, nullable=False),
+    Column("name", String),
+    Column("created_at", Float, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("layers", JSON, nullable=False),
+)
+Index("ix_checkpoints_sandbox", checkpoints.c.sandbox_id)

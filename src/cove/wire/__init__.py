@@ -13,6 +13,7 @@ from cove.wire.agents import (
     PromptRequest,
     Usage,
 )
+from cove.wire.checkpoints import Checkpoint, CheckpointCreate, CheckpointList, RestoreRequest
 from cove.wire.sandboxes import (
     ErrorBody,
     ErrorDetail,
@@ -40,6 +41,9 @@ __all__ = [
     "AgentSession",
     "AgentSessionList",
     "AgentStart",
+    "Checkpoint",
+    "CheckpointCreate",
+    "CheckpointList",
     "ErrorBody",
     "ErrorDetail",
     "EventPage",
@@ -59,6 +63,7 @@ __all__ = [
     "PromptAccepted",
     "PromptRequest",
     "RenameRequest",
+    "RestoreRequest",
     "SandboxCreate",
     "SandboxInfo",
     "SandboxList",

@@ -33,6 +33,7 @@ class SandboxCreate(_Model):
     labels: dict[str, str] = Field(default_factory=dict, description="Metadata labels to filter lists by")
     limits: Limits = Field(default_factory=Limits)
     network: Network = "none"
+    from_checkpoint: str | None = Field(None, description="Start with the files of this checkpoint (a fork)")
 
 
 class SandboxInfo(BaseModel):
@@ -50,6 +51,7 @@ class SandboxInfo(BaseModel):
     limits: Limits
     enforced_limits: dict[str, str] = Field(description="Each limit really enforced, and by what mechanism")
     driver: str
+    storage_driver: str = Field(description="What holds its files and checkpoints: overlayfs (or btrfs)")
     oom_kills: int = Field(description="Processes the kernel killed for exceeding the memory limit")
 
 

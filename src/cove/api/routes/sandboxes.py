@@ -35,6 +35,7 @@ def sandbox_info(record: SandboxRecord, svc: Services) -> SandboxInfo:
         limits=WireLimits(**spec.limits.__dict__),
         enforced_limits=record.enforced,
         driver="bwrap",
+        storage_driver=svc.sandboxes.storage.name,
         oom_kills=svc.sandboxes.oom_kills(record.id) if record.state == "running" else 0,
     )
 
@@ -54,10 +55,10 @@ async def create_sandbox(body: SandboxCreate, svc: ServicesDep) -> SandboxInfo:
     if not body.cwd.startswith(("/workspace", "/home/user", "/tmp")):
         raise InvalidRequest("cwd must be under /workspace, /home/user or /tmp")
     spec = SandboxSpec(env=body.env, cwd=body.cwd, network=body.network, limits=Limits(**body.limits.model_dump()))
-    record = await svc.sandboxes.create(
-        CreateRequest(spec=spec, timeout=body.timeout, idle_timeout=body.idle_timeout, labels=body.labels)
-    )
-    return sandbox_info(record, svc)
+    request = CreateRequest(spec=spec, timeout=body.timeout, idle_timeout=body.idle_timeout, labels=body.labels)
+    if body.from_checkpoint:
+        return sandbox_info(await svc.checkpoints.fork(body.from_checkpoint, request), svc)
+    return sandbox_info(await svc.sandboxes.create(request), svc)
 
 
 @router.get("", response_model=SandboxList)

@@ -1,0 +1,52 @@
+"""Routes for checkpoints: take, list, get, delete, and restore a sandbox in place (forks go through
+``POST /v1/sandboxes`` with ``from_checkpoint``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from cove.api.deps import Services, services
+from cove.api.routes.sandboxes import sandbox_info
+from cove.store.checkpoints import CheckpointRecord
+from cove.wire import Checkpoint, CheckpointCreate, CheckpointList, RestoreRequest, SandboxInfo
+
+router = APIRouter(prefix="/v1", tags=["checkpoints"])
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def checkpoint_info(record: CheckpointRecord) -> Checkpoint:
+    return Checkpoint(
+        id=record.id,
+        sandbox_id=record.sandbox_id,
+        name=record.name,
+        created_at=record.created_at,
+        size_bytes=record.size_bytes,
+    )
+
+
+@router.post("/sandboxes/{sandbox_id}/checkpoints", status_code=201, response_model=Checkpoint)
+async def create_checkpoint(sandbox_id: str, svc: ServicesDep, body: CheckpointCreate | None = None) -> Checkpoint:
+    name = body.name if body else None
+    return checkpoint_info(await svc.checkpoints.create(sandbox_id, name))
+
+
+@router.get("/sandboxes/{sandbox_id}/checkpoints", response_model=CheckpointList)
+async def list_checkpoints(sandbox_id: str, svc: ServicesDep) -> CheckpointList:
+    return CheckpointList(checkpoints=[checkpoint_info(r) for r in await svc.checkpoints.list(sandbox_id)])
+
+
+@router.get("/checkpoints/{checkpoint_id}", response_model=Checkpoint)
+async def get_checkpoint(checkpoint_id: str, svc: ServicesDep) -> Checkpoint:
+    return checkpoint_info(await svc.checkpoints.get(checkpoint_id))
+
+
+@router.delete("/checkpoints/{checkpoint_id}", response_model=Checkpoint)
+async def delete_checkpoint(checkpoint_id: str, svc: ServicesDep) -> Checkpoint:
+    return checkpoint_info(await svc.checkpoints.delete(checkpoint_id))
+
+
+@router.post("/sandboxes/{sandbox_id}/restore", response_model=SandboxInfo)
+async def restore(sandbox_id: str, body: RestoreRequest, svc: ServicesDep) -> SandboxInfo:
+    return sandbox_info(await svc.checkpoints.restore(sandbox_id, body.checkpoint_id), svc)

@@ -1,0 +1,150 @@
+"""A sandbox's writable state (``/workspace`` and ``/home/user``) as an overlay mounted on the host.
+
+The server (root) mounts it before bwrap starts and bwrap binds ``merged/workspace`` and ``merged/home`` in.
+Host mounts outlive the server process, so a restarted server finds every sandbox's files where they were.
+
+Per sandbox, under its root::
+
+    merged/  the overlay: lowers = its chain of layers over the empty base, upper = fs/upper
+    fs/      upper, work, and the layer state: ``mounted`` (chain under the overlay), ``head`` (chain of its
+             latest checkpoint), and the seal's manifest and marker (see ``delta``)
+
+and ``$COVE_HOME/views/<sandbox id>``, an idmapped read-only view of the layers in which their files appear owned
+by the sandbox's uid. It lives outside the sandbox's root because a bind mount of the same filesystem is
+invisible to ``os.path.ismount``: inside, a disk-usage walk or a recursive delete would wander into every layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+from pathlib import Path
+
+from cove.runtime import delta
+from cove.runtime.layers import BASE, LAYER_UID, LayerStore
+from cove.runtime.mounts import bind_idmapped, detach, mount_overlay
+
+log = logging.getLogger("cove.storage")
+
+MOUNTED = "mounted"
+HEAD = "head"
+BTRFS = "btrfs"
+OVERLAYFS = "overlayfs"
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the filesystem holding ``path``, from the longest matching mount point."""
+    resolved, best, fstype = str(path.resolve()), "", ""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        mount_point = fields[4]
+        separator = fields.index("-")
+        inside = resolved == mount_point or resolved.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, fstype = mount_point, fields[separator + 1]
+    return fstype
+
+
+def open_storage(layers: LayerStore, views: Path, scratch: Path) -> OverlayStorage:
+    """The storage driver for this host, chosen by probing the filesystem the layers live on.
+
+    On btrfs a snapshot driver would be cheaper still; it is not written yet, so overlayfs serves every
+    filesystem (it needs only xattrs and d_type on the upper's filesystem, which ext4, xfs and btrfs have).
+    """
+    if filesystem_of(layers.root) == BTRFS:
+        log.warning("%s is on btrfs; the btrfs snapshot driver is not implemented, using overlayfs", layers.root)
+    return OverlayStorage(layers, views, scratch)
+
+
+class OverlayStorage:
+    name = OVERLAYFS
+
+    def __init__(self, layers: LayerStore, views: Path, scratch: Path) -> None:
+        self.layers = layers
+        self._views = views
+        self._scratch = scratch
+
+    @staticmethod
+    def fs(root: Path) -> Path:
+        return root / "fs"
+
+    @staticmethod
+    def merged(root: Path) -> Path:
+        return root / "merged"
+
+    def lower(self, root: Path) -> Path:
+        return self._views / root.name
+
+    def mount(self, root: Path, chain: list[str], uid: int) -> None:
+        """Mount a fresh upper over ``chain`` (bottom first): constant time, whatever the layers hold."""
+        fs, merged, lower = self.fs(root), self.merged(root), self.lower(root)
+        for directory in (fs / "upper", fs / "work", merged, lower):
+            directory.mkdir(parents=True, exist_ok=True)
+        # Recorded before mounting, so the collector never frees a layer this sandbox is about to use.
+        _write_chain(fs / MOUNTED, chain)
+        _write_chain(fs / HEAD, chain)
+        if not (lower / BASE).exists():  # not yet mounted (ismount cannot tell a same-filesystem bind)
+            bind_idmapped(self.layers.root, lower, disk_uid=LAYER_UID, uid=uid)
+        lowers = [lower / layer for layer in reversed(chain)] + [lower / BASE]
+        mount_overlay(lowers, fs / "upper", fs / "work", merged)
+
+    def remount(self, root: Path, chain: list[str], uid: int) -> None:
+        """Put the sandbox's files back to ``chain`` with an empty upper; its processes must be gone."""
+        detach(self.merged(root))
+        trash = root / f"fs.old-{secrets.token_hex(4)}"
+        with contextlib.suppress(FileNotFoundError):
+            self.fs(root).rename(trash)
+        # Removing the old upper can take a while (dirty pages, big trees); nobody needs to wait for it.
+        threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True).start()
+        self.mount(root, chain, uid)
+
+    def release(self, root: Path) -> bool:
+        """Unmount (lazily); true when nothing is mounted under ``root`` any more, so it may be deleted."""
+        for target in (self.merged(root), self.lower(root)):
+            with contextlib.suppress(OSError):
+                detach(target)
+        with contextlib.suppress(OSError):
+            self.lower(root).rmdir()
+        return not os.path.ismount(self.merged(root)) and not self.lower(root).exists()
+
+    def seal(self, root: Path, layer_id: str) -> delta.Sealed:
+        return delta.seal(self.fs(root) / "upper", self.layers.path(layer_id), self.fs(root))
+
+    def squash(self, chain: list[str], into: str) -> None:
+        self.layers.squash(chain, into, self._scratch)
+
+    def commit(self, root: Path, chain: list[str]) -> None:
+        delta.commit(self.fs(root))
+        _write_chain(self.fs(root) / HEAD, chain)
+
+    def discard(self, root: Path) -> None:
+        delta.discard(self.fs(root))
+
+    def head(self, root: Path) -> list[str]:
+        return _read_chain(self.fs(root) / HEAD)
+
+    def in_use(self, roots: list[Path]) -> set[str]:
+        """Layers the given sandboxes stand on or will build their next checkpoint on."""
+        used: set[str] = set()
+        for root in roots:
+            used.update(_read_chain(self.fs(root) / MOUNTED), _read_chain(self.fs(root) / HEAD))
+        return used
+
+
+def _write_chain(path: Path, chain: list[str]) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(chain))
+    temporary.replace(path)
+
+
+def _read_chain(path: Path) -> list[str]:
+    try:
+        chain: list[str] = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    return chain

@@ -1,0 +1,176 @@
+"""CheckpointService: checkpoints of a sandbox's files, forks of them, restores in place, and freeing layers.
+
+A checkpoint is a chain of immutable layers (``runtime.layers``). Taking one freezes the sandbox's processes,
+seals what changed since its previous checkpoint as a new layer and thaws: the sandbox is paused for as long
+as the change takes to copy. A fork is a new sandbox whose overlay stands on the chain: constant time.
+
+Layers are reference-counted, not guarded: deleting a checkpoint always succeeds, and a layer is freed once no
+checkpoint's chain, no sandbox's overlay and no sandbox's next checkpoint needs it any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from cove.runtime.cgroups import Cgroups
+from cove.services.errors import CheckpointNotFound, SandboxNotRunning
+from cove.services.sandboxes import RUNNING, STARTING, CreateRequest, SandboxService
+from cove.store.checkpoints import CheckpointRecord, CheckpointStore
+from cove.store.sandboxes import SandboxRecord
+
+log = logging.getLogger("cove.checkpoints")
+
+# Deeper chains are squashed into one layer: overlay lookups cost per layer, and the kernel caps the stack.
+MAX_DEPTH = 16
+
+
+class CheckpointService:
+    def __init__(self, store: CheckpointStore, sandboxes: SandboxService, cgroups: Cgroups) -> None:
+        self._store = store
+        self._sandboxes = sandboxes
+        self._storage = sandboxes.storage
+        self._cgroups = cgroups
+        self._per_sandbox: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Layers being written or about to be mounted: not yet recorded anywhere the collector looks.
+        self._pinned: Counter[str] = Counter()
+        self._collecting = asyncio.Lock()
+        sandboxes.on_stopped.append(self._sandbox_stopped)
+
+    async def create(self, sandbox_id: str, name: str | None = None) -> CheckpointRecord:
+        record = await self._running(sandbox_id)
+        root = self._sandboxes.paths(record.id).root
+        async with self._per_sandbox[sandbox_id]:
+            layer = self._storage.layers.allocate()
+            with self._pin([layer]):
+                try:
+                    checkpoint = await self._seal(sandbox_id, root, layer, name)
+                    await self._store.insert(checkpoint)
+                    await asyncio.to_thread(self._storage.commit, root, checkpoint.layers)
+                except BaseException:
+                    await asyncio.to_thread(self._storage.discard, root)
+                    raise
+        await self.collect()
+        return checkpoint
+
+    async def _seal(self, sandbox_id: str, root: Path, layer: str, name: str | None) -> CheckpointRecord:
+        frozen = await asyncio.to_thread(self._cgroups.freeze, sandbox_id)
+        if not frozen:
+            log.warning("sandbox %s cannot be frozen here: checkpoint is not a point-in-time view", sandbox_id)
+        try:
+            sealed = await asyncio.to_thread(self._storage.seal, root, layer)
+        finally:
+            if frozen:
+                await asyncio.to_thread(self._cgroups.thaw, sandbox_id)
+        chain = self._storage.head(root)
+        size = sealed.size_bytes
+        if sealed.entries:
+            chain = [*chain, layer]
+        if len(chain) > MAX_DEPTH:
+            squashed = self._storage.layers.allocate()
+            with self._pin([squashed]):
+                await asyncio.to_thread(self._storage.squash, chain, squashed)
+                size = await asyncio.to_thread(self._storage.layers.size, squashed)
+                chain = [squashed]
+                return self._record(sandbox_id, name, size, chain)
+        return self._record(sandbox_id, name, size, chain)
+
+    @staticmethod
+    def _record(sandbox_id: str, name: str | None, size: int, chain: list[str]) -> CheckpointRecord:
+        return CheckpointRecord(
+            id="ckpt_" + secrets.token_hex(8),
+            sandbox_id=sandbox_id,
+            name=name,
+            created_at=time.time(),
+            size_bytes=size,
+            layers=chain,
+        )
+
+    async def get(self, checkpoint_id: str) -> CheckpointRecord:
+        record = await self._store.get(checkpoint_id)
+        if record is None:
+            raise CheckpointNotFound(f"no checkpoint with id {checkpoint_id!r}")
+        return record
+
+    async def list(self, sandbox_id: str) -> list[CheckpointRecord]:
+        await self._sandboxes.get(sandbox_id)
+        return await self._store.list(sandbox_id)
+
+    async def delete(self, checkpoint_id: str) -> CheckpointRecord:
+        """Always succeeds: forks keep standing on the layers they use, which are freed after the last one."""
+        record = await self.get(checkpoint_id)
+        await self._store.delete(checkpoint_id)
+        await self.collect()
+        return record
+
+    async def fork(self, checkpoint_id: str, request: CreateRequest) -> SandboxRecord:
+        """A new sandbox with the checkpoint's files; its own writes go to its own upper."""
+        async with self._collecting:
+            checkpoint = await self.get(checkpoint_id)
+            pin = self._pin(checkpoint.layers)
+        with pin:
+            return await self._sandboxes.create(replace(request, layers=tuple(checkpoint.layers)))
+
+    async def restore(self, sandbox_id: str, checkpoint_id: str) -> SandboxRecord:
+        """Put the sandbox's files back to the checkpoint's; its processes are killed and not restored."""
+        await self._running(sandbox_id)
+        async with self._per_sandbox[sandbox_id]:
+            async with self._collecting:
+                checkpoint = await self.get(checkpoint_id)
+                pin = self._pin(checkpoint.layers)
+            with pin:
+                record = await self._sandboxes.restart(sandbox_id, checkpoint.layers)
+        await self.collect()
+        return record
+
+    async def collect(self) -> Sequence[str]:
+        """Free the layers nothing uses any more; returns their ids."""
+        async with self._collecting:
+            on_disk = await asyncio.to_thread(self._storage.layers.on_disk)
+            # Pins first: a layer unpinned after this read was recorded in the store before being unpinned.
+            used = set(self._pinned)
+            used.update(layer for checkpoint in await self._store.list() for layer in checkpoint.layers)
+            live = [
+                self._sandboxes.paths(s.id).root for s in await self._sandboxes.list() if s.state in (RUNNING, STARTING)
+            ]
+            used |= await asyncio.to_thread(self._storage.in_use, live)
+            unused = sorted(on_disk - used)
+            for layer in unused:
+                await asyncio.to_thread(self._storage.layers.remove, layer)
+        return unused
+
+    async def _sandbox_stopped(self, _sandbox_id: str) -> None:
+        await self.collect()
+
+    async def _running(self, sandbox_id: str) -> SandboxRecord:
+        record = await self._sandboxes.get(sandbox_id)
+        if record.state != RUNNING:
+            raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}; only a running sandbox has files")
+        return record
+
+    def _pin(self, layers: Iterable[str]) -> _Pin:
+        return _Pin(self._pinned, list(layers))
+
+
+class _Pin:
+    """Holds layers against the collector from the moment they are chosen until they are recorded."""
+
+    def __init__(self, pinned: Counter[str], layers: list[str]) -> None:
+        self._pinned = pinned
+        self._layers = layers
+        pinned.update(layers)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_exc: object) -> None:
+        self._pinned.subtract(self._layers)
+        for layer in self._layers:
+            if self._pinned[layer] <= 0:
+                del self._pinned[layer]

@@ -1,0 +1,90 @@
+"""A real ``cove serve`` process on a free port with its own home — for the test suite and the benchmarks,
+which both measure the server exactly as users run it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """``start`` again after ``kill`` reuses home and port, as an operator restarting the server would."""
+
+    home: Path
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        return (self.home / "admin_key").read_text().strip()
+
+    @property
+    def log_path(self) -> Path:
+        return self.home.parent / f"server-{self.port}.log"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The server's environment: no model key unless a test gives one, so the simulator is the upstream."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+        env.update(COVE_HOME=str(self.home), COVE_URL=self.url, **self.extra_env)
+        return env
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cove", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"cove serve exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"cove serve did not become healthy in {timeout:.0f} s; see {self.log_path}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+
+    def http(self, *, api_key: str | None = None) -> httpx.Client:
+        key = self.api_key if api_key is None else api_key
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def kill_all_sandboxes(self) -> None:
+        """Sandboxes outlive their server by design; a test run must not leave any behind."""
+        with self.http() as client:
+            for sandbox in client.get("/v1/sandboxes", params={"state": "running"}).json()["sandboxes"]:
+                client.delete(f"/v1/sandboxes/{sandbox['id']}")
