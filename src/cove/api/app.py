@@ -83,6 +83,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )
         gateway = ModelGateway(settings.model_dir, session_service.resolve_token, session_service.record_usage)
         await gateway.start()
+        sandbox_service.on_stopped.append(session_service.sandbox_going)
+        sandbox_service.on_restarting.append(session_service.sandbox_going)
         await session_service.recover()
         app.state.services = Services(
             keys=keys,

@@ -166,7 +166,18 @@ class ProcessHandle:
         return ProcessResult(info, bytes(self._buffers["stdout"]), bytes(self._buffers["stderr"]))
 
     async def _send(self, message: dict[str, Any]) -> None:
-        await self._socket.send(json.dumps(message))
+        """Send on the current connection; if it just dropped, wait for the re-attach and send there. Input to
+        a process that has already exited is dropped, as a pipe to it would be."""
+        for _ in range(RECONNECT_ATTEMPTS + 1):
+            if self._exit.done():
+                return
+            socket = self._socket
+            try:
+                await socket.send(json.dumps(message))
+                return
+            except ConnectionClosed:
+                await asyncio.wait({self._exit}, timeout=0.2)
+        raise ConnectionLost(f"cannot reach process {self.process_id} to send it input")
 
     async def send_stdin(self, data: str | bytes) -> None:
         raw = data.encode() if isinstance(data, str) else data

@@ -59,6 +59,8 @@ class SandboxService:
         self._driver = driver
         self.storage = storage
         self.on_stopped: list[Callable[[str], Awaitable[None]]] = []
+        # Called before a restore kills every process in a sandbox (agent runners included).
+        self.on_restarting: list[Callable[[str], Awaitable[None]]] = []
         self._uid_lock = asyncio.Lock()
         self._last_active: dict[str, float] = {}
         self._unsaved_activity: set[str] = set()
@@ -149,6 +151,8 @@ class SandboxService:
         if record.state != RUNNING:
             raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}" + _reason(record))
         await self._store.update(sandbox_id, state=STARTING)
+        for hook in self.on_restarting:
+            await hook(sandbox_id)
         paths = self.paths(sandbox_id)
         self._driver.kill(sandbox_id, record.init_pid)
         try:

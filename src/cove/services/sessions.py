@@ -81,7 +81,8 @@ def project_dir_name(cwd: str) -> str:
 class _Follower:
     """Ingests one session's journal and watches its runner process until it exits."""
 
-    def __init__(self) -> None:
+    def __init__(self, sandbox_id: str) -> None:
+        self.sandbox_id = sandbox_id
         self.wake = asyncio.Event()
         self.exited = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -255,7 +256,7 @@ class SessionService:
     # -- following a session -----------------------------------------------------------------------------
 
     def _follow(self, record: SessionRecord) -> _Follower:
-        follower = _Follower()
+        follower = _Follower(record.sandbox_id)
         self._followers[record.id] = follower
         self._events.reopen(record.id)
         directory = self.session_dir(record)
@@ -371,6 +372,14 @@ class SessionService:
                 follower.tasks.append(asyncio.create_task(self._watch_process(record)))
             else:
                 self._runner_ended(record, 137)
+
+    async def sandbox_going(self, sandbox_id: str) -> None:
+        """The sandbox is being killed or restored: its runners die with it and their journals may vanish,
+        so each of its sessions is closed with an ``exit`` of Cove's own if the runner wrote none."""
+        for follower in self._followers.values():
+            if follower.sandbox_id == sandbox_id and follower.lost_exit is None:
+                follower.lost_exit = 137
+                follower.wake.set()
 
     async def shutdown(self) -> None:
         for session_id in list(self._followers):
