@@ -8,6 +8,8 @@ import contextlib
 import logging
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +17,6 @@ import uvicorn
 
 from cove.embedded import start_embedded
 from cove.modelproxy.proxy import TokenResolver, Upstream, UsageSink, create_proxy_app
-from cove.simulator import BackgroundSimulator, run_in_background
 
 log = logging.getLogger("cove.modelproxy")
 SOCKET_NAME = "model.sock"
@@ -26,7 +27,8 @@ class ModelGateway:
         self.socket_dir = socket_dir
         self._resolve = resolve
         self._record_usage = record_usage
-        self.simulator: BackgroundSimulator | None = None
+        self.simulator_url: str | None = None
+        self._simulator: subprocess.Popen[bytes] | None = None
         self.upstream: Upstream | None = None
         self._server: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(600.0, connect=10.0))
@@ -38,8 +40,8 @@ class ModelGateway:
     async def start(self) -> None:
         upstream = Upstream.from_env()
         if upstream is None:
-            self.simulator = await run_in_background("127.0.0.1", 0)
-            upstream = Upstream(self.simulator.base_url)
+            self.simulator_url = await self._start_simulator()
+            upstream = Upstream(self.simulator_url)
             log.info("no ANTHROPIC_API_KEY: agents talk to the built-in model simulator at %s", upstream.base_url)
         else:
             log.info("agents talk to %s through the model proxy", upstream.base_url)
@@ -56,11 +58,33 @@ class ModelGateway:
         app = create_proxy_app(self._resolve, upstream, self._record_usage, self._client)
         self._server = await start_embedded(app, sock, name="cove-model-proxy")
 
+    async def _start_simulator(self) -> str:
+        """The simulator runs in a process of its own, as a remote model would: sharing the server's event loop
+        made every agent turn about 40 ms slower (benchmarks/RESULTS.md). The socket is bound here, so its
+        port is known at once, and the child ends with this server, however it ends."""
+        sock = socket.create_server(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        command = [sys.executable, "-m", "cove.simulator", "--fd", str(sock.fileno()), "--parent-pid", str(os.getpid())]
+        self._simulator = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once
+            command, pass_fds=(sock.fileno(),), stdin=subprocess.DEVNULL
+        )
+        sock.close()
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            with contextlib.suppress(httpx.TransportError):
+                if (await self._client.get(url + "/_sim/health", timeout=1)).status_code == 200:
+                    return url
+            if self._simulator.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        raise RuntimeError("the built-in model simulator did not start")
+
     async def stop(self) -> None:
         if self._server is not None:
             server, task = self._server
             server.should_exit = True
             await task
-        if self.simulator is not None:
-            await self.simulator.stop()
+        if self._simulator is not None:
+            self._simulator.terminate()
+            await asyncio.to_thread(self._simulator.wait)
         await self._client.aclose()

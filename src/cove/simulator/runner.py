@@ -64,9 +64,12 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     )
 
 
-def serve(host: str = "127.0.0.1", port: int = 7431, app: FastAPI | None = None) -> None:
-    """Serve the simulator until interrupted (blocking)."""
-    uvicorn.Server(_config(app or create_app(), host, port)).run()
+def serve(host: str = "127.0.0.1", port: int = 7431, app: FastAPI | None = None, fd: int | None = None) -> None:
+    """Serve the simulator until interrupted (blocking); on ``fd``, a socket already bound by the caller."""
+    config = _config(app or create_app(), host, port)
+    if fd is not None:
+        config.fd = fd
+    uvicorn.Server(config).run()
 
 
 def _listen(host: str, port: int) -> socket.socket:

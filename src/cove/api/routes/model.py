@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/model", tags=["model"])
 @router.get("", response_model=ModelInfo)
 async def model_info(svc: Annotated[Services, Depends(services)]) -> ModelInfo:
     gateway = svc.model
-    simulator = gateway.simulator.base_url if gateway.simulator else None
+    simulator = gateway.simulator_url
     upstream = gateway.upstream.base_url if gateway.upstream else ""
     return ModelInfo(
         upstream="simulator" if simulator else "anthropic-compatible", base_url=upstream, simulator_url=simulator
