@@ -10,6 +10,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7420
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 ADMIN_KEY_FILE = "admin_key"
+DEFAULT_POOL_SIZE = 2
 
 
 def cove_home() -> Path:
@@ -24,6 +25,8 @@ class ServerSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     reaper_interval: float = 1.0
+    # Sandboxes kept started ahead of time for creates that can use them (``services.pool``); 0 disables.
+    pool_size: int = DEFAULT_POOL_SIZE
 
     @classmethod
     def from_env(cls, *, host: str | None = None, port: int | None = None) -> ServerSettings:
@@ -31,6 +34,7 @@ class ServerSettings:
             home=cove_home(),
             host=host or os.environ.get("COVE_HOST", DEFAULT_HOST),
             port=port if port is not None else int(os.environ.get("COVE_PORT", DEFAULT_PORT)),
+            pool_size=int(os.environ.get("COVE_POOL_SIZE") or DEFAULT_POOL_SIZE),
         )
 
     @property

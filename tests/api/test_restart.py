@@ -69,6 +69,7 @@ async def test_sandboxes_that_died_while_the_server_was_down_are_marked_lost(tmp
         assert info.state == "stopped" and info.stop_reason == "lost"
         await sandbox.close()
     finally:
+        server.kill_all_sandboxes()  # and the warm pool, which would outlive a SIGKILLed server
         server.kill()
 
 

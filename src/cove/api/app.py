@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from cove import __name__ as package_name
 from cove.api import auth, errors
 from cove.api.deps import Services
-from cove.api.routes import agents, checkpoints, execs, files, model, sandboxes
+from cove.api.routes import agents, checkpoints, execs, files, model, pool, sandboxes
 from cove.config import ServerSettings
 from cove.events.log import EventLog
 from cove.modelproxy.gateway import ModelGateway
@@ -96,12 +96,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
             checkpoints=checkpoint_service,
         )
         reaper = asyncio.create_task(sandbox_service.run_reaper())
+        sandbox_service.start_pool()
         try:
             yield
         finally:
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+            # Pooled sandboxes belong to this server's life (a SIGKILLed server's are killed at the next start).
+            await sandbox_service.pool.drain()
             await session_service.shutdown()
             await gateway.stop()
             watcher.close()
@@ -126,6 +129,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(checkpoints.router, dependencies=protected)
     app.include_router(agents.router, dependencies=protected)
     app.include_router(model.router, dependencies=protected)
+    app.include_router(pool.router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)
     return app

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import cove
 from cove.runtime.cgroups import Cgroups
-from cove.runtime.spec import SandboxSpec
+from cove.runtime.spec import Limits, SandboxSpec
 
 SANDBOX_USER = "user"
 HOME = "/home/user"
 GUEST_RUN = "/run/cove"
 MODEL_DIR = "/run/cove-model"
+GUEST_CODE = "/opt/cove/src"
+GUEST_VENV = "/opt/cove/venv"
 START_TIMEOUT = 10.0
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FSIZE_SLACK_MB = 1
@@ -90,11 +92,31 @@ def _system_binds() -> list[str]:
             args += ["--symlink", os.readlink(host), f"/{name}"]
         elif host.is_dir():
             args += ["--ro-bind", str(host), f"/{name}"]
-    # The interpreter, the venv (the agent runner needs its packages) and Cove's own code, read-only and at the
-    # same paths as on the host, so nothing inside needs rewriting.
-    for path in _python_paths():
-        args += [*_traversable_parents(path), "--ro-bind", path, path]
-    return args
+    return args + _python_binds()
+
+
+def _in_venv() -> bool:
+    return os.path.realpath(sys.prefix) != os.path.realpath(sys.base_prefix)
+
+
+def _python_binds() -> list[str]:
+    """The interpreter, the venv (the agent runner needs its packages) and Cove's own code, read-only.
+
+    The venv and the code go to fixed places under /opt/cove: on the host they may sit anywhere, /tmp included,
+    which the sandbox's private /tmp would hide. The interpreter keeps its path, which venvs refer to.
+    """
+    args: list[str] = []
+    base = os.path.realpath(sys.base_prefix)
+    if base != "/usr" and not base.startswith("/usr/"):
+        args += [*_traversable_parents(base), "--ro-bind", base, base]
+    if _in_venv():
+        args += [*_traversable_parents(GUEST_VENV), "--ro-bind", os.path.realpath(sys.prefix), GUEST_VENV]
+    return [*args, *_traversable_parents(GUEST_CODE), "--ro-bind", _code_root(), GUEST_CODE]
+
+
+def runner_python() -> str:
+    """The interpreter, as seen inside the sandbox, that has the venv's packages (claude-agent-sdk)."""
+    return f"{GUEST_VENV}/bin/python" if _in_venv() else python_executable()
 
 
 def _traversable_parents(path: str) -> list[str]:
@@ -106,13 +128,25 @@ def _traversable_parents(path: str) -> list[str]:
     return args
 
 
-def _python_paths() -> list[str]:
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), _code_root()}
-    return sorted(p for p in paths if not p.startswith("/usr/") and p != "/usr")
-
-
 def _code_root() -> str:
     return str(Path(cove.__file__).resolve().parent.parent)
+
+
+def _fsize_bytes(disk_mb: int) -> int:
+    return (disk_mb + FSIZE_SLACK_MB) * 1024 * 1024
+
+
+def rlimit_fallbacks(limits: Limits, enforced: dict[str, str]) -> tuple[int | None, int | None]:
+    """RLIMIT_NPROC and RLIMIT_FSIZE for the supervisor, given what the cgroups already ``enforced`` (which
+    this completes): shared by a cold spawn (command-line flags) and a warm-pool claim (``configure``)."""
+    # Without a pids controller the per-sandbox uid makes RLIMIT_NPROC a per-sandbox process limit.
+    nproc = limits.pids if limits.pids and "pids" not in enforced else None
+    if nproc:
+        enforced["pids"] = "rlimit-nproc"
+    fsize = _fsize_bytes(limits.disk_mb) if limits.disk_mb else None
+    if fsize:
+        enforced["disk_mb"] = "rlimit-fsize+usage-watchdog"
+    return nproc, fsize
 
 
 def python_executable() -> str:
@@ -184,24 +218,19 @@ class BwrapDriver:
         if nproc:
             args += ["--nproc", str(nproc)]
         if spec.limits.disk_mb:
-            args += ["--fsize", str((spec.limits.disk_mb + FSIZE_SLACK_MB) * 1024 * 1024)]
+            args += ["--fsize", str(_fsize_bytes(spec.limits.disk_mb))]
         return args
 
     @staticmethod
     def _guest_bootstrap() -> str:
         return (
-            f"import sys; sys.path.insert(0, {_code_root()!r}); sys.argv[0] = 'cove-guest'; "
+            f"import sys; sys.path.insert(0, {GUEST_CODE!r}); sys.argv[0] = 'cove-guest'; "
             "from cove.guest.supervisor import main; main()"
         )
 
     async def spawn(self, sandbox_id: str, spec: SandboxSpec, paths: SandboxPaths, uid: int) -> Spawned:
         procs, enforced = self.cgroups.create(sandbox_id, spec.limits)
-        # Without a pids controller the per-sandbox uid makes RLIMIT_NPROC a per-sandbox process limit.
-        nproc = spec.limits.pids if spec.limits.pids and "pids" not in enforced else None
-        if nproc:
-            enforced["pids"] = "rlimit-nproc"
-        if spec.limits.disk_mb:
-            enforced["disk_mb"] = "rlimit-fsize+usage-watchdog"
+        nproc, _fsize = rlimit_fallbacks(spec.limits, enforced)
         info_r, info_w = os.pipe()
         command = self.command(sandbox_id, spec, paths, uid, info_w, nproc)
         # A two-line launcher joins the cgroups before bwrap forks, so nothing in the sandbox ever runs outside.

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cove.config import ServerSettings
-from cove.runtime.bwrap import BwrapDriver, SandboxPaths, SandboxStartError
-from cove.runtime.guest_client import GuestClient, GuestUnavailable
+from cove.runtime.bwrap import BwrapDriver, SandboxPaths, SandboxStartError, rlimit_fallbacks
+from cove.runtime.guest_client import GuestClient, GuestError, GuestUnavailable
 from cove.runtime.spec import SandboxSpec
 from cove.runtime.storage import OverlayStorage
 from cove.services.errors import SandboxNotFound, SandboxNotRunning, SandboxStartFailed
-from cove.store.sandboxes import SandboxRecord, SandboxStore
+from cove.services.pool import WarmPool
+from cove.store.sandboxes import HIDDEN_STATES, POOLED, UNCLAIMED, SandboxRecord, SandboxStore
 
 log = logging.getLogger("cove.sandboxes")
 
@@ -65,16 +66,32 @@ class SandboxService:
         self._last_active: dict[str, float] = {}
         self._unsaved_activity: set[str] = set()
         self._last_disk_check = 0.0
+        self.pool = WarmPool(settings.pool_size, self._spawn_pooled, self._discard_pooled)
 
     def paths(self, sandbox_id: str) -> SandboxPaths:
         return SandboxPaths(self._settings.sandboxes_dir / sandbox_id)
 
     async def create(self, request: CreateRequest) -> SandboxRecord:
+        """A sandbox for ``request``: claimed from the warm pool when the spec allows it, else started cold.
+        Either way the pool is topped up in the background afterwards, so the create never waits for it."""
+        try:
+            if request.spec.network == "none" and not request.layers and (pooled := self.pool.take()) is not None:
+                try:
+                    return await self._claim(pooled, request)
+                except (GuestUnavailable, GuestError, OSError) as exc:
+                    log.warning("pooled sandbox %s could not be claimed (%s); starting one cold", pooled.id, exc)
+                    await self._discard_pooled(pooled)
+            return await self._start(request, pooled=False)
+        finally:
+            self.pool.refill()
+
+    async def _start(self, request: CreateRequest, *, pooled: bool) -> SandboxRecord:
+        """A cold start: directories, overlay, bwrap and the supervisor. A pooled sandbox stays ``pooled``."""
         now = time.time()
         async with self._uid_lock:
             record = SandboxRecord(
                 id="sbx_" + secrets.token_hex(8),
-                state=STARTING,
+                state=POOLED if pooled else STARTING,
                 created_at=now,
                 updated_at=now,
                 last_active_at=now,
@@ -92,17 +109,63 @@ class SandboxService:
             await asyncio.to_thread(self.storage.mount, paths.root, list(request.layers), record.uid)
             spawned = await self._driver.spawn(record.id, request.spec, paths, record.uid)
         except (SandboxStartError, OSError) as exc:
-            await self._store.update(record.id, state=FAILED, stop_reason=str(exc)[:2000])
+            await self._store.update(record.id, state=UNCLAIMED if pooled else FAILED, stop_reason=str(exc)[:2000])
             await asyncio.to_thread(self._cleanup, record.id)
             raise SandboxStartFailed(str(exc)) from exc
+        state = POOLED if pooled else RUNNING
         await self._store.update(
-            record.id, state=RUNNING, pid=spawned.pid, init_pid=spawned.init_pid, enforced=spawned.enforced
+            record.id, state=state, pid=spawned.pid, init_pid=spawned.init_pid, enforced=spawned.enforced
         )
+        if pooled:
+            record.pid, record.init_pid, record.enforced = spawned.pid, spawned.init_pid, spawned.enforced
+            return record
         return await self.get(record.id)
+
+    # -- the warm pool (services.pool) -------------------------------------------------------------------
+
+    def start_pool(self) -> None:
+        """Fill the warm pool in the background; called once the server has recovered its sandboxes."""
+        self.pool.refill()
+
+    async def _spawn_pooled(self) -> SandboxRecord:
+        return await self._start(CreateRequest(spec=SandboxSpec()), pooled=True)
+
+    async def _discard_pooled(self, record: SandboxRecord) -> None:
+        self._driver.kill(record.id, record.init_pid)
+        await self._store.update(record.id, state=UNCLAIMED, stop_reason="pool drained")
+        await asyncio.to_thread(self._cleanup, record.id)
+
+    async def _claim(self, pooled: SandboxRecord, request: CreateRequest) -> SandboxRecord:
+        """Make a pooled sandbox the one ``request`` asks for: limits, env, cwd, then its row's real values.
+
+        The pooled sandbox's processes already sit in its cgroups, so writing the limits there (the backend's
+        ``create`` again) binds them at once; rlimits, env and cwd go to the supervisor, whose future processes
+        inherit them. Only what was really put in place is recorded as enforced."""
+        spec = request.spec
+        _procs, enforced = self._driver.cgroups.create(pooled.id, spec.limits)
+        nproc, fsize = rlimit_fallbacks(spec.limits, enforced)
+        guest = GuestClient(self.paths(pooled.id).socket)
+        await guest.request("configure", env=spec.env, cwd=spec.cwd, nproc=nproc, fsize=fsize)
+        if request.labels:
+            # Before the state flips to running, so that no listing sees the sandbox without its labels.
+            await self._store.set_labels(pooled.id, dict(request.labels))
+        now = time.time()
+        await self._store.update(
+            pooled.id,
+            state=RUNNING,
+            created_at=now,
+            last_active_at=now,
+            spec=spec.to_json(),
+            enforced=enforced,
+            expires_at=now + request.timeout if request.timeout else None,
+            idle_timeout=request.idle_timeout,
+        )
+        self._last_active[pooled.id] = now
+        return await self.get(pooled.id)
 
     async def get(self, sandbox_id: str) -> SandboxRecord:
         record = await self._store.get(sandbox_id)
-        if record is None:
+        if record is None or record.state in HIDDEN_STATES:
             raise SandboxNotFound(f"no sandbox with id {sandbox_id!r}")
         if sandbox_id in self._last_active:
             record.last_active_at = self._last_active[sandbox_id]
@@ -186,7 +249,15 @@ class SandboxService:
         log.warning("sandbox %s: could not free all of its cgroups and files", sandbox_id)
 
     async def recover(self) -> None:
-        """After a (re)start: keep sandboxes whose supervisor still answers, mark the rest as lost."""
+        """After a (re)start: keep sandboxes whose supervisor still answers, mark the rest as lost.
+
+        Pooled sandboxes left by the previous server are killed, not re-adopted (see ``services.pool``)."""
+        for record in await self._store.list(state=POOLED):
+            try:
+                await GuestClient(self.paths(record.id).socket).request("ping")
+            except (GuestUnavailable, OSError):
+                record.init_pid = None  # gone already (a reboot?): its pid may be someone else's by now
+            await self._discard_pooled(record)
         for record in await self._store.list(state=RUNNING):
             try:
                 await GuestClient(self.paths(record.id).socket).request("ping")

@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 from cove.events.log import EventLog
 from cove.guest.journal import append_exit_if_missing, read_lines, utc_now
+from cove.runtime.bwrap import GUEST_CODE, runner_python
 from cove.runtime.guest_client import GuestError, GuestUnavailable
 from cove.runtime.inotify import DirectoryWatcher
 from cove.runtime.unix import open_unix
@@ -214,7 +214,9 @@ class SessionService:
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_AUTOUPDATER": "1",
         }
-        command = [sys.executable, "-m", "cove.guest.agent_runner", f"{GUEST_AGENTS}/{record.id}"]
+        # PYTHONPATH: Cove's code as bound into the sandbox wins over an editable install's host path.
+        env["PYTHONPATH"] = GUEST_CODE
+        command = [runner_python(), "-m", "cove.guest.agent_runner", f"{GUEST_AGENTS}/{record.id}"]
         try:
             info = await self._execs.start(sandbox_id, ExecRequest(command=command, env=env, tag=f"agent:{record.id}"))
         except Exception as exc:

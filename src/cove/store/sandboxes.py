@@ -6,13 +6,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cove.store.tables import sandbox_labels, sandboxes
 
 FIRST_UID = 200_000
+# States of warm-pool rows (``services.pool``): no user's sandbox, so a listing without a state leaves them out.
+POOLED = "pooled"  # started ahead of time, waiting to be claimed
+UNCLAIMED = "unclaimed"  # discarded from the pool without ever being claimed; the row only reserves its uid
+HIDDEN_STATES = (POOLED, UNCLAIMED)
 
 
 @dataclass
@@ -65,6 +69,8 @@ class SandboxStore:
         query = select(sandboxes).order_by(sandboxes.c.created_at)
         if state:
             query = query.where(sandboxes.c.state == state)
+        else:
+            query = query.where(sandboxes.c.state.not_in(HIDDEN_STATES))
         for key, value in (labels or {}).items():
             match = select(sandbox_labels.c.sandbox_id).where(
                 and_(sandbox_labels.c.key == key, sandbox_labels.c.value == value)
@@ -78,3 +84,14 @@ class SandboxStore:
         values["updated_at"] = time.time()
         async with self._engine.begin() as conn:
             await conn.execute(update(sandboxes).where(sandboxes.c.id == sandbox_id).values(**values))
+
+    async def set_labels(self, sandbox_id: str, labels: dict[str, str]) -> None:
+        """Replace a sandbox's labels (a warm-pool sandbox gets its user's labels when it is claimed)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(update(sandboxes).where(sandboxes.c.id == sandbox_id).values(labels=labels))
+            await conn.execute(delete(sandbox_labels).where(sandbox_labels.c.sandbox_id == sandbox_id))
+            if labels:
+                await conn.execute(
+                    insert(sandbox_labels),
+                    [{"sandbox_id": sandbox_id, "key": k, "value": v} for k, v in labels.items()],
+                )

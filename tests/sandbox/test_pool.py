@@ -1,0 +1,199 @@
+"""The warm pool: a create claims a sandbox started ahead of time, and gets exactly what it asked for.
+
+Each test that means to claim first waits for the pool to be full (``GET /v1/pool?wait=``, which returns as soon
+as it is), then checks that the sandbox it got is one the pool had ready: a claim, not a cold start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cove import AsyncSandbox, SandboxNotFound
+from tests.conftest import CoveServer
+
+HOG = "x = bytearray(0)\nwhile True:\n    x += bytearray(16 * 1024 * 1024)\n"
+
+
+async def pool(server: CoveServer, wait: float = 30) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {server.api_key}"}) as c:
+        reply = await c.get("/v1/pool", params={"wait": wait}, timeout=wait + 10)
+    reply.raise_for_status()
+    info: dict[str, Any] = reply.json()
+    return info
+
+
+async def ready_pool(server: CoveServer) -> list[str]:
+    info = await pool(server)
+    assert info["size"] >= 1 and len(info["ready"]) == info["size"], info
+    ready: list[str] = info["ready"]
+    return ready
+
+
+async def wait_for_state(sandbox: AsyncSandbox, state: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    while (await sandbox.refresh()).state != state:
+        assert time.monotonic() < deadline, f"sandbox still {sandbox.info.state} after {within}s"
+        await asyncio.sleep(0.1)
+
+
+def supervisor_alive(sandbox_id: str) -> bool:
+    """A supervisor process of this sandbox is running on the host (found by its environment)."""
+    needle = f"COVE_SANDBOX_ID={sandbox_id}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes() and b"cove.guest" in (proc / "cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+async def test_claimed_sandbox_has_its_env_cwd_labels_and_timeouts(
+    server: CoveServer, connection: dict[str, str]
+) -> None:
+    ready = await ready_pool(server)
+    before = time.time()
+    sandbox = await AsyncSandbox.create(
+        env={"GREETING": "hello", "PATH": "/opt/none:/usr/bin:/bin"},
+        cwd="/home/user",
+        labels={"pool-test": "env", "team": "green"},
+        timeout=600,
+        idle_timeout=300,
+        **connection,
+    )
+    try:
+        assert sandbox.id in ready, "the create should have claimed a pooled sandbox"
+        info = sandbox.info
+        assert info.state == "running"
+        assert info.env == {"GREETING": "hello", "PATH": "/opt/none:/usr/bin:/bin"} and info.cwd == "/home/user"
+        assert info.labels == {"pool-test": "env", "team": "green"}
+        assert info.created_at >= before and info.idle_timeout == 300
+        assert info.expires_at is not None and before + 600 <= info.expires_at <= time.time() + 600
+        assert info.enforced_limits == {}
+        result = await sandbox.exec.run('echo "$GREETING $PATH $COVE_SANDBOX_ID"; pwd; id -un')
+        assert result.stdout.splitlines() == [f"hello /opt/none:/usr/bin:/bin {sandbox.id}", "/home/user", "user"]
+        listed = await AsyncSandbox.list(labels={"pool-test": "env", "team": "green"}, **connection)
+        assert [s.id for s in listed] == [sandbox.id]
+    finally:
+        await sandbox.kill()
+        await sandbox.close()
+
+
+async def test_claimed_sandbox_enforces_memory_limit(server: CoveServer, connection: dict[str, str]) -> None:
+    ready = await ready_pool(server)
+    async with await AsyncSandbox.create(limits={"memory_mb": 64}, **connection) as sandbox:
+        assert sandbox.id in ready
+        assert set(sandbox.info.enforced_limits) == {"memory_mb"}
+        assert sandbox.info.enforced_limits["memory_mb"].startswith("cgroup")
+        result = await sandbox.exec.run(["python3", "-c", HOG], timeout=60)
+        assert result.exit_code == 137 and result.oom_killed
+        assert (await sandbox.refresh()).oom_kills >= 1
+        assert (await sandbox.exec.run("echo alive")).stdout == "alive\n"
+
+
+async def test_claimed_sandbox_contains_a_fork_bomb(server: CoveServer, connection: dict[str, str]) -> None:
+    ready = await ready_pool(server)
+    bomb = "bomb() { bomb | bomb & }; bomb; sleep 2; echo done"
+    async with await AsyncSandbox.create(limits={"pids": 64}, **connection) as sandbox:
+        assert sandbox.id in ready
+        assert set(sandbox.info.enforced_limits) == {"pids"}
+        await sandbox.exec.run(bomb, timeout=10, check_timeout=False)
+        count = await sandbox.exec.run("ls /proc | grep -cE '^[0-9]+$'")
+        assert int(count.stdout) <= 64
+        await sandbox.exec.run("pkill -9 -u user -f bomb; true", timeout=10, check_timeout=False)
+        assert (await sandbox.exec.run("echo alive", timeout=10)).stdout == "alive\n"
+
+
+async def test_claimed_sandbox_applies_the_disk_quota(server: CoveServer, connection: dict[str, str]) -> None:
+    ready = await ready_pool(server)
+    async with await AsyncSandbox.create(limits={"disk_mb": 8, "cpus": 0.5}, **connection) as sandbox:
+        assert sandbox.id in ready
+        assert set(sandbox.info.enforced_limits) == {"disk_mb", "cpus"}
+        result = await sandbox.exec.run("head -c 20000000 /dev/zero > /workspace/big")
+        assert result.exit_code != 0
+        assert int((await sandbox.exec.run("stat -c %s /workspace/big")).stdout) <= 9 * 1024 * 1024
+
+
+async def test_claimed_sandbox_times_out(server: CoveServer, connection: dict[str, str]) -> None:
+    ready = await ready_pool(server)
+    async with await AsyncSandbox.create(timeout=1, **connection) as absolute:
+        assert absolute.id in ready
+        await wait_for_state(absolute, "stopped", within=10)
+        assert absolute.info.stop_reason == "timeout"
+    ready = await ready_pool(server)
+    async with await AsyncSandbox.create(idle_timeout=1, **connection) as idle:
+        assert idle.id in ready
+        await wait_for_state(idle, "stopped", within=10)
+        assert idle.info.stop_reason == "idle_timeout"
+
+
+async def test_pooled_sandboxes_are_invisible(server: CoveServer, connection: dict[str, str]) -> None:
+    ready = await ready_pool(server)
+    listed = {s.id for s in await AsyncSandbox.list(**connection)}
+    assert not listed & set(ready)
+    for sandbox_id in ready:
+        assert supervisor_alive(sandbox_id)
+        with pytest.raises(SandboxNotFound):
+            await AsyncSandbox.connect(sandbox_id, **connection)
+
+
+async def test_specs_the_pool_cannot_serve_start_cold(server: CoveServer, connection: dict[str, str]) -> None:
+    ready = await ready_pool(server)
+    async with await AsyncSandbox.create(network="host", **connection) as sandbox:
+        assert sandbox.id not in ready
+        assert (await sandbox.exec.run("echo cold")).stdout == "cold\n"
+    assert set(ready) <= set((await pool(server, wait=0))["ready"])
+
+
+async def test_pool_size_zero_disables_the_pool(tmp_path: Path) -> None:
+    server = CoveServer(tmp_path / "home", extra_env={"COVE_POOL_SIZE": "0"})
+    server.start()
+    try:
+        connection = {"url": server.url, "api_key": server.api_key}
+        assert await pool(server, wait=0) == {"size": 0, "ready": [], "filling": False, "failures": 0}
+        async with await AsyncSandbox.create(env={"A": "1"}, limits={"memory_mb": 64}, **connection) as sandbox:
+            assert (await sandbox.exec.run("echo $A")).stdout == "1\n"
+            assert "memory_mb" in sandbox.info.enforced_limits
+        assert (await pool(server, wait=0))["ready"] == []
+        assert {p.name for p in (server.home / "sandboxes").iterdir()} == set()
+    finally:
+        server.kill_all_sandboxes()
+        server.kill(signal.SIGTERM)
+
+
+async def test_pool_is_drained_on_shutdown_and_replaced_after_a_sigkill(tmp_path: Path) -> None:
+    server = CoveServer(tmp_path / "home", extra_env={"COVE_POOL_SIZE": "1"})
+    server.start()
+    try:
+        [first] = await ready_pool(server)
+        server.kill(signal.SIGTERM)  # a clean stop drains the pool
+        assert not supervisor_alive(first) and not (server.home / "sandboxes" / first).exists()
+
+        server.start()
+        [second] = await ready_pool(server)
+        server.kill()  # SIGKILL: the pooled sandbox is left behind ...
+        assert supervisor_alive(second)
+        server.start()  # ... and killed by the next server, which starts a pool of its own
+        [third] = await ready_pool(server)
+        assert third not in (first, second)
+        assert not supervisor_alive(second) and not (server.home / "sandboxes" / second).exists()
+        connection = {"url": server.url, "api_key": server.api_key}
+        assert await AsyncSandbox.list(**connection) == []
+        # Uids are never reused, not even those of pooled sandboxes that were never claimed.
+        async with await AsyncSandbox.create(**connection) as sandbox:
+            assert sandbox.id == third
+            uid = int((await sandbox.exec.run("id -u")).stdout)
+        assert uid >= 200_002
+    finally:
+        server.kill_all_sandboxes()
+        server.kill(signal.SIGTERM)
+    assert not any((server.home / "sandboxes").iterdir())
