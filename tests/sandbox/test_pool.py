@@ -179,20 +179,27 @@ async def test_pool_is_drained_on_shutdown_and_replaced_after_a_sigkill(tmp_path
         assert not supervisor_alive(first) and not (server.home / "sandboxes" / first).exists()
 
         server.start()
+        connection = {"url": server.url, "api_key": server.api_key}
+        claimed = await AsyncSandbox.create(**connection)
         [second] = await ready_pool(server)
-        server.kill()  # SIGKILL: the pooled sandbox is left behind ...
-        assert supervisor_alive(second)
-        server.start()  # ... and killed by the next server, which starts a pool of its own
+        server.kill()  # SIGKILL: the unclaimed pooled sandbox ends itself; a claimed one lives on
+        deadline = time.monotonic() + 10
+        while supervisor_alive(second):
+            assert time.monotonic() < deadline, "an unclaimed pooled sandbox outlived its server"
+            await asyncio.sleep(0.05)
+        assert supervisor_alive(claimed.id)
+        server.start()  # the next server cleans up what is left of it and starts a pool of its own
         [third] = await ready_pool(server)
         assert third not in (first, second)
         assert not supervisor_alive(second) and not (server.home / "sandboxes" / second).exists()
-        connection = {"url": server.url, "api_key": server.api_key}
-        assert await AsyncSandbox.list(**connection) == []
+        assert [s.id for s in await AsyncSandbox.list(**connection)] == [claimed.id]
+        await claimed.kill()
+        await claimed.close()
         # Uids are never reused, not even those of pooled sandboxes that were never claimed.
         async with await AsyncSandbox.create(**connection) as sandbox:
             assert sandbox.id == third
             uid = int((await sandbox.exec.run("id -u")).stdout)
-        assert uid >= 200_002
+        assert uid >= 200_003
     finally:
         server.kill_all_sandboxes()
         server.kill(signal.SIGTERM)

@@ -52,8 +52,9 @@ def _require(request: dict[str, Any], key: str, kind: type) -> Any:
 
 
 class Supervisor:
-    def __init__(self, socket_path: Path, run_dir: Path, default_cwd: str) -> None:
+    def __init__(self, socket_path: Path, run_dir: Path, default_cwd: str, lifeline: int | None = None) -> None:
         self.socket_path = socket_path
+        self.lifeline = lifeline
         self.default_cwd = default_cwd
         self.started_at = time.time()
         self.processes = ProcessTable(run_dir / "procs")
@@ -77,6 +78,9 @@ class Supervisor:
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        if self.lifeline is not None:
+            os.set_blocking(self.lifeline, False)
+            loop.add_reader(self.lifeline, self._lifeline_readable, stop)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         server = await asyncio.start_unix_server(self._connection, path=str(self.socket_path), limit=CHUNK * 4)
@@ -131,9 +135,25 @@ class Supervisor:
             "processes": len(self.processes.list()),
         }
 
+    def _lifeline_readable(self, stop: asyncio.Event) -> None:
+        try:
+            data = os.read(self.lifeline, 1) if self.lifeline is not None else b"x"
+        except BlockingIOError:
+            return
+        if not data:  # the server that started this unclaimed sandbox is gone
+            stop.set()
+
+    def _claimed(self) -> None:
+        if self.lifeline is not None:
+            asyncio.get_running_loop().remove_reader(self.lifeline)
+            os.close(self.lifeline)
+            self.lifeline = None
+
     async def _configure(self, request: dict[str, Any]) -> dict[str, Any]:
         """Give a sandbox started ahead of time (from the warm pool) its user's environment, working directory
-        and rlimits; processes started afterwards inherit them."""
+        and rlimits; processes started afterwards inherit them. From now on it belongs to a user and outlives
+        the server like any other sandbox."""
+        self._claimed()
         env = request.get("env") or {}
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise RequestError("invalid_request", "'env' must map names to strings")
@@ -302,9 +322,10 @@ def main() -> None:
     parser.add_argument("--cwd", default="/workspace")
     parser.add_argument("--nproc", type=int, help="RLIMIT_NPROC, where no pids cgroup is available")
     parser.add_argument("--fsize", type=int, help="RLIMIT_FSIZE in bytes: no single file may outgrow the disk quota")
+    parser.add_argument("--lifeline", type=int, help="fd; exit on its EOF unless claimed first (warm pool)")
     args = parser.parse_args()
     set_rlimits(args.nproc, args.fsize)
-    supervisor = Supervisor(Path(args.socket), Path(args.run_dir), args.cwd)
+    supervisor = Supervisor(Path(args.socket), Path(args.run_dir), args.cwd, args.lifeline)
     asyncio.run(supervisor.serve())
 
 

@@ -228,11 +228,18 @@ class BwrapDriver:
             "from cove.guest.supervisor import main; main()"
         )
 
-    async def spawn(self, sandbox_id: str, spec: SandboxSpec, paths: SandboxPaths, uid: int) -> Spawned:
+    async def spawn(
+        self, sandbox_id: str, spec: SandboxSpec, paths: SandboxPaths, uid: int, lifeline: int | None = None
+    ) -> Spawned:
+        """Start the sandbox. ``lifeline``: the read end of a pipe whose write end only this server holds; the
+        supervisor ends itself when it reads EOF there (the server is gone) unless it was claimed first — for
+        warm-pool sandboxes, which no user knows of and which must not outlive the server that made them."""
         procs, enforced = self.cgroups.create(sandbox_id, spec.limits)
         nproc, _fsize = rlimit_fallbacks(spec.limits, enforced)
         info_r, info_w = os.pipe()
         command = self.command(sandbox_id, spec, paths, uid, info_w, nproc)
+        if lifeline is not None:
+            command += ["--lifeline", str(lifeline)]
         # A two-line launcher joins the cgroups before bwrap forks, so nothing in the sandbox ever runs outside.
         launcher = ['for f in $COVE_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@"']
         env = {"PATH": BASE_PATH, "COVE_CGROUP_PROCS": " ".join(str(p) for p in procs)}
@@ -243,7 +250,7 @@ class BwrapDriver:
                 stdout=log,
                 stderr=log,
                 env=env,
-                pass_fds=(info_w,),
+                pass_fds=(info_w,) if lifeline is None else (info_w, lifeline),
                 start_new_session=True,
             )
         os.close(info_w)

@@ -67,6 +67,9 @@ class SandboxService:
         self._unsaved_activity: set[str] = set()
         self._last_disk_check = 0.0
         self.pool = WarmPool(settings.pool_size, self._spawn_pooled, self._discard_pooled)
+        # Pooled sandboxes hold the read end: when this process dies, however, the write end closes and the
+        # unclaimed ones end themselves (see BwrapDriver.spawn).
+        self._lifeline, self._lifeline_writer = os.pipe()
 
     def paths(self, sandbox_id: str) -> SandboxPaths:
         return SandboxPaths(self._settings.sandboxes_dir / sandbox_id)
@@ -107,7 +110,8 @@ class SandboxService:
         try:
             await asyncio.to_thread(self._driver.prepare, paths, record.uid)
             await asyncio.to_thread(self.storage.mount, paths.root, list(request.layers), record.uid)
-            spawned = await self._driver.spawn(record.id, request.spec, paths, record.uid)
+            lifeline = self._lifeline if pooled else None
+            spawned = await self._driver.spawn(record.id, request.spec, paths, record.uid, lifeline)
         except (SandboxStartError, OSError) as exc:
             await self._store.update(record.id, state=UNCLAIMED if pooled else FAILED, stop_reason=str(exc)[:2000])
             await asyncio.to_thread(self._cleanup, record.id)
