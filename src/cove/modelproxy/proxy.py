@@ -7,17 +7,19 @@ reading the ``usage`` the Messages API reports, streaming or not.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 TokenResolver = Callable[[str], Awaitable[str | None]]
-UsageSink = Callable[[str, dict[str, int]], Awaitable[None]]
+UsageSink = Callable[[str, dict[str, int]], Coroutine[Any, Any, None]]
 ANTHROPIC_URL = "https://api.anthropic.com"
 _HOP_HEADERS = {"host", "content-length", "x-api-key", "authorization", "connection", "accept-encoding"}
 _METERED = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -110,6 +112,7 @@ def create_proxy_app(
 ) -> FastAPI:
     """The proxy as an ASGI app; ``client`` (owned by the caller) carries requests to the upstream."""
     app = FastAPI(title="Cove model proxy", openapi_url=None, docs_url=None, redoc_url=None)
+    pending: set[asyncio.Task[None]] = set()
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "HEAD"])
     async def forward(path: str, request: Request) -> Response:
@@ -148,7 +151,10 @@ def create_proxy_app(
                 if not streaming:
                     meter.feed_json(bytes(body))
                 if any(meter.usage.values()):
-                    await record_usage(session_id, meter.usage)
+                    # Off the response path: the client has its answer; metering must not make it wait.
+                    task = asyncio.create_task(record_usage(session_id, meter.usage))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
 
         passthrough = {
             k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "transfer-encoding")

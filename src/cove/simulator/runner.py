@@ -66,10 +66,13 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
 
 def serve(host: str = "127.0.0.1", port: int = 7431, app: FastAPI | None = None, fd: int | None = None) -> None:
     """Serve the simulator until interrupted (blocking); on ``fd``, a socket already bound by the caller."""
-    config = _config(app or create_app(), host, port)
-    if fd is not None:
-        config.fd = fd
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(_config(app or create_app(), host, port))
+    if fd is None:
+        server.run()
+        return
+    # Not uvicorn's own fd option: it takes every fd for a unix socket, so asyncio skipped TCP_NODELAY on
+    # the connections and Nagle's algorithm held each reply's body for the client's delayed ACK (40 ms).
+    server.run(sockets=[socket.socket(fileno=fd)])
 
 
 def _listen(host: str, port: int) -> socket.socket:
