@@ -4,42 +4,17 @@ against the model simulator, in the same run; and the time from ``start()`` to t
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import httpx
 
 from benchmarks._harness import Stats, markdown_table, ms, print_table, running_server, verdict
 from cove import AsyncSandbox
-from cove.testing import free_port
+from cove.testing import simulator_process
 
 TURNS = 12
 STARTS = 5
 PROMPT = "@bash echo overhead\n@say measured"
-
-
-@contextlib.contextmanager
-def simulator_process() -> Iterator[str]:
-    """The simulator in a process of its own; yields its base URL."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "cove.simulator", "--port", str(port)])
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            try:
-                httpx.get(base_url + "/_sim/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait()
 
 
 async def _direct_turns(base_url: str) -> Stats:

@@ -3,12 +3,14 @@ which both measure the server exactly as users run it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,3 +92,25 @@ class ServerProcess:
             client.delete("/v1/pool")
             for sandbox in client.get("/v1/sandboxes", params={"state": "running"}).json()["sandboxes"]:
                 client.delete(f"/v1/sandboxes/{sandbox['id']}")
+
+
+@contextlib.contextmanager
+def simulator_process(timeout: float = 20.0) -> Iterator[str]:
+    """The model simulator in a process of its own, as an external upstream would be; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "cove.simulator", "--port", str(port)], stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(url + "/_sim/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the simulator did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.kill()
+        process.wait()

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +10,9 @@ import httpx
 import pytest
 
 from cove import AsyncSandbox
+from cove.testing import simulator_process
 from tests.agent.conftest import texts
-from tests.conftest import CoveServer, free_port
+from tests.conftest import CoveServer
 
 REAL_KEY = "sk-ant-real-key-that-must-stay-outside-0123456789"
 
@@ -22,20 +20,8 @@ REAL_KEY = "sk-ant-real-key-that-must-stay-outside-0123456789"
 @pytest.fixture
 def upstream() -> Iterator[str]:
     """An 'Anthropic-compatible gateway': the simulator, run on its own, as the configured upstream."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "cove.simulator", "--port", str(port)])
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(url + "/_sim/health", timeout=1)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    yield url
-    process.kill()
-    process.wait()
+    with simulator_process() as url:
+        yield url
 
 
 async def test_real_key_stays_outside_and_usage_is_metered(upstream: str, tmp_path: Path) -> None:
