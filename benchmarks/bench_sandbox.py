@@ -9,7 +9,7 @@
   straight to the sandbox's supervisor socket with ``GuestClient``, which separates HTTP from sandbox overhead.
 - **Kill**: ``sandbox.kill()`` through the SDK.
 - **Profile**: the TTI split into stages measured one by one in this process (bwrap with Cove's arguments, the
-  supervisor's Python start-up and imports, the driver's spawn with its readiness polling, the service's database
+  supervisor's Python start-up and imports, the driver's spawn with its readiness signal, the service's database
   work), and prototypes of the proposals that can be measured without changing ``src/``.
 """
 
@@ -54,8 +54,7 @@ FLOOR = "bare bwrap (the floor) → true"
 BWRAP_TRUE = "bwrap with Cove's arguments (binds, namespaces, setenv) → true"
 PYTHON_PASS = "… → setpriv → python -I -S -B -c pass"
 PYTHON_IMPORT = "… → python, import the supervisor"
-SPAWN = "driver.spawn (as shipped: polls the ready file)"
-SPAWN_FAST = "driver.spawn with an instant readiness signal (prototype)"
+SPAWN = "driver.spawn (as shipped: readiness through a pipe)"
 CREATE = "SandboxService.create (spawn + DB + bookkeeping)"
 CREATE_SPAWN = "  its driver.spawn"
 CREATE_DB = "  its database calls (next_uid, insert, update, get)"
@@ -283,19 +282,9 @@ def _wait_gone(pid: int, timeout: float = 5.0) -> None:
         time.sleep(0.002)
 
 
-async def _fast_wait_ready(paths: Any, process: subprocess.Popen[bytes]) -> None:
-    """What a prompt readiness signal would give: notice the ready file within 0.1 ms."""
-    ready = paths.run / "ready"
-    while not ready.exists():
-        if process.poll() is not None:
-            raise ValueError(f"bwrap exited with {process.returncode}")
-        await asyncio.sleep(0.0001)
-
-
 async def profile_stages(home: Path, profile: Profile) -> None:
     """Every stage once per round, rounds repeated: the stages share the machine's noise, so their p50s compare."""
     from cove.config import ServerSettings
-    from cove.runtime import bwrap as bwrap_module
     from cove.runtime.bwrap import BwrapDriver, SandboxPaths
     from cove.runtime.cgroups import detect
     from cove.runtime.layers import LayerStore
@@ -318,30 +307,24 @@ async def profile_stages(home: Path, profile: Profile) -> None:
         directory.mkdir(parents=True, exist_ok=True)
     # bwrap with Cove's exact arguments, running ever larger parts of the supervisor's start.
     commands = _stage_commands(driver.command("sbx_profileprobe00", spec, probe, PROFILE_UID, 0, None))
-    samples: dict[str, list[float]] = {name: [] for name in [*commands, SPAWN, SPAWN_FAST, "prepare"]}
+    samples: dict[str, list[float]] = {name: [] for name in [*commands, SPAWN, "prepare"]}
     samples.update({name: [] for name in (CREATE, CREATE_SPAWN, CREATE_DB, CREATE_REST, KILL)})
-    original_wait = bwrap_module._wait_ready
     engine = await open_engine(settings.database_path)
     store = SandboxStore(engine)
     service = SandboxService(settings, store, driver, storage)
     spent: dict[str, float] = {}
     created_ids: list[str] = []
 
-    async def spawn_once(sandbox_id: str, uid: int, fast: bool) -> tuple[float, float]:
+    async def spawn_once(sandbox_id: str, uid: int) -> tuple[float, float]:
         paths = SandboxPaths(settings.sandboxes_dir / sandbox_id)
         created_ids.append(sandbox_id)
         started = time.perf_counter()
         driver.prepare(paths, uid)
         storage.mount(paths.root, [], uid)
         prepared = time.perf_counter()
-        bwrap_module._wait_ready = _fast_wait_ready if fast else original_wait
-        try:
-            spawned = await driver.spawn(sandbox_id, spec, paths, uid)
-        finally:
-            bwrap_module._wait_ready = original_wait
+        spawned = await driver.spawn(sandbox_id, spec, paths, uid)
         done = time.perf_counter()
-        if not fast:
-            profile.idle_pss_mb.append(_pss_mb(spawned.pid) + _pss_mb(spawned.init_pid))
+        profile.idle_pss_mb.append(_pss_mb(spawned.pid) + _pss_mb(spawned.init_pid))
         driver.kill(sandbox_id, spawned.init_pid)
         await asyncio.to_thread(_wait_gone, spawned.pid)
         storage.release(paths.root)
@@ -355,14 +338,10 @@ async def profile_stages(home: Path, profile: Profile) -> None:
                 elapsed = time_command(command)
                 if keep:
                     samples[name].append(elapsed)
-            # The two spawn variants alternate which goes first, so neither always runs on a warmer cache.
-            for fast in (run % 2 == 1, run % 2 == 0):
-                uid = PROFILE_UID + 1 + 2 * run + int(fast)
-                prepare, spawn = await spawn_once(f"sbx_profile{run:04d}{int(fast)}", uid, fast)
-                if keep:
-                    samples[SPAWN_FAST if fast else SPAWN].append(spawn)
-                    if not fast:
-                        samples["prepare"].append(prepare)
+            prepare, spawn = await spawn_once(f"sbx_profile{run:04d}", PROFILE_UID + 1 + run)
+            if keep:
+                samples[SPAWN].append(spawn)
+                samples["prepare"].append(prepare)
             # The service's create, its driver and store wrapped with timers to split each run.
             spent.clear()
             _time_methods(driver, ["spawn"], spent, "spawn")
@@ -386,11 +365,10 @@ async def profile_stages(home: Path, profile: Profile) -> None:
                 samples[CREATE_REST].append(total - split.get("spawn", 0.0) - split.get("db", 0.0))
                 samples[KILL].append(time.perf_counter() - created)
     finally:
-        bwrap_module._wait_ready = original_wait
         await engine.dispose()
         await asyncio.to_thread(remove_leftover_cgroups, created_ids)
         shutil.rmtree(probe.root, ignore_errors=True)
-    for name in [*commands, SPAWN, SPAWN_FAST]:
+    for name in [*commands, SPAWN]:
         profile.stages[name] = Stats.of(samples[name])
     profile.stages["driver.prepare + storage.mount (directories, passwd, overlay)"] = Stats.of(samples["prepare"])
     for name in (CREATE, CREATE_SPAWN, CREATE_DB, CREATE_REST, KILL):
@@ -414,10 +392,11 @@ def _time_methods(target: object, names: list[str], spent: dict[str, float], buc
 
 def profile_imports(profile: Profile) -> None:
     """The supervisor's Python start-up outside any sandbox: what it imports and what that costs."""
-    from cove.runtime.bwrap import BwrapDriver, _code_root, python_executable
+    from cove.runtime.bwrap import GUEST_CODE, BwrapDriver, _code_root, python_executable
 
     python = python_executable()
-    bootstrap = BwrapDriver._guest_bootstrap()
+    # Outside the sandbox the code is at its host path, not where the sandbox binds it.
+    bootstrap = BwrapDriver._guest_bootstrap().replace(repr(GUEST_CODE), repr(_code_root()))
     import_only = bootstrap.replace("from cove.guest.supervisor import main; main()", "import cove.guest.supervisor")
     base = [python, "-I", "-S", "-B", "-c"]
     variants = {
@@ -489,8 +468,6 @@ class Proposal:
 def proposals(results: ServerResults, profile: Profile) -> list[Proposal]:
     stage = profile.stages
     imports = profile.imports
-    shipped_spawn = stage[SPAWN].p50
-    fast_spawn = stage[SPAWN_FAST].p50
     supervisor = imports["… import the supervisor (as shipped)"].p50
     precompiled = imports["… import the supervisor, bytecode precompiled (prototype)"].p50
     asyncio_cost = imports["… import asyncio"].p50 - imports["python -I -S -B -c pass"].p50
@@ -511,12 +488,6 @@ def proposals(results: ServerResults, profile: Profile) -> list[Proposal]:
             "the read-only bind mean it is recompiled in every sandbox today)",
             supervisor - precompiled,
             f"measured prototype: supervisor import {ms(supervisor)} → {ms(precompiled)} ms",
-        ),
-        Proposal(
-            "Readiness through a pipe (the supervisor writes a byte on an inherited fd once listening; the "
-            "server awaits it with loop.add_reader) instead of polling the ready file with backoff up to 10 ms",
-            shipped_spawn - fast_spawn,
-            f"measured prototype (0.1 ms polling as the stand-in): spawn {ms(shipped_spawn)} → {ms(fast_spawn)} ms",
         ),
         Proposal(
             "Fewer database round-trips on create (one INSERT of the running record after spawn, the uid from an "
@@ -619,7 +590,7 @@ def profile_report(results: ServerResults, profile: Profile) -> list[str]:
             python_import - python_pass,
         ),
         (
-            "the rest of the spawn: cgroups, sh launcher, event loop, socket, ready file, readiness polling",
+            "the rest of the spawn: cgroups, sh launcher, event loop, socket, readiness pipe",
             spawn - python_import,
         ),
         ("database calls in SandboxService.create (next_uid, insert, update, get)", stage[CREATE_DB].p50),
@@ -632,10 +603,6 @@ def profile_report(results: ServerResults, profile: Profile) -> list[str]:
     breakdown += [
         ["sum of the parts", ms(total)],
         ["TTI p50 measured end to end (server run, cold)", ms(tti.p50)],
-        [
-            "  of which readiness polling (spawn as shipped − with an instant signal)",
-            ms(spawn - stage[SPAWN_FAST].p50),
-        ],
     ]
     print_table("TTI breakdown (p50, ms)", ["part", "ms"], breakdown)
     ranked = proposals(results, profile)

@@ -52,8 +52,16 @@ def _require(request: dict[str, Any], key: str, kind: type) -> Any:
 
 
 class Supervisor:
-    def __init__(self, socket_path: Path, run_dir: Path, default_cwd: str, lifeline: int | None = None) -> None:
+    def __init__(
+        self,
+        socket_path: Path,
+        run_dir: Path,
+        default_cwd: str,
+        lifeline: int | None = None,
+        ready_fd: int | None = None,
+    ) -> None:
         self.socket_path = socket_path
+        self.ready_fd = ready_fd
         self.lifeline = lifeline
         self.default_cwd = default_cwd
         self.started_at = time.time()
@@ -85,8 +93,10 @@ class Supervisor:
             self.socket_path.unlink()
         server = await asyncio.start_unix_server(self._connection, path=str(self.socket_path), limit=CHUNK * 4)
         forwarder = await model_forwarder.start(self.socket_path.parent / "model-port")
-        # The server waits for this file before it reports the sandbox as running.
         (self.socket_path.parent / "ready").write_text(str(os.getpid()))
+        if self.ready_fd is not None:  # the server waits for this byte before it reports the sandbox running
+            os.write(self.ready_fd, b"1")
+            os.close(self.ready_fd)
         async with server:
             await stop.wait()
         if forwarder is not None:
@@ -323,9 +333,10 @@ def main() -> None:
     parser.add_argument("--nproc", type=int, help="RLIMIT_NPROC, where no pids cgroup is available")
     parser.add_argument("--fsize", type=int, help="RLIMIT_FSIZE in bytes: no single file may outgrow the disk quota")
     parser.add_argument("--lifeline", type=int, help="fd; exit on its EOF unless claimed first (warm pool)")
+    parser.add_argument("--ready-fd", type=int, help="fd; one byte is written there once the socket listens")
     args = parser.parse_args()
     set_rlimits(args.nproc, args.fsize)
-    supervisor = Supervisor(Path(args.socket), Path(args.run_dir), args.cwd, args.lifeline)
+    supervisor = Supervisor(Path(args.socket), Path(args.run_dir), args.cwd, args.lifeline, args.ready_fd)
     asyncio.run(supervisor.serve())
 
 
