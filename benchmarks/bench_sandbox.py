@@ -406,11 +406,11 @@ def profile_imports(profile: Profile) -> None:
         "… import the supervisor (as shipped)": import_only,
     }
     with tempfile.TemporaryDirectory(prefix="cove-bench-pyc-") as scratch:
-        # Prototype: the same code with its bytecode compiled ahead (the read-only bind keeps -B from caching it).
+        # For comparison: the same code without bytecode, as every sandbox compiled it before the server began
+        # precompiling the guest at start-up (the read-only bind and -B keep a sandbox from caching it).
         copy = Path(scratch) / "src"
         shutil.copytree(Path(_code_root()) / "cove", copy / "cove", ignore=shutil.ignore_patterns("__pycache__"))
-        subprocess.run([python, "-m", "compileall", "-q", str(copy / "cove")], check=True)
-        variants["… import the supervisor, bytecode precompiled (prototype)"] = import_only.replace(
+        variants["… import the supervisor, compiled from source (before precompiling)"] = import_only.replace(
             repr(_code_root()), repr(str(copy))
         )
         samples: dict[str, list[float]] = {name: [] for name in variants}
@@ -468,8 +468,6 @@ class Proposal:
 def proposals(results: ServerResults, profile: Profile) -> list[Proposal]:
     stage = profile.stages
     imports = profile.imports
-    supervisor = imports["… import the supervisor (as shipped)"].p50
-    precompiled = imports["… import the supervisor, bytecode precompiled (prototype)"].p50
     asyncio_cost = imports["… import asyncio"].p50 - imports["python -I -S -B -c pass"].p50
     lean_cost = imports[LEAN].p50 - imports["python -I -S -B -c pass"].p50
     db_cost = stage[CREATE_DB].p50
@@ -482,12 +480,6 @@ def proposals(results: ServerResults, profile: Profile) -> list[Proposal]:
             f"asyncio-free loop needs {ms(lean_cost)} ms. asyncio also pulls in `typing`, which `cove/__init__.py` "
             "imports too (`from typing import TYPE_CHECKING`): both must go for the gain, and the agent runner "
             "(which needs asyncio) is a separate process anyway",
-        ),
-        Proposal(
-            "Ship the guest's bytecode precompiled (compileall of cove/guest at install or server start; -B and "
-            "the read-only bind mean it is recompiled in every sandbox today)",
-            supervisor - precompiled,
-            f"measured prototype: supervisor import {ms(supervisor)} → {ms(precompiled)} ms",
         ),
         Proposal(
             "Fewer database round-trips on create (one INSERT of the running record after spawn, the uid from an "
