@@ -68,14 +68,9 @@ LEAN = "… import only what an asyncio-free supervisor needs (selectors, socket
 
 def floor_command(bwrap: str) -> list[str]:
     """The barest useful bwrap: host /usr read-only (plus the usual /bin, /lib… links), then ``true``."""
-    args = [bwrap, "--ro-bind", "/usr", "/usr"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        host = Path("/") / name
-        if host.is_symlink():
-            args += ["--symlink", os.readlink(host), f"/{name}"]
-        elif host.is_dir():
-            args += ["--ro-bind", str(host), f"/{name}"]
-    return [*args, "true"]
+    from cove.runtime.bwrap import root_links
+
+    return [bwrap, "--ro-bind", "/usr", "/usr", *root_links(), "true"]
 
 
 def time_command(command: Sequence[str]) -> float:
@@ -276,16 +271,10 @@ def remove_leftover_cgroups(sandbox_ids: list[str]) -> None:
             cgroups.remove(sandbox_id)
 
 
-def _wait_gone(pid: int, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.002)
-
-
 async def profile_stages(home: Path, profile: Profile) -> None:
     """Every stage once per round, rounds repeated: the stages share the machine's noise, so their p50s compare."""
     from cove.config import ServerSettings
-    from cove.runtime.bwrap import BwrapDriver, SandboxPaths
+    from cove.runtime.bwrap import BwrapDriver, SandboxPaths, wait_exited
     from cove.runtime.cgroups import detect
     from cove.runtime.layers import LayerStore
     from cove.runtime.spec import SandboxSpec
@@ -326,7 +315,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
         done = time.perf_counter()
         profile.idle_pss_mb.append(_pss_mb(spawned.pid) + _pss_mb(spawned.init_pid))
         driver.kill(sandbox_id, spawned.init_pid)
-        await asyncio.to_thread(_wait_gone, spawned.pid)
+        await asyncio.to_thread(wait_exited, spawned.pid)
         storage.release(paths.root)
         await asyncio.to_thread(_remove_cgroups_and_files, driver, sandbox_id, paths.root, spawned.pid)
         return prepared - started, done - prepared

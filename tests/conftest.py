@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from cove import AsyncSandbox
+from cove.sdk import SandboxInfo
 from cove.testing import ServerProcess, free_port
 
-__all__ = ["ROOT", "CoveServer", "free_port"]
+__all__ = ["ROOT", "CoveServer", "free_port", "supervisor_pid", "until"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,3 +36,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
 def connection(server: CoveServer) -> dict[str, str]:
     """Keyword arguments that point an SDK call at the test server."""
     return {"url": server.url, "api_key": server.api_key}
+
+
+async def until(sandbox: AsyncSandbox, condition: Callable[[SandboxInfo], bool], within: float = 30) -> SandboxInfo:
+    """The sandbox's info once ``condition`` holds. Timeouts and the disk watchdog act server-side on their own
+    schedule and a sandbox's state has no event stream, so its info is re-read until the deadline."""
+    deadline = time.monotonic() + within
+    while not condition(info := await sandbox.refresh()):
+        assert time.monotonic() < deadline, f"condition not reached in {within}s: {info}"
+        await asyncio.sleep(0.1)
+    return info
+
+
+def supervisor_pid(sandbox_id: str) -> int | None:
+    """The host pid of this sandbox's supervisor, if it runs (found by its environment)."""
+    needle = f"COVE_SANDBOX_ID={sandbox_id}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes() and b"cove.guest" in (proc / "cmdline").read_bytes():
+                return int(proc.name)
+        except OSError:
+            continue
+    return None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from cove import AsyncSandbox
-from tests.conftest import CoveServer
+from tests.conftest import CoveServer, supervisor_pid
 
 
 async def test_sandbox_and_its_running_loop_survive_server_sigkill(tmp_path: Path) -> None:
@@ -56,13 +58,9 @@ async def test_sandboxes_that_died_while_the_server_was_down_are_marked_lost(tmp
         server.kill()
         init_pid = int((server.home / "sandboxes" / sandbox.id / "run" / "ready").read_text())
         assert init_pid == 1  # the supervisor's pid inside its namespace
-        supervisor = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_supervisor_of(p, sandbox.id)]
-        for proc in supervisor:
-            (proc / "cmdline").read_bytes()
-            import os
-            import signal
-
-            os.kill(int(proc.name), signal.SIGKILL)
+        pid = supervisor_pid(sandbox.id)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # the sandbox dies while no server is running
         server.start()
         listed = await AsyncSandbox.list(**connection)
         [info] = [s for s in listed if s.id == sandbox.id]
@@ -71,12 +69,3 @@ async def test_sandboxes_that_died_while_the_server_was_down_are_marked_lost(tmp
     finally:
         server.kill_all_sandboxes()  # and the warm pool, which would outlive a SIGKILLed server
         server.kill()
-
-
-def _is_supervisor_of(proc: Path, sandbox_id: str) -> bool:
-    try:
-        environ = (proc / "environ").read_bytes()
-        cmdline = (proc / "cmdline").read_bytes()
-    except OSError:
-        return False
-    return f"COVE_SANDBOX_ID={sandbox_id}".encode() in environ and b"cove.guest.supervisor" in cmdline

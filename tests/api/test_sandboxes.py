@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 
 from cove import AsyncSandbox, SandboxNotRunning
-from tests.conftest import CoveServer
-
-
-async def wait_for_state(sandbox: AsyncSandbox, state: str, within: float) -> None:
-    deadline = time.monotonic() + within
-    while (await sandbox.refresh()).state != state:
-        assert time.monotonic() < deadline, f"sandbox still {sandbox.info.state} after {within}s"
-        await asyncio.sleep(0.1)
+from tests.conftest import CoveServer, until
 
 
 async def test_create_get_list_and_kill(connection: dict[str, str]) -> None:
@@ -49,7 +41,7 @@ async def test_kill_frees_the_sandbox_directory(server: CoveServer, connection: 
 
 async def test_absolute_timeout_kills_the_sandbox(connection: dict[str, str]) -> None:
     async with await AsyncSandbox.create(timeout=1, **connection) as sandbox:
-        await wait_for_state(sandbox, "stopped", within=10)
+        await until(sandbox, lambda info: info.state == "stopped", within=10)
         assert sandbox.info.stop_reason == "timeout"
 
 
@@ -63,5 +55,5 @@ async def test_set_timeout_extends_the_deadline(connection: dict[str, str]) -> N
 
 async def test_idle_timeout_kills_an_unused_sandbox(connection: dict[str, str]) -> None:
     async with await AsyncSandbox.create(idle_timeout=1, **connection) as sandbox:
-        await wait_for_state(sandbox, "stopped", within=10)
+        await until(sandbox, lambda info: info.state == "stopped", within=10)
         assert sandbox.info.stop_reason == "idle_timeout"

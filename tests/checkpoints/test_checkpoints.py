@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from cove import AsyncSandbox, SandboxNotRunning
 from cove.sdk import CheckpointNotFound
-from tests.conftest import CoveServer
+from tests.conftest import CoveServer, until
 
 
 def layers_on_disk(server: CoveServer) -> set[str]:
@@ -114,6 +115,16 @@ async def test_restore_in_place(connection: dict[str, str]) -> None:
             assert (await fork.exec.run("cat state; ls")).stdout.split() == ["v3", "state"]
 
 
+async def writer_passed(sandbox: AsyncSandbox, count: int) -> int:
+    """Wait until the writer's counter reaches ``count`` (it advances by itself); returns the counter seen."""
+    deadline = time.monotonic() + 30
+    while True:
+        seen = await sandbox.exec.run("cat counter 2>/dev/null || echo 0")
+        if int(seen.stdout or 0) >= count:
+            return int(seen.stdout)
+        assert time.monotonic() < deadline, f"the writer stalled at {seen.stdout.strip()}"
+
+
 async def test_checkpoint_is_a_point_in_time_view(connection: dict[str, str]) -> None:
     writer = (
         "import os\n"
@@ -129,11 +140,11 @@ async def test_checkpoint_is_a_point_in_time_view(connection: dict[str, str]) ->
     async with await AsyncSandbox.create(**connection) as sandbox:
         await sandbox.files.write("writer.py", writer)
         await sandbox.exec.background(["python3", "writer.py"])
-        await asyncio.sleep(0.3)
         checkpoints = []
+        written = 0
         for _ in range(3):
+            written = await writer_passed(sandbox, written + 50)  # checkpoint while it writes, not before
             checkpoints.append(await sandbox.checkpoint())
-            await asyncio.sleep(0.2)
         for checkpoint in checkpoints:
             async with await AsyncSandbox.create(from_checkpoint=checkpoint.id, **connection) as fork:
                 lines = (await fork.files.read_text("log")).splitlines()
@@ -214,14 +225,13 @@ async def test_disk_quota_counts_only_the_sandbox_own_layer(connection: dict[str
         checkpoint = await origin.checkpoint()
     fork = await AsyncSandbox.create(from_checkpoint=checkpoint.id, limits={"disk_mb": 20}, **connection)
     try:
-        # 30 MB inherited from the checkpoint do not count against the fork's 20 MB.
-        await asyncio.sleep(6)
-        assert (await fork.refresh()).state == "running"
+        # 30 MB inherited from the checkpoint do not count against the fork's 20 MB: once the watchdog has
+        # measured the fork, it is still running and what it counted is the fork's own (nearly nothing).
+        info = await until(fork, lambda i: i.disk_used_bytes is not None)
+        assert info.state == "running" and info.disk_used_bytes is not None
+        assert info.disk_used_bytes < 1024 * 1024
         await fork.exec.run("for i in 1 2 3; do head -c 9000000 /dev/zero > mine$i; done")
-        for _ in range(40):
-            await asyncio.sleep(0.5)
-            if (info := await fork.refresh()).state != "running":
-                break
+        info = await until(fork, lambda i: i.state != "running")
         assert (info.state, info.stop_reason) == ("stopped", "disk_limit")
     finally:
         await fork.kill()

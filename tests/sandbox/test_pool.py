@@ -7,6 +7,8 @@ as it is), then checks that the sandbox it got is one the pool had ready: a clai
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import signal
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ import httpx
 import pytest
 
 from cove import AsyncSandbox, SandboxNotFound
-from tests.conftest import CoveServer
+from tests.conftest import CoveServer, supervisor_pid, until
 
 HOG = "x = bytearray(0)\nwhile True:\n    x += bytearray(16 * 1024 * 1024)\n"
 
@@ -36,25 +38,8 @@ async def ready_pool(server: CoveServer) -> list[str]:
     return ready
 
 
-async def wait_for_state(sandbox: AsyncSandbox, state: str, within: float) -> None:
-    deadline = time.monotonic() + within
-    while (await sandbox.refresh()).state != state:
-        assert time.monotonic() < deadline, f"sandbox still {sandbox.info.state} after {within}s"
-        await asyncio.sleep(0.1)
-
-
 def supervisor_alive(sandbox_id: str) -> bool:
-    """A supervisor process of this sandbox is running on the host (found by its environment)."""
-    needle = f"COVE_SANDBOX_ID={sandbox_id}".encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if needle in (proc / "environ").read_bytes() and b"cove.guest" in (proc / "cmdline").read_bytes():
-                return True
-        except OSError:
-            continue
-    return False
+    return supervisor_pid(sandbox_id) is not None
 
 
 async def test_claimed_sandbox_has_its_env_cwd_labels_and_timeouts(
@@ -127,12 +112,12 @@ async def test_claimed_sandbox_times_out(server: CoveServer, connection: dict[st
     ready = await ready_pool(server)
     async with await AsyncSandbox.create(timeout=1, **connection) as absolute:
         assert absolute.id in ready
-        await wait_for_state(absolute, "stopped", within=10)
+        await until(absolute, lambda info: info.state == "stopped", within=10)
         assert absolute.info.stop_reason == "timeout"
     ready = await ready_pool(server)
     async with await AsyncSandbox.create(idle_timeout=1, **connection) as idle:
         assert idle.id in ready
-        await wait_for_state(idle, "stopped", within=10)
+        await until(idle, lambda info: info.state == "stopped", within=10)
         assert idle.info.stop_reason == "idle_timeout"
 
 
@@ -182,11 +167,13 @@ async def test_pool_is_drained_on_shutdown_and_replaced_after_a_sigkill(tmp_path
         connection = {"url": server.url, "api_key": server.api_key}
         claimed = await AsyncSandbox.create(**connection)
         [second] = await ready_pool(server)
+        pid = supervisor_pid(second)
+        assert pid is not None
+        exited = os.pidfd_open(pid)  # readable once that process has exited
         server.kill()  # SIGKILL: the unclaimed pooled sandbox ends itself; a claimed one lives on
-        deadline = time.monotonic() + 10
-        while supervisor_alive(second):
-            assert time.monotonic() < deadline, "an unclaimed pooled sandbox outlived its server"
-            await asyncio.sleep(0.05)
+        readable, _, _ = await asyncio.to_thread(select.select, [exited], [], [], 10)
+        os.close(exited)
+        assert readable, "an unclaimed pooled sandbox outlived its server"
         assert supervisor_alive(claimed.id)
         server.start()  # the next server cleans up what is left of it and starts a pool of its own
         [third] = await ready_pool(server)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from cove.modelproxy.gateway import ModelGateway
 from cove.services.checkpoints import CheckpointService
@@ -33,3 +34,6 @@ def services_of(app: FastAPI) -> Services:
 
 def services(request: Request) -> Services:
     return services_of(request.app)
+
+
+ServicesDep = Annotated[Services, Depends(services)]

@@ -33,10 +33,6 @@ class Upstream:
     api_key: str | None = None
     auth_token: str | None = None
 
-    @property
-    def is_real(self) -> bool:
-        return bool(self.api_key or self.auth_token)
-
     @classmethod
     def from_env(cls, simulator_url: str | None = None) -> Upstream | None:
         """``ANTHROPIC_API_KEY``/``ANTHROPIC_AUTH_TOKEN`` and ``ANTHROPIC_BASE_URL``; None without a key."""

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -84,15 +85,20 @@ class Spawned:
     enforced: dict[str, str]
 
 
-def _system_binds() -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+def root_links() -> list[str]:
+    """/bin, /lib… as the host has them: symlinks into /usr on merged-/usr systems, directories elsewhere."""
+    args: list[str] = []
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = Path("/") / name
         if host.is_symlink():
             args += ["--symlink", os.readlink(host), f"/{name}"]
         elif host.is_dir():
             args += ["--ro-bind", str(host), f"/{name}"]
-    return args + _python_binds()
+    return args
+
+
+def _system_binds() -> list[str]:
+    return ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc", *root_links(), *_python_binds()]
 
 
 def _in_venv() -> bool:
@@ -279,6 +285,20 @@ class BwrapDriver:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(init_pid, signal.SIGKILL)
         self.cgroups.kill_all(sandbox_id)
+
+
+def wait_exited(pid: int | None, timeout: float = 10.0) -> bool:
+    """Block until ``pid`` has exited; True if it has. A pidfd, so the kernel wakes us: no /proc polling."""
+    if not pid:
+        return True
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([handle], [], [], timeout)[0])
+    finally:
+        os.close(handle)
 
 
 def _read_all(fd: int) -> bytes:

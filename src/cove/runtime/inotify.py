@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 IN_MODIFY = 0x00000002
-IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
 _EVENT = struct.Struct("iIII")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cove.config import ServerSettings
-from cove.runtime.bwrap import BwrapDriver, SandboxPaths, SandboxStartError, rlimit_fallbacks
+from cove.runtime.bwrap import BwrapDriver, SandboxPaths, SandboxStartError, rlimit_fallbacks, wait_exited
 from cove.runtime.guest_client import GuestClient, GuestError, GuestUnavailable
 from cove.runtime.spec import SandboxSpec
 from cove.runtime.storage import OverlayStorage
@@ -66,6 +66,8 @@ class SandboxService:
         self._last_active: dict[str, float] = {}
         self._unsaved_activity: set[str] = set()
         self._last_disk_check = 0.0
+        # What the disk-quota watchdog last measured of each sandbox's own files (sandboxes with a quota only).
+        self.disk_used: dict[str, int] = {}
         self.pool = WarmPool(settings.pool_size, self._spawn_pooled, self._discard_pooled)
         # Pooled sandboxes hold the read end: when this process dies, however, the write end closes and the
         # unclaimed ones end themselves (see BwrapDriver.spawn).
@@ -206,6 +208,9 @@ class SandboxService:
             self._driver.kill(sandbox_id, record.init_pid)
             await self._store.update(sandbox_id, state=STOPPED, stop_reason=reason)
             self._last_active.pop(sandbox_id, None)
+            self.disk_used.pop(sandbox_id, None)
+            # Once PID 1 of the namespace has exited, so has everything else in it: the cgroups can go at once.
+            await asyncio.to_thread(wait_exited, record.init_pid, 5.0)
             await asyncio.to_thread(self._cleanup, sandbox_id)
             for hook in self.on_stopped:
                 await hook(sandbox_id)
@@ -223,7 +228,7 @@ class SandboxService:
         paths = self.paths(sandbox_id)
         self._driver.kill(sandbox_id, record.init_pid)
         try:
-            await asyncio.to_thread(_wait_gone, record.init_pid)
+            await asyncio.to_thread(wait_exited, record.init_pid)
             await asyncio.to_thread(self.storage.remount, paths.root, [*layers], record.uid)
             for directory in paths.writable():
                 await asyncio.to_thread(shutil.rmtree, directory, True)
@@ -289,6 +294,7 @@ class SandboxService:
                 await self.kill(record.id, reason="exited")
             elif check_disk and (disk_mb := SandboxSpec.from_json(record.spec).limits.disk_mb):
                 used = await asyncio.to_thread(_disk_usage, self.paths(record.id).root)
+                self.disk_used[record.id] = used
                 if used > disk_mb * 1024 * 1024:
                     await self.kill(record.id, reason="disk_limit")
         unsaved, self._unsaved_activity = self._unsaved_activity, set()
@@ -303,12 +309,6 @@ class SandboxService:
             except Exception:
                 log.exception("reaper pass failed")
             await asyncio.sleep(self._settings.reaper_interval)
-
-
-def _wait_gone(pid: int | None, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
 
 
 def _reason(record: SandboxRecord) -> str:

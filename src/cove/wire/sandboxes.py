@@ -53,6 +53,9 @@ class SandboxInfo(BaseModel):
     driver: str
     storage_driver: str = Field(description="What holds its files and checkpoints: overlayfs (or btrfs)")
     oom_kills: int = Field(description="Processes the kernel killed for exceeding the memory limit")
+    disk_used_bytes: int | None = Field(
+        None, description="The sandbox's own files as the disk-quota watchdog last measured them (with a quota)"
+    )
 
 
 class SandboxList(BaseModel):

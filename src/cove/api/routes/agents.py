@@ -8,12 +8,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from cove.api.auth import websocket_key_valid
-from cove.api.deps import Services, services, services_of
+from cove.api.deps import Services, ServicesDep, services_of
 from cove.api.errors import describe_validation_errors
 from cove.events.log import ScrollbackEnd
 from cove.services.errors import CoveServiceError
@@ -36,7 +36,6 @@ from cove.wire.agents import SessionStatus
 
 router = APIRouter(tags=["agents"])
 ws_router = APIRouter()
-ServicesDep = Annotated[Services, Depends(services)]
 SESSION = "/v1/sandboxes/{sandbox_id}/agent/{session_id}"
 
 

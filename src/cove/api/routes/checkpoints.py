@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from cove.api.deps import Services, services
+from cove.api.deps import ServicesDep
 from cove.api.routes.sandboxes import sandbox_info
 from cove.store.checkpoints import CheckpointRecord
 from cove.wire import Checkpoint, CheckpointCreate, CheckpointList, RestoreRequest, SandboxInfo
 
 router = APIRouter(prefix="/v1", tags=["checkpoints"])
-ServicesDep = Annotated[Services, Depends(services)]
 
 
 def checkpoint_info(record: CheckpointRecord) -> Checkpoint:

@@ -15,11 +15,11 @@ import contextlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from cove.api.auth import websocket_key_valid
-from cove.api.deps import Services, services, services_of
+from cove.api.deps import ServicesDep, services_of
 from cove.api.errors import status_for
 from cove.runtime.guest_client import GuestUnavailable, Output, ProcessStream
 from cove.services.errors import CoveServiceError, InvalidRequest
@@ -28,7 +28,6 @@ from cove.wire import ExecCommand, ExecResult, ProcessInfo, ProcessList, SignalR
 
 router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}", tags=["exec"])
 ws_router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}")
-ServicesDep = Annotated[Services, Depends(services)]
 
 
 def exec_request(body: ExecCommand) -> ExecRequest:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from cove.api.deps import Services, services
+from cove.api.deps import ServicesDep
 from cove.wire import Exists, FileInfo, FileList, MkdirRequest, RenameRequest
 
 router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}/files", tags=["files"])
-ServicesDep = Annotated[Services, Depends(services)]
 PathQuery = Annotated[str, Query(min_length=1, description="Path inside the sandbox; relative to /workspace")]
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from cove.api.deps import Services, services
+from cove.api.deps import ServicesDep
 from cove.wire import ModelInfo
 
 router = APIRouter(prefix="/v1/model", tags=["model"])
 
 
 @router.get("", response_model=ModelInfo)
-async def model_info(svc: Annotated[Services, Depends(services)]) -> ModelInfo:
+async def model_info(svc: ServicesDep) -> ModelInfo:
     gateway = svc.model
     simulator = gateway.simulator_url
     upstream = gateway.upstream.base_url if gateway.upstream else ""

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from cove.api.deps import Services, services
+from cove.api.deps import ServicesDep
 from cove.services.pool import WarmPool
 from cove.wire.pool import PoolInfo
 
 router = APIRouter(prefix="/v1/pool", tags=["pool"])
-ServicesDep = Annotated[Services, Depends(services)]
 MAX_WAIT = 60.0
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from cove.api.deps import Services, services
+from cove.api.deps import Services, ServicesDep
 from cove.runtime.spec import Limits, SandboxSpec
 from cove.services.errors import InvalidRequest
 from cove.services.sandboxes import CreateRequest
@@ -15,7 +15,6 @@ from cove.wire import Limits as WireLimits
 from cove.wire import SandboxCreate, SandboxInfo, SandboxList, SandboxState, TimeoutUpdate
 
 router = APIRouter(prefix="/v1/sandboxes", tags=["sandboxes"])
-ServicesDep = Annotated[Services, Depends(services)]
 
 
 def sandbox_info(record: SandboxRecord, svc: Services) -> SandboxInfo:
@@ -37,6 +36,7 @@ def sandbox_info(record: SandboxRecord, svc: Services) -> SandboxInfo:
         driver="bwrap",
         storage_driver=svc.sandboxes.storage.name,
         oom_kills=svc.sandboxes.oom_kills(record.id) if record.state == "running" else 0,
+        disk_used_bytes=svc.sandboxes.disk_used.get(record.id),
     )
 
 
