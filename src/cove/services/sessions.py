@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.events.log import EventLog
+from cove.guest.agent_config import AgentConfig
 from cove.guest.journal import append_exit_if_missing, read_lines, utc_now
 from cove.runtime.bwrap import GUEST_CODE, runner_python
 from cove.runtime.guest_client import GuestError, GuestUnavailable
@@ -49,16 +50,9 @@ log = logging.getLogger("cove.sessions")
 GUEST_AGENTS = "/run/cove/agents"
 CONTROL_TIMEOUT = 30.0
 KILL_WAIT = 15.0
-CONFIG_DEFAULTS: dict[str, Any] = {
-    "model": None,
-    "system_prompt": None,
-    "allowed_tools": None,
-    "disallowed_tools": None,
-    "permission_mode": "bypassPermissions",
-    "max_turns": None,
-    "cwd": "/workspace",
-    "mcp_servers": None,
-}
+# The runner's own defaults, so a session's reported config is what the runner really uses.
+_RUNNER_DEFAULTS = AgentConfig(session_id="defaults")
+CONFIG_DEFAULTS: dict[str, Any] = {name: getattr(_RUNNER_DEFAULTS, name) for name in CONFIG_KEYS}
 
 
 @dataclass(frozen=True)
