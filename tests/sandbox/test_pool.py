@@ -191,3 +191,25 @@ async def test_pool_is_drained_on_shutdown_and_replaced_after_a_sigkill(tmp_path
         server.kill_all_sandboxes()
         server.kill(signal.SIGTERM)
     assert not any((server.home / "sandboxes").iterdir())
+
+
+async def test_a_fork_claims_a_pooled_sandbox_and_sees_only_the_checkpoint(
+    server: CoveServer, connection: dict[str, str]
+) -> None:
+    async with await AsyncSandbox.create(**connection) as origin:
+        await origin.files.write("sub/a.txt", "from the origin\n")
+        await origin.files.write("/home/user/.claude/note", "history\n")
+        checkpoint = await origin.checkpoint()
+        ready = await ready_pool(server)
+        # A cwd that exists only in the checkpoint: the files must be in place before the claim configures it.
+        async with await AsyncSandbox.create(from_checkpoint=checkpoint.id, cwd="/workspace/sub", **connection) as fork:
+            assert fork.id in ready, "the fork should have claimed a pooled sandbox"
+            seen = await fork.exec.run("pwd; cat a.txt ~/.claude/note; ls -A /workspace")
+            assert seen.stdout == "/workspace/sub\nfrom the origin\nhistory\nsub\n"
+            await fork.files.write("/workspace/fork-only", "f")
+            await origin.files.write("/workspace/origin-only", "o")
+            assert (await fork.exec.run("ls /workspace")).stdout == "fork-only\nsub\n"
+            assert (await origin.exec.run("ls /workspace")).stdout == "origin-only\nsub\n"
+            await fork.kill()
+            mounts = Path("/proc/self/mountinfo").read_text()
+            assert fork.id not in mounts and not (server.home / "sandboxes" / fork.id).exists()

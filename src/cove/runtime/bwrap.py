@@ -21,6 +21,7 @@ from pathlib import Path
 
 import cove
 from cove.runtime.cgroups import Cgroups
+from cove.runtime.mounts import bind, detach, is_mount_point, make_shared
 from cove.runtime.spec import Limits, SandboxSpec
 
 SANDBOX_USER = "user"
@@ -52,6 +53,18 @@ class SandboxPaths:
     @property
     def home(self) -> Path:
         return self.root / "merged" / "home"
+
+    @property
+    def slots(self) -> Path:
+        """What bwrap binds at /workspace and /home/user: empty directories in a shared mount, onto which the
+        storage's ``workspace`` and ``home`` are bound once the sandbox runs. Mount propagation carries each
+        attach into the sandbox, so its files can be chosen after it started: a fork claims a warm-pool sandbox
+        (started before anyone knew which checkpoint it would stand on) instead of starting cold."""
+        return self.root / "slots"
+
+    def attachments(self) -> list[tuple[Path, Path]]:
+        """(the storage's directory, the slot it is bound onto)."""
+        return [(self.workspace, self.slots / "workspace"), (self.home, self.slots / "home")]
 
     @property
     def tmp(self) -> Path:
@@ -180,6 +193,28 @@ class BwrapDriver:
             f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{uid}:{uid}::{HOME}:/bin/bash\n"
         )
         (paths.etc / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{uid}:\n")
+        for _storage, slot in paths.attachments():
+            slot.mkdir(parents=True, exist_ok=True)
+        make_shared(paths.slots)
+
+    @staticmethod
+    def attach(paths: SandboxPaths) -> None:
+        """Show the storage's files in the (running) sandbox; any earlier attach must be detached first."""
+        for storage, slot in paths.attachments():
+            bind(storage, slot)
+
+    @staticmethod
+    def detach(paths: SandboxPaths) -> None:
+        """Take the storage's files out of the sandbox (at once: the unmount propagates too)."""
+        for _storage, slot in paths.attachments():
+            detach(slot)
+
+    @staticmethod
+    def release(paths: SandboxPaths) -> bool:
+        """Unmount the slots of a sandbox that is gone; true when nothing is left mounted there."""
+        with contextlib.suppress(OSError):
+            detach(paths.slots)
+        return not is_mount_point(paths.slots)
 
     def command(
         self,
@@ -195,8 +230,9 @@ class BwrapDriver:
         args += ["--ro-bind", str(paths.etc / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(paths.etc / "group"), "/etc/group"]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--dir", "/run/user"]
-        args += ["--bind", str(paths.workspace), "/workspace", "--perms", "0755", "--dir", "/home"]
-        args += ["--bind", str(paths.home), HOME]
+        workspace, home = (slot for _storage, slot in paths.attachments())
+        args += ["--bind", str(workspace), "/workspace", "--perms", "0755", "--dir", "/home"]
+        args += ["--bind", str(home), HOME]
         args += ["--bind", str(paths.tmp), "/tmp", "--bind", str(paths.run), GUEST_RUN]
         if self.model_dir is not None:
             args += ["--ro-bind", str(self.model_dir), MODEL_DIR]

@@ -36,6 +36,10 @@ class Cgroups(Protocol):
 
     def thaw(self, sandbox_id: str) -> None: ...
 
+    def pids(self, sandbox_id: str) -> list[int] | None:
+        """Every process of the sandbox; None when this host cannot tell."""
+        ...
+
     def remove(self, sandbox_id: str) -> bool:
         """Remove the sandbox's groups; True once none is left (a group with live processes stays)."""
         ...
@@ -82,6 +86,13 @@ def _oom_kill_count(path: Path) -> int:
             if key == "oom_kill":
                 return int(value)
     return 0
+
+
+def _read_pids(procs: Path) -> list[int] | None:
+    try:
+        return [int(pid) for pid in procs.read_text().split()]
+    except OSError:
+        return None
 
 
 def _kill_procs(procs: Path) -> None:
@@ -137,6 +148,9 @@ class CgroupV2:
 
     def thaw(self, sandbox_id: str) -> None:
         _write(self._dir(sandbox_id) / "cgroup.freeze", "0")
+
+    def pids(self, sandbox_id: str) -> list[int] | None:
+        return _read_pids(self._dir(sandbox_id) / "cgroup.procs")
 
 
 class CgroupV1:
@@ -202,6 +216,9 @@ class CgroupV1:
     def thaw(self, sandbox_id: str) -> None:
         _write(self._dir(self.FREEZER, sandbox_id) / "freezer.state", "THAWED")
 
+    def pids(self, sandbox_id: str) -> list[int] | None:
+        return _read_pids(self._dir("pids", sandbox_id) / "cgroup.procs")
+
 
 class NoCgroups:
     """No writable cgroup hierarchy (an unprivileged server): limits fall back to rlimits alone."""
@@ -224,6 +241,9 @@ class NoCgroups:
         return False
 
     def thaw(self, sandbox_id: str) -> None:
+        return None
+
+    def pids(self, sandbox_id: str) -> list[int] | None:
         return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
 
 # New mount API syscalls share one number on every architecture Linux added them to at once.
 _OPEN_TREE, _MOVE_MOUNT, _FSOPEN, _FSCONFIG, _FSMOUNT, _MOUNT_SETATTR = 428, 429, 430, 431, 432, 442
@@ -31,6 +33,9 @@ _MOUNT_ATTR_IDMAP = 0x100000
 _FSCONFIG_SET_STRING = 1
 _FSCONFIG_CMD_CREATE = 6
 _MNT_DETACH = 2
+_MS_BIND = 0x1000
+_MS_PRIVATE = 1 << 18
+_MS_SHARED = 1 << 20
 _USERNS_TIMEOUT = 5.0
 
 
@@ -136,3 +141,38 @@ def detach(target: Path) -> None:
         errno = ctypes.get_errno()
         if errno not in (22, 2):  # EINVAL: not a mount point; ENOENT: already gone
             raise MountError(errno, f"cannot unmount {target}: {os.strerror(errno)}")
+
+
+def bind(source: Path, target: Path) -> None:
+    """Bind ``source`` at ``target`` (stacked on whatever is mounted there)."""
+    tree = _syscall(_OPEN_TREE, _AT_FDCWD, os.fsencode(source), _OPEN_TREE_CLONE | _CLOEXEC)
+    try:
+        _syscall(_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
+    finally:
+        os.close(tree)
+
+
+def make_shared(target: Path) -> None:
+    """Make the directory ``target`` a mount point of its own peer group, unless it is one already.
+
+    Mounts made under it afterwards propagate to every copy of it, the copies bwrap makes in a sandbox's mount
+    namespace included (bwrap turns them into slaves): the way to change what a running sandbox sees.
+    """
+    if is_mount_point(target):
+        return
+    for source, flags in ((target, _MS_BIND), (None, _MS_PRIVATE), (None, _MS_SHARED)):
+        if _libc.mount(source and os.fsencode(source), os.fsencode(target), None, flags, None) != 0:
+            errno = ctypes.get_errno()
+            raise MountError(errno, f"cannot make {target} a shared mount: {os.strerror(errno)}")
+
+
+def is_mount_point(path: Path) -> bool:
+    """From the mount table, because ``os.path.ismount`` misses a bind mount within one filesystem."""
+    wanted = os.fsencode(os.path.realpath(path))
+    with open("/proc/self/mountinfo", "rb") as table:
+        return any(_unescape(line.split(b" ", 5)[4]) == wanted for line in table)
+
+
+def _unescape(field: bytes) -> bytes:
+    """mountinfo writes space, tab, newline and backslash in paths as octal escapes."""
+    return re.sub(rb"\\([0-7]{3})", lambda match: bytes([int(match.group(1), 8)]), field)

@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 
 from cove.runtime import delta
+from cove.runtime.changes import ChangeWatch
 from cove.runtime.layers import BASE, LAYER_UID, LayerStore
 from cove.runtime.mounts import bind_idmapped, detach, mount_overlay
 
@@ -68,6 +69,7 @@ class OverlayStorage:
         self.layers = layers
         self._views = views
         self._scratch = scratch
+        self._watches: dict[Path, ChangeWatch] = {}  # per sandbox root; see runtime.changes
 
     @staticmethod
     def fs(root: Path) -> Path:
@@ -95,6 +97,7 @@ class OverlayStorage:
 
     def remount(self, root: Path, chain: list[str], uid: int) -> None:
         """Put the sandbox's files back to ``chain`` with an empty upper; its processes must be gone."""
+        self._unwatch(root)
         detach(self.merged(root))
         trash = root / f"fs.old-{secrets.token_hex(4)}"
         with contextlib.suppress(FileNotFoundError):
@@ -105,6 +108,7 @@ class OverlayStorage:
 
     def release(self, root: Path) -> bool:
         """Unmount (lazily); true when nothing is mounted under ``root`` any more, so it may be deleted."""
+        self._unwatch(root)
         for target in (self.merged(root), self.lower(root)):
             with contextlib.suppress(OSError):
                 detach(target)
@@ -112,8 +116,14 @@ class OverlayStorage:
             self.lower(root).rmdir()
         return not os.path.ismount(self.merged(root)) and not self.lower(root).exists()
 
-    def seal(self, root: Path, layer_id: str) -> delta.Sealed:
-        return delta.seal(self.fs(root) / "upper", self.layers.path(layer_id), self.fs(root))
+    def seal(self, root: Path, layer_id: str, mapped: set[bytes] | None) -> delta.Sealed:
+        """Seal what changed into the layer; ``mapped`` as ``ChangeWatch.changed`` takes it."""
+        upper = self.fs(root) / "upper"
+        watch = self._watches.setdefault(root, ChangeWatch(upper))
+        sealed = delta.seal(upper, self.layers.path(layer_id), self.fs(root), watch.changed(mapped))
+        if sealed.directories is not None:
+            watch.rewatch(sealed.directories)
+        return sealed
 
     def squash(self, chain: list[str], into: str) -> None:
         self.layers.squash(chain, into, self._scratch)
@@ -124,6 +134,13 @@ class OverlayStorage:
 
     def discard(self, root: Path) -> None:
         delta.discard(self.fs(root))
+        if root in self._watches:
+            self._watches[root].invalidate()
+
+    def _unwatch(self, root: Path) -> None:
+        watch = self._watches.pop(root, None)
+        if watch is not None:
+            watch.close()
 
     def head(self, root: Path) -> list[str]:
         return _read_chain(self.fs(root) / HEAD)

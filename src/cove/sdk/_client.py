@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -13,6 +15,13 @@ from cove.sdk._config import resolve_key, resolve_url
 from cove.sdk._errors import ConnectionLost, CoveError, error_from
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, read=None)
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process: loading the CA bundle costs 20-50 ms, and ``AsyncSandbox.create(url=...)``
+    without a shared client makes a client per call (it used to be most of a warm-pool create)."""
+    return httpx.create_ssl_context()
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -35,7 +44,10 @@ class AsyncClient:
         self.api_key = resolve_key(self.url, api_key)
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         self._http = httpx.AsyncClient(
-            base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout) if timeout else DEFAULT_TIMEOUT
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout) if timeout else DEFAULT_TIMEOUT,
+            verify=_tls(),
         )
 
     async def request(

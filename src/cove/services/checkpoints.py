@@ -19,7 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from cove.runtime.bwrap import HOME
 from cove.runtime.cgroups import Cgroups
+from cove.runtime.changes import mapped_for_writing
+from cove.runtime.delta import Sealed
 from cove.services.errors import CheckpointNotFound, SandboxNotRunning
 from cove.services.sandboxes import RUNNING, STARTING, CreateRequest, SandboxService
 from cove.store.checkpoints import CheckpointRecord, CheckpointStore
@@ -27,6 +30,8 @@ from cove.store.sandboxes import SandboxRecord
 
 log = logging.getLogger("cove.checkpoints")
 
+# Where the storage's directories appear in a sandbox (``SandboxPaths.attachments``), for ``mapped_for_writing``.
+SANDBOX_BINDS = {b"/workspace": b"workspace", HOME.encode(): b"home"}
 # Deeper chains are squashed into one layer: overlay lookups cost per layer, and the kernel caps the stack.
 MAX_DEPTH = 16
 
@@ -64,7 +69,7 @@ class CheckpointService:
         if not frozen:
             log.warning("sandbox %s cannot be frozen here: checkpoint is not a point-in-time view", sandbox_id)
         try:
-            sealed = await asyncio.to_thread(self._storage.seal, root, layer)
+            sealed = await asyncio.to_thread(self._seal_frozen, sandbox_id, root, layer, frozen)
         finally:
             if frozen:
                 await asyncio.to_thread(self._cgroups.thaw, sandbox_id)
@@ -80,6 +85,12 @@ class CheckpointService:
                 chain = [squashed]
                 return self._record(sandbox_id, name, size, chain)
         return self._record(sandbox_id, name, size, chain)
+
+    def _seal_frozen(self, sandbox_id: str, root: Path, layer: str, frozen: bool) -> Sealed:
+        """The seal proper. The mappings are read here, with the processes stopped, so none is missed."""
+        pids = self._cgroups.pids(sandbox_id) if frozen else None
+        mapped = mapped_for_writing(pids, SANDBOX_BINDS) if pids is not None else None
+        return self._storage.seal(root, layer, mapped)
 
     @staticmethod
     def _record(sandbox_id: str, name: str | None, size: int, chain: list[str]) -> CheckpointRecord:

@@ -77,10 +77,11 @@ class SandboxService:
         return SandboxPaths(self._settings.sandboxes_dir / sandbox_id)
 
     async def create(self, request: CreateRequest) -> SandboxRecord:
-        """A sandbox for ``request``: claimed from the warm pool when the spec allows it, else started cold.
-        Either way the pool is topped up in the background afterwards, so the create never waits for it."""
+        """A sandbox for ``request``: claimed from the warm pool when the spec allows it (a fork too: its files
+        are attached at the claim), else started cold. Either way the pool is topped up in the background
+        afterwards, so the create never waits for it."""
         try:
-            if request.spec.network == "none" and not request.layers and (pooled := self.pool.take()) is not None:
+            if request.spec.network == "none" and (pooled := self.pool.take()) is not None:
                 try:
                     return await self._claim(pooled, request)
                 except (GuestUnavailable, GuestError, OSError) as exc:
@@ -114,6 +115,7 @@ class SandboxService:
             await asyncio.to_thread(self.storage.mount, paths.root, list(request.layers), record.uid)
             lifeline = self._lifeline if pooled else None
             spawned = await self._driver.spawn(record.id, request.spec, paths, record.uid, lifeline)
+            await asyncio.to_thread(self._driver.attach, paths)
         except (SandboxStartError, OSError) as exc:
             await self._store.update(record.id, state=UNCLAIMED if pooled else FAILED, stop_reason=str(exc)[:2000])
             await asyncio.to_thread(self._cleanup, record.id)
@@ -148,6 +150,10 @@ class SandboxService:
         ``create`` again) binds them at once; rlimits, env and cwd go to the supervisor, whose future processes
         inherit them. Only what was really put in place is recorded as enforced."""
         spec = request.spec
+        if request.layers:
+            # Nothing runs in a pooled sandbox yet, so its files can be swapped under it: a fork costs a claim.
+            paths = self.paths(pooled.id)
+            await asyncio.to_thread(self._swap_storage, paths, list(request.layers), pooled.uid)
         _procs, enforced = self._driver.cgroups.create(pooled.id, spec.limits)
         nproc, fsize = rlimit_fallbacks(spec.limits, enforced)
         guest = GuestClient(self.paths(pooled.id).socket)
@@ -168,6 +174,12 @@ class SandboxService:
         )
         self._last_active[pooled.id] = now
         return await self.get(pooled.id)
+
+    def _swap_storage(self, paths: SandboxPaths, layers: list[str], uid: int) -> None:
+        """Detach the sandbox's files, put them back to ``layers`` with an empty upper, attach them again."""
+        self._driver.detach(paths)
+        self.storage.remount(paths.root, layers, uid)
+        self._driver.attach(paths)
 
     async def get(self, sandbox_id: str) -> SandboxRecord:
         record = await self._store.get(sandbox_id)
@@ -229,11 +241,13 @@ class SandboxService:
         self._driver.kill(sandbox_id, record.init_pid)
         try:
             await asyncio.to_thread(wait_exited, record.init_pid)
+            await asyncio.to_thread(self._driver.detach, paths)
             await asyncio.to_thread(self.storage.remount, paths.root, [*layers], record.uid)
             for directory in paths.writable():
                 await asyncio.to_thread(shutil.rmtree, directory, True)
             await asyncio.to_thread(self._driver.prepare, paths, record.uid)
             spawned = await self._driver.spawn(sandbox_id, SandboxSpec.from_json(record.spec), paths, record.uid)
+            await asyncio.to_thread(self._driver.attach, paths)
         except (SandboxStartError, OSError) as exc:
             await self._store.update(sandbox_id, state=FAILED, stop_reason=str(exc)[:2000])
             await asyncio.to_thread(self._cleanup, sandbox_id)
@@ -250,9 +264,11 @@ class SandboxService:
         for _ in range(250):
             self._driver.cgroups.kill_all(sandbox_id)
             groups_gone = self._driver.cgroups.remove(sandbox_id)
-            if self.storage.release(self.paths(sandbox_id).root):
-                shutil.rmtree(self.paths(sandbox_id).root, ignore_errors=True)
-            if groups_gone and not self.paths(sandbox_id).root.exists():
+            # The slots first: until they are unmounted, a delete of the root would walk into the files.
+            paths = self.paths(sandbox_id)
+            if self._driver.release(paths) and self.storage.release(paths.root):
+                shutil.rmtree(paths.root, ignore_errors=True)
+            if groups_gone and not paths.root.exists():
                 return
             time.sleep(0.02)
         log.warning("sandbox %s: could not free all of its cgroups and files", sandbox_id)

@@ -1,0 +1,147 @@
+"""Which entries of an overlay upper changed since the last seal: so a seal need not look at every entry.
+
+A seal of a sandbox that wrote 20,000 files used to ``find`` all of them each time (about 45 ms, most of a
+checkpoint) to learn which few changed. An inotify watch on each directory of the upper tells that instead: a
+write through the overlay is reported on the upper's own inodes (measured: ``IN_MODIFY`` and ``IN_CLOSE_WRITE``
+arrive on the upper directory's watch, from writes inside bwrap through a bind of the overlay).
+
+The watch is an accelerator with a safe fallback, never the only source of truth. It answers "only these
+directories had entries written, chmod-ed or touched" when that is certain, and "scan everything" otherwise:
+
+- anything that changes the tree's shape (an entry made, removed or renamed: a copy-up from a lower layer is
+  one) — the full scan builds the new listing, which the manifest logic in ``delta`` needs anyway;
+- a queue overflow, a watch that could not be added, a seal that was thrown away, no watch yet (the first seal,
+  or the first after a server restart).
+
+Events are not read as they come: they wait in the kernel's queue (16,384 per instance by default) until the
+next seal drains it, so a busy sandbox costs the server nothing between checkpoints; one that overflows the
+queue falls back to a full scan, which is what every seal cost before.
+
+inotify misses one kind of write: through a shared writable memory mapping (``mmap``) no ``IN_MODIFY`` is sent.
+Such a write needs the file mapped from a descriptor opened for writing, and the mapping holds that open file:
+when the last mapping goes, the file is closed and ``IN_CLOSE_WRITE`` is sent (measured). So the files mapped
+shared-writable by the sandbox's processes at a seal (read from ``/proc/<pid>/maps`` while they are frozen) are
+looked at too; a mapping gone since the last seal was reported by its close. Whatever is named, the seal still
+copies only entries whose ctime moved.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from pathlib import Path
+
+_IN_MODIFY = 0x002
+_IN_ATTRIB = 0x004
+_IN_CLOSE_WRITE = 0x008
+_IN_MOVED_FROM = 0x040
+_IN_MOVED_TO = 0x080
+_IN_CREATE = 0x100
+_IN_DELETE = 0x200
+_IN_Q_OVERFLOW = 0x4000
+_IN_IGNORED = 0x8000
+_IN_ONLYDIR = 0x01000000
+_CONTENT = _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE
+_SHAPE = _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
+_EVENT = struct.Struct("iIII")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class ChangeWatch:
+    """inotify watches on every directory of one upper, drained at each seal (see the module docstring)."""
+
+    def __init__(self, upper: Path) -> None:
+        self._upper = upper
+        self._fd = -1
+        self._dirs: dict[int, bytes] = {}  # watch descriptor → directory, relative to the upper (b"" is its root)
+        self._valid = False
+
+    def changed(self, mapped: set[bytes] | None) -> set[bytes] | None:
+        """The entries (paths relative to the upper) whose content or metadata may have changed since the last
+        seal, or None when that is not known and the whole upper must be scanned. ``mapped``: the files the
+        sandbox has mapped for writing now (None: could not be read). Call with the sandbox frozen.
+        """
+        dirty = self._drain()
+        if dirty is None or mapped is None or not self._valid:
+            return None
+        return dirty | mapped
+
+    def rewatch(self, directories: list[bytes]) -> None:
+        """After a full scan (sandbox still frozen): watch every directory it listed, forget older events."""
+        self._drain()
+        self._valid = False
+        if self._fd < 0:
+            self._fd = int(_libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+            if self._fd < 0:
+                return  # out of inotify instances: every seal of this sandbox scans the whole upper
+        mask = _CONTENT | _SHAPE | _IN_ONLYDIR
+        for directory in [b"", *directories]:
+            wd = int(_libc.inotify_add_watch(self._fd, os.path.join(bytes(self._upper), directory), mask))
+            if wd < 0:
+                return  # out of watches (fs.inotify.max_user_watches): stays invalid
+            self._dirs[wd] = directory
+        self._valid = True
+
+    def invalidate(self) -> None:
+        """The last seal was thrown away: the next one must scan everything."""
+        self._valid = False
+
+    def _drain(self) -> set[bytes] | None:
+        """Read every queued event: the entries with content changes, or None if the shape changed."""
+        dirty: set[bytes] | None = set()
+        while self._fd >= 0:
+            try:
+                data = os.read(self._fd, 256 * 1024)
+            except BlockingIOError:
+                break
+            offset = 0
+            while offset + _EVENT.size <= len(data):
+                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                name = data[offset + _EVENT.size : offset + _EVENT.size + length].rstrip(b"\0")
+                offset += _EVENT.size + length
+                if mask & _IN_IGNORED:
+                    self._dirs.pop(wd, None)  # the directory is gone (its parent reports the removal)
+                elif mask & (_SHAPE | _IN_Q_OVERFLOW) or wd not in self._dirs:
+                    dirty = None
+                elif dirty is not None and name:  # a directory's own event is also its parent's, named
+                    dirty.add(os.path.join(self._dirs[wd], name))
+        return dirty
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self._dirs.clear()
+        self._valid = False
+
+
+def mapped_for_writing(pids: list[int], binds: dict[bytes, bytes]) -> set[bytes] | None:
+    """The files, as paths relative to the upper, that ``pids`` have mapped shared and writable.
+
+    ``binds`` maps where the upper's directories appear in the sandbox (``b"/workspace"``) to where they are in
+    the upper (``b"workspace"``). None when a process's mappings cannot be read (the caller scans everything).
+    """
+    found: set[bytes] = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps", "rb") as maps:
+                lines = maps.read().splitlines()
+        except FileNotFoundError:
+            continue  # exited: its mappings are gone, and its last writes were reported by IN_CLOSE_WRITE
+        except OSError:
+            return None
+        for line in lines:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[1][1:2] == b"w" and fields[1][3:4] == b"s":
+                found.add(_in_upper(fields[5].removesuffix(b" (deleted)"), binds))
+    found.discard(b"\0")
+    return found
+
+
+def _in_upper(path: bytes, binds: dict[bytes, bytes]) -> bytes:
+    for inside, upper in binds.items():
+        if path.startswith(inside + b"/"):
+            return upper + path[len(inside) :]
+    return b"\0"  # not in the sandbox's files (a shared memory segment, /tmp)
