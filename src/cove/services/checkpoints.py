@@ -1,8 +1,10 @@
 """CheckpointService: checkpoints of a sandbox's files, forks of them, restores in place, and freeing layers.
 
 A checkpoint is a chain of immutable layers (``runtime.layers``). Taking one freezes the sandbox's processes,
-seals what changed since its previous checkpoint as a new layer and thaws: the sandbox is paused for as long
-as the change takes to copy. A fork is a new sandbox whose overlay stands on the chain: constant time.
+seals its state and thaws: with overlayfs the seal copies what changed since the previous checkpoint as a new
+layer on top of the previous chain (the sandbox is paused for as long as the change takes to copy); with btrfs it
+is a read-only snapshot, a chain of one (constant time). A fork is a new sandbox standing on the chain (an overlay
+over it, or a writable snapshot of it): constant time either way. The storage driver decides what the chain is.
 
 Layers are reference-counted, not guarded: deleting a checkpoint always succeeds, and a layer is freed once no
 checkpoint's chain, no sandbox's overlay and no sandbox's next checkpoint needs it any more.
@@ -68,11 +70,8 @@ class CheckpointService:
         finally:
             if frozen:
                 await asyncio.to_thread(self._cgroups.thaw, sandbox_id)
-        chain = self._storage.head(root)
-        size = sealed.size_bytes
-        if sealed.entries:
-            chain = [*chain, layer]
-        if len(chain) > MAX_DEPTH:
+        chain, size = sealed.chain, sealed.size_bytes
+        if len(chain) > MAX_DEPTH:  # overlayfs only: a btrfs checkpoint is one snapshot
             squashed = self._storage.layers.allocate()
             with self._pin([squashed]):
                 await asyncio.to_thread(self._storage.squash, chain, squashed)
