@@ -8,13 +8,16 @@ SYSTEM_STAMP := .system-deps
 
 .PHONY: demo test lint typecheck pytest test-ts bench serve clean system-deps install
 
-# Debian packages the sandbox runtime needs: bubblewrap, setpriv (util-linux), ps/pkill (procps).
+# Debian packages the sandbox runtime needs: bubblewrap, setpriv (util-linux), ps/pkill (procps), and mkfs.btrfs
+# (btrfs-progs) for the btrfs storage driver's tests and benchmark, which make a loopback btrfs.
 system-deps: $(SYSTEM_STAMP)
-$(SYSTEM_STAMP):
+# Re-checked whenever this Makefile changes, so a checkout that gains a package here installs it.
+$(SYSTEM_STAMP): Makefile
 	@missing=""; \
 	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
 	command -v pkill >/dev/null || missing="$$missing procps"; \
+	command -v mkfs.btrfs >/dev/null || missing="$$missing btrfs-progs"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

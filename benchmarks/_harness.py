@@ -154,9 +154,9 @@ BenchServer = ServerProcess
 
 
 @contextmanager
-def temp_dir(prefix: str) -> Iterator[Path]:
+def temp_dir(prefix: str, inside: Path | None = None) -> Iterator[Path]:
     """A scratch directory, removed afterwards (sandbox directories belong to other uids, hence ignore_errors)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=inside))
     try:
         yield path
     finally:
@@ -164,9 +164,10 @@ def temp_dir(prefix: str) -> Iterator[Path]:
 
 
 @contextmanager
-def running_server(**extra_env: str) -> Iterator[BenchServer]:
-    """Start a server with a temp ``COVE_HOME``; on exit kill its sandboxes, stop it and remove its home."""
-    with temp_dir("cove-bench-") as base:
+def running_server(inside: Path | None = None, **extra_env: str) -> Iterator[BenchServer]:
+    """Start a server with a temp ``COVE_HOME`` (in ``inside`` if given: another filesystem); on exit kill its
+    sandboxes, stop it and remove its home."""
+    with temp_dir("cove-bench-", inside) as base:
         server = BenchServer(base / "home", extra_env=dict(extra_env))
         server.start()
         try:

@@ -6,17 +6,23 @@ A sandbox holds 200 MB in 20,000 files (200 directories × 100 files × 10 kB) u
   the origin — whose upper holds all 20,000 files, so every checkpoint scans them — and on a fork of it, whose
   upper holds only what the fork changed (the usual case: set up, checkpoint, work in forks);
 - **one fork**: ``AsyncSandbox.create(from_checkpoint=...)`` through the SDK, next to a plain ``create()`` (both
-  claim a warm-pool sandbox), the same with the pool drained (a cold start), and the storage part alone
-  (``OverlayStorage.mount`` of the chain, in process);
+  claim a warm-pool sandbox), the same with the pool drained (a cold start), and the storage part alone (the
+  driver's ``mount`` of the chain, in process);
 - **ten parallel forks**: wall time of ten concurrent ``create(from_checkpoint=...)``;
 - **``cp -a``** of the tree on the host, the copy a naive snapshot would make.
+
+All of it twice in the same run, once per storage driver: overlayfs (``COVE_HOME`` on the work disk) and btrfs
+(``COVE_HOME`` on a loopback btrfs made for the run). ``cp -a`` copies from where the sandbox's files are to the
+work disk, so it is measured in each run too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +31,8 @@ from pathlib import Path
 from benchmarks._harness import BenchServer, Stats, markdown_table, ms, print_table, running_server, temp_dir, verdict
 from cove import AsyncSandbox
 from cove.runtime.layers import LayerStore
-from cove.runtime.storage import OverlayStorage
+from cove.runtime.storage import open_storage
+from cove.testing import loopback_btrfs
 
 RUNS = 10
 CP_RUNS = 3
@@ -111,12 +118,16 @@ async def parallel_forks(connection: dict[str, str], checkpoint_id: str) -> Stat
 
 
 def storage_mount_series(server: BenchServer, chain: list[str]) -> Stats:
-    """The fork's storage work alone: the idmapped view and the overlay over the chain, in this process."""
+    """The fork's storage work alone, in this process, with the driver the server chose: the idmapped view and
+    the overlay over the chain, or the writable snapshot and its idmapped bind. Next to the server's home, so on
+    the same filesystem (a btrfs snapshot cannot leave its filesystem)."""
     samples = []
-    with temp_dir("cove-bench-mount-") as scratch:
-        storage = OverlayStorage(LayerStore(server.home / "layers"), scratch / "views", scratch / "scratch")
+    with temp_dir("cove-bench-mount-", server.home) as scratch:
+        (scratch / "sandboxes").mkdir()
+        layers = LayerStore(server.home / "layers")
+        storage = open_storage(layers, scratch / "views", scratch / "scratch", scratch / "sandboxes")
         for run in range(RUNS):
-            root = scratch / f"sbx_bench{run}"
+            root = scratch / "sandboxes" / f"sbx_bench{run}"
             started = time.perf_counter()
             storage.mount(root, chain, STORAGE_UID)
             samples.append(time.perf_counter() - started)
@@ -135,10 +146,20 @@ def cp_series(source: Path) -> Stats:
     return Stats.of(samples)
 
 
+def latest_chain(server: BenchServer, sandbox_id: str) -> list[str]:
+    """The layers of the sandbox's latest checkpoint, from the server's store (the API does not show them)."""
+    with contextlib.closing(sqlite3.connect(server.home / "cove.db")) as db:
+        query = "SELECT layers FROM checkpoints WHERE sandbox_id = ? ORDER BY created_at DESC LIMIT 1"
+        (layers,) = db.execute(query, (sandbox_id,)).fetchone()
+    chain: list[str] = json.loads(layers)
+    return chain
+
+
 async def measure(server: BenchServer) -> dict[str, Stats | float]:
     connection = {"url": server.url, "api_key": server.api_key}
     results: dict[str, Stats | float] = {}
     origin = await AsyncSandbox.create(**connection)
+    print(f"storage driver: {origin.info.storage_driver}", flush=True)
     root = server.home / "sandboxes" / origin.id
     await origin.files.write("populate.py", POPULATE)
     await origin.files.write("edit.py", EDIT)
@@ -159,7 +180,7 @@ async def measure(server: BenchServer) -> dict[str, Stats | float]:
     await fork.files.write("edit.py", EDIT)
     results["fork_nochange"] = await checkpoint_series(fork, edits=False)
     results["fork_edits"] = await checkpoint_series(fork, edits=True)
-    chain = json.loads((server.home / "sandboxes" / fork.id / "fs" / "head").read_text())
+    chain = latest_chain(server, fork.id)
     await fork.kill()
     await fork.close()
     results["create"] = await fork_series(connection, None, server)
@@ -174,26 +195,23 @@ async def measure(server: BenchServer) -> dict[str, Stats | float]:
     return results
 
 
-def report(results: dict[str, Stats | float]) -> str:
-    stats = {k: v for k, v in results.items() if isinstance(v, Stats)}
-    cp = stats["cp"].p50
-    rows = [
-        ("`cp -a` of the tree (200 MB, 20,000 files), host", stats["cp"]),
-        ("checkpoint, origin, no change", stats["origin_nochange"]),
-        (f"checkpoint, origin, after {EDITS} file edits", stats["origin_edits"]),
-        ("checkpoint, fork, no change", stats["fork_nochange"]),
-        (f"checkpoint, fork, after {EDITS} file edits", stats["fork_edits"]),
-        ("fork: storage only (idmapped view + overlay mount)", stats["mount"]),
-        ("fork: `AsyncSandbox.create(from_checkpoint=…)` (SDK, a warm-pool claim)", stats["fork"]),
-        ("fork with the warm pool empty (a cold start + the storage)", stats["fork_cold"]),
-        ("plain `AsyncSandbox.create()` (SDK, a warm-pool claim), for comparison", stats["create"]),
-        (f"{PARALLEL} parallel forks, wall time", stats["parallel"]),
-    ]
-    table = [[name, s.n, ms(s.p50), ms(s.p95), ms(s.min), f"{cp / s.p50:.0f}x"] for name, s in rows]
-    headers = ["measurement", "n", "p50 ms", "p95 ms", "min ms", "vs cp -a"]
-    print_table("Checkpoints and forks", headers, table)
+MEASUREMENTS = [
+    ("cp", "`cp -a` of the tree (200 MB, 20,000 files), host"),
+    ("origin_nochange", "checkpoint, origin, no change"),
+    ("origin_edits", f"checkpoint, origin, after {EDITS} file edits"),
+    ("fork_nochange", "checkpoint, fork, no change"),
+    ("fork_edits", f"checkpoint, fork, after {EDITS} file edits"),
+    ("mount", "fork: storage only (the driver's mount of the chain)"),
+    ("fork", "fork: `AsyncSandbox.create(from_checkpoint=…)` (SDK, a warm-pool claim)"),
+    ("fork_cold", "fork with the warm pool empty (a cold start + the storage)"),
+    ("create", "plain `AsyncSandbox.create()` (SDK, a warm-pool claim), for comparison"),
+    ("parallel", f"{PARALLEL} parallel forks, wall time"),
+]
+
+
+def targets(stats: dict[str, Stats], cp: float) -> list[tuple[str, float, bool]]:
     worst_checkpoint = max(stats["origin_edits"].p50, stats["fork_edits"].p50)
-    targets = [
+    return [
         ("fork < 50 ms: storage (mount)", stats["mount"].p50, stats["mount"].p50 < FORK_TARGET_MS),
         ("fork < 50 ms: end to end (SDK create)", stats["fork"].p50, stats["fork"].p50 < FORK_TARGET_MS),
         (
@@ -204,23 +222,49 @@ def report(results: dict[str, Stats | float]) -> str:
         ("fork ≥ 20x faster than cp -a (SDK create)", stats["fork"].p50, cp / stats["fork"].p50 >= SPEEDUP_TARGET),
         ("checkpoint ≥ 20x faster than cp -a", worst_checkpoint, cp / worst_checkpoint >= SPEEDUP_TARGET),
     ]
-    target_rows = [[name, f"{ms(value)} ms", verdict(ok)] for name, value, ok in targets]
-    print_table("Targets", ["target", "measured p50", "result"], target_rows)
-    first_mb = float(results["first_checkpoint_bytes"]) / 1e6
+
+
+def report(by_driver: dict[str, dict[str, Stats | float]]) -> str:
+    drivers = list(by_driver)
+    stats = {d: {k: v for k, v in r.items() if isinstance(v, Stats)} for d, r in by_driver.items()}
+    # One baseline for every ratio: the faster of the runs' copies (reading from a loopback btrfs is slower, and
+    # comparing each driver with its own copy would flatter the slower one).
+    cp = min(stats[driver]["cp"].p50 for driver in drivers)
+    table = []
+    for key, name in MEASUREMENTS:
+        for driver in drivers:
+            row = stats[driver][key]
+            table.append([name, driver, row.n, ms(row.p50), ms(row.p95), ms(row.min), f"{cp / row.p50:.0f}x"])
+    headers = ["measurement", "driver", "n", "p50 ms", "p95 ms", "min ms", "vs cp -a"]
+    print_table("Checkpoints and forks", headers, table)
+    target_rows = [
+        [name, driver, f"{ms(value)} ms", verdict(ok)]
+        for driver in drivers
+        for name, value, ok in targets(stats[driver], cp)
+    ]
+    print_table("Targets", ["target", "driver", "measured p50", "result"], target_rows)
+    firsts = "; ".join(
+        f"{driver}: {float(r['first_checkpoint_bytes']) / 1e6:.0f} MB in {float(r['first']) * 1000:.0f} ms "
+        f"(populated in {float(r['populate']):.1f} s)"
+        for driver, r in by_driver.items()
+    )
     return "\n".join(
         [
             "## Checkpoints and forks (`bench_checkpoints`)",
             "",
-            f"A sandbox with 200 MB in 20,000 files (populated in {float(results['populate']):.1f} s); {RUNS} runs "
-            f"of each checkpoint and fork, {CP_RUNS} of `cp -a`, {PARALLEL_RUNS} rounds of {PARALLEL} parallel "
-            f"forks. The origin's first checkpoint sealed {first_mb:.0f} MB (its whole upper) in "
-            f"{float(results['first']):.1f} s. The origin's "
-            "upper holds all 20,000 files, so each of its checkpoints scans them (ctime + manifest); a fork's "
-            "upper holds only its own changes.",
+            f"A sandbox with 200 MB in 20,000 files, once per storage driver (overlayfs with `COVE_HOME` on the work "
+            f"disk, btrfs with `COVE_HOME` on a loopback btrfs); {RUNS} runs of each checkpoint and fork, {CP_RUNS} "
+            f"of `cp -a` (from the sandbox's files to the work disk; every ratio is to the faster run's copy), "
+            f"{PARALLEL_RUNS} rounds of {PARALLEL} parallel "
+            f"forks. The origin's first checkpoint sealed — {firsts}. With overlayfs the origin's upper holds all "
+            "20,000 files: its first checkpoint scans them (ctime + manifest), later ones look only at the entries "
+            "inotify reported (`runtime.changes`) while nothing was made, removed or renamed; a fork's upper holds "
+            "only its own changes. With btrfs every checkpoint is a read-only snapshot and every fork a writable "
+            "one, whatever the size or the change.",
             "",
             "### Targets",
             "",
-            markdown_table(["target", "measured p50", "result"], target_rows),
+            markdown_table(["target", "driver", "measured p50", "result"], target_rows),
             "",
             "### Measurements",
             "",
@@ -236,10 +280,18 @@ def report(results: dict[str, Stats | float]) -> str:
 
 
 def main() -> str:
+    by_driver: dict[str, dict[str, Stats | float]] = {}
     with running_server() as server:
         print(f"server {server.url} (home {server.home})", flush=True)
-        results = asyncio.run(measure(server))
-    return report(results)
+        by_driver["overlayfs"] = asyncio.run(measure(server))
+    with (
+        temp_dir("cove-bench-btrfs-") as scratch,
+        loopback_btrfs(scratch) as mount_point,
+        running_server(mount_point) as server,
+    ):
+        print(f"server {server.url} (home {server.home}, on a loopback btrfs)", flush=True)
+        by_driver["btrfs"] = asyncio.run(measure(server))
+    return report(by_driver)
 
 
 if __name__ == "__main__":

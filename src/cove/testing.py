@@ -95,6 +95,28 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
+def loopback_btrfs(directory: Path, size_bytes: int = 4 << 30) -> Iterator[Path]:
+    """A fresh btrfs filesystem on a sparse image under ``directory``, mounted; yields its mount point. Afterwards
+    it is unmounted (lazily if something still holds it) and its loop device freed. Needs root and mkfs.btrfs."""
+    image, mount_point = directory / "btrfs.img", directory / "btrfs"
+    mount_point.mkdir(parents=True)
+    with image.open("wb") as sparse:
+        sparse.truncate(size_bytes)
+    subprocess.run(["mkfs.btrfs", "-q", str(image)], check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)], check=True, capture_output=True)
+    try:
+        yield mount_point
+    finally:
+        if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount_point)], check=True, capture_output=True)
+        # ``mount -o loop`` frees the device with the last unmount; make sure, in case it did not.
+        attached = subprocess.run(["losetup", "-j", str(image)], capture_output=True, text=True).stdout
+        for line in attached.splitlines():
+            subprocess.run(["losetup", "-d", line.split(":", 1)[0]], capture_output=True)
+        image.unlink()
+
+
+@contextlib.contextmanager
 def simulator_process(timeout: float = 20.0) -> Iterator[str]:
     """The model simulator in a process of its own, as an external upstream would be; yields its base URL."""
     port = free_port()

@@ -11,6 +11,7 @@ import pytest
 
 from cove import AsyncSandbox, SandboxNotRunning
 from cove.sdk import CheckpointNotFound
+from tests.checkpoints.conftest import home_for
 from tests.conftest import CoveServer, until
 
 
@@ -18,9 +19,9 @@ def layers_on_disk(server: CoveServer) -> set[str]:
     return {p.name for p in (server.home / "layers").iterdir()} - {"base"}
 
 
-async def test_files_and_transcripts_carry_over_to_a_fork(connection: dict[str, str]) -> None:
+async def test_files_and_transcripts_carry_over_to_a_fork(connection: dict[str, str], storage_driver: str) -> None:
     async with await AsyncSandbox.create(**connection) as origin:
-        assert origin.info.storage_driver == "overlayfs"
+        assert origin.info.storage_driver == storage_driver
         await origin.files.write("src/app.py", "print('hi')\n")
         await origin.files.write("/home/user/.claude/projects/-workspace/s.jsonl", "{}\n")
         await origin.exec.run("ln -s app.py src/link.py && chmod 700 src/app.py && mkfifo src/pipe")
@@ -155,7 +156,7 @@ async def test_checkpoint_is_a_point_in_time_view(connection: dict[str, str]) ->
                 assert counter in (len(lines), len(lines) - 1)
 
 
-async def test_delete_is_reference_counted(server: CoveServer, connection: dict[str, str]) -> None:
+async def test_delete_is_reference_counted(server: CoveServer, connection: dict[str, str], storage_driver: str) -> None:
     origin = await AsyncSandbox.create(**connection)
     await origin.files.write("data", "payload\n")
     before = layers_on_disk(server)
@@ -170,9 +171,13 @@ async def test_delete_is_reference_counted(server: CoveServer, connection: dict[
         await origin.get_checkpoint(checkpoint.id)
     with pytest.raises(CheckpointNotFound):
         await AsyncSandbox.create(from_checkpoint=checkpoint.id, **connection)
-    # The fork still stands on the checkpoint's layers: they stay until it is gone.
     assert await fork.files.read_text("data") == "payload\n"
-    assert layers <= layers_on_disk(server)
+    if storage_driver == "overlayfs":
+        # The fork still stands on the checkpoint's layers: they stay until it is gone.
+        assert layers <= layers_on_disk(server)
+    else:
+        # A btrfs fork is a snapshot of its own: the checkpoint's snapshot goes at once, btrfs keeps the blocks.
+        assert not layers & layers_on_disk(server)
     await fork.kill()
     assert not layers & layers_on_disk(server)
     await fork.close()
@@ -183,7 +188,7 @@ async def test_kill_frees_the_sandbox_layers(server: CoveServer, connection: dic
     sandbox = await AsyncSandbox.create(**connection)
     root = server.home / "sandboxes" / sandbox.id
     await sandbox.exec.run("head -c 1000000 /dev/urandom > blob")
-    assert (root / "fs" / "upper" / "workspace" / "blob").exists()
+    assert (root / "merged" / "workspace" / "blob").exists()
     before = layers_on_disk(server)
     checkpoint = await sandbox.checkpoint()
     layers = layers_on_disk(server) - before
@@ -200,7 +205,8 @@ async def test_kill_frees_the_sandbox_layers(server: CoveServer, connection: dic
     await sandbox.close()
 
 
-async def test_a_chain_of_100_checkpoints(server: CoveServer, connection: dict[str, str]) -> None:
+async def test_a_chain_of_100_checkpoints(server: CoveServer, connection: dict[str, str], storage_driver: str) -> None:
+    before = layers_on_disk(server)
     async with await AsyncSandbox.create(**connection) as sandbox:
         checkpoints = []
         for i in range(100):
@@ -212,9 +218,13 @@ async def test_a_chain_of_100_checkpoints(server: CoveServer, connection: dict[s
                 expected = [f"f{i:03d}" for i in range(max(0, index - 2), index + 1)]
                 assert (await fork.exec.run("ls")).stdout.split() == expected
                 assert (await fork.files.read_text(expected[-1])) == f"{index}\n"
-        # Depth stays bounded: old chains were squashed, so far fewer than 100 layers are stacked.
-        mounted = (server.home / "sandboxes").glob("*/fs/mounted")
-        assert all(len(json.loads(path.read_text())) <= 16 for path in mounted)
+        if storage_driver == "overlayfs":
+            # Depth stays bounded: old chains were squashed, so far fewer than 100 layers are stacked.
+            mounted = (server.home / "sandboxes").glob("*/fs/mounted")
+            assert all(len(json.loads(path.read_text())) <= 16 for path in mounted)
+        else:
+            # Each checkpoint is one snapshot, however many came before it: no chain, nothing to squash.
+            assert len(layers_on_disk(server) - before) == 100
         for checkpoint in checkpoints:
             await sandbox.delete_checkpoint(checkpoint.id)
 
@@ -238,8 +248,12 @@ async def test_disk_quota_counts_only_the_sandbox_own_layer(connection: dict[str
         await fork.close()
 
 
-async def test_checkpoints_survive_a_server_sigkill(tmp_path: Path) -> None:
-    server = CoveServer(tmp_path / "home")
+async def test_checkpoints_survive_a_server_sigkill(tmp_path: Path, storage_driver: str) -> None:
+    with home_for(storage_driver, tmp_path) as home:
+        await checkpoints_survive_a_server_sigkill(CoveServer(home), storage_driver)
+
+
+async def checkpoints_survive_a_server_sigkill(server: CoveServer, storage_driver: str) -> None:
     server.start()
     try:
         connection = {"url": server.url, "api_key": server.api_key}
@@ -249,6 +263,7 @@ async def test_checkpoints_survive_a_server_sigkill(tmp_path: Path) -> None:
         server.kill()
         server.start()
         again = await AsyncSandbox.connect(sandbox.id, **connection)
+        assert again.info.storage_driver == storage_driver  # the restarted server kept the driver
         await again.files.write("after", "2\n")
         second = await again.checkpoint()
         async with await AsyncSandbox.create(from_checkpoint=second.id, **connection) as fork:
@@ -261,3 +276,22 @@ async def test_checkpoints_survive_a_server_sigkill(tmp_path: Path) -> None:
     finally:
         server.kill_all_sandboxes()
         server.kill()
+
+
+async def test_kill_frees_subvolumes_made_inside_the_sandbox(
+    server: CoveServer, connection: dict[str, str], storage_driver: str
+) -> None:
+    if storage_driver != "btrfs":
+        pytest.skip("only on btrfs can a sandbox make subvolumes of its own")
+    sandbox = await AsyncSandbox.create(**connection)
+    root = server.home / "sandboxes" / sandbox.id
+    made = await sandbox.exec.run("btrfs subvolume create nested && echo x > nested/f && echo y > plain")
+    assert made.exit_code == 0, made.stderr
+    checkpoint = await sandbox.checkpoint()
+    async with await AsyncSandbox.create(from_checkpoint=checkpoint.id, **connection) as fork:
+        # A snapshot does not descend into subvolumes: the fork sees an empty directory there.
+        assert (await fork.exec.run("cat plain; ls -A nested")).stdout == "y\n"
+    await sandbox.kill()
+    assert not root.exists()  # btrfs refuses to delete a subvolume holding another: the nested one went first
+    await sandbox.delete_checkpoint(checkpoint.id)
+    await sandbox.close()

@@ -83,7 +83,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         driver = BwrapDriver(cgroups, model_dir=settings.model_dir)
         layers = LayerStore(settings.layers_dir)
         await asyncio.to_thread(layers.ensure)
-        storage = open_storage(layers, settings.views_dir, settings.scratch_dir)
+        storage = open_storage(layers, settings.views_dir, settings.scratch_dir, settings.sandboxes_dir)
         sandbox_service = SandboxService(settings, SandboxStore(engine), driver, storage)
         await sandbox_service.recover()
         checkpoint_service = CheckpointService(CheckpointStore(engine), sandbox_service, cgroups)

@@ -46,7 +46,8 @@ class LayerStore:
 
     def on_disk(self) -> set[str]:
         with contextlib.suppress(FileNotFoundError):
-            return {entry.name for entry in os.scandir(self.root) if entry.name != BASE}
+            # Dot names are the store's own records and probes, never layers (whose ids are hex).
+            return {entry.name for entry in os.scandir(self.root) if entry.name != BASE and entry.name[0] != "."}
         return set()
 
     def remove(self, layer_id: str) -> None:

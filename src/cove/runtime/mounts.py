@@ -87,13 +87,14 @@ def _userns_fd(inner: int, outer: int) -> int:
         process.wait()
 
 
-def bind_idmapped(source: Path, target: Path, *, disk_uid: int, uid: int) -> None:
-    """Bind ``source`` read-only at ``target`` so that files owned by ``disk_uid`` appear owned by ``uid``."""
+def bind_idmapped(source: Path, target: Path, *, disk_uid: int, uid: int, read_only: bool = True) -> None:
+    """Bind ``source`` at ``target`` so that files owned by ``disk_uid`` appear owned by ``uid``; writable, what
+    ``uid`` creates through it lands on disk owned by ``disk_uid`` (and nobody else can create anything)."""
     userns = _userns_fd(disk_uid, uid)
     tree = -1
     try:
         tree = _syscall(_OPEN_TREE, _AT_FDCWD, os.fsencode(source), _OPEN_TREE_CLONE | _CLOEXEC)
-        attr = _MountAttr(_MOUNT_ATTR_IDMAP | _MOUNT_ATTR_RDONLY, 0, 0, userns)
+        attr = _MountAttr(_MOUNT_ATTR_IDMAP | (_MOUNT_ATTR_RDONLY if read_only else 0), 0, 0, userns)
         _syscall(_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr))
         _syscall(_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
     finally:

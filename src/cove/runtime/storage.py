@@ -1,4 +1,8 @@
-"""A sandbox's writable state (``/workspace`` and ``/home/user``) as an overlay mounted on the host.
+"""A sandbox's writable state (``/workspace`` and ``/home/user``): the storage contract, the driver chosen for this
+host, and the overlayfs driver (the btrfs one is ``runtime.btrfs``).
+
+Whatever the driver, after ``mount(root, chain, uid)`` the sandbox's files are at ``root/merged/workspace`` and
+``root/merged/home`` as its uid sees them. The overlayfs driver makes them an overlay mounted on the host.
 
 The server (root) mounts it before bwrap starts and bwrap binds ``merged/workspace`` and ``merged/home`` in.
 Host mounts outlive the server process, so a restarted server finds every sandbox's files where they were.
@@ -23,7 +27,9 @@ import os
 import secrets
 import shutil
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cove.runtime import delta
 from cove.runtime.changes import ChangeWatch
@@ -36,6 +42,7 @@ MOUNTED = "mounted"
 HEAD = "head"
 BTRFS = "btrfs"
 OVERLAYFS = "overlayfs"
+DRIVER_RECORD = ".driver"
 
 
 def filesystem_of(path: Path) -> str:
@@ -51,15 +58,67 @@ def filesystem_of(path: Path) -> str:
     return fstype
 
 
-def open_storage(layers: LayerStore, views: Path, scratch: Path) -> OverlayStorage:
-    """The storage driver for this host, chosen by probing the filesystem the layers live on.
+@dataclass(frozen=True)
+class SealedChain:
+    """What a seal made of a sandbox's state: the new checkpoint's chain of layers (bottom first; the previous
+    one when nothing changed) and the disk that checkpoint added."""
 
-    On btrfs a snapshot driver would be cheaper still; it is not written yet, so overlayfs serves every
-    filesystem (it needs only xattrs and d_type on the upper's filesystem, which ext4, xfs and btrfs have).
+    chain: list[str]
+    size_bytes: int
+
+
+class Storage(Protocol):
+    """What the services use of a storage driver; ``root`` is a sandbox's directory (``SandboxPaths.root``)."""
+
+    name: str
+    layers: LayerStore
+
+    def mount(self, root: Path, chain: list[str], uid: int) -> None: ...
+    def remount(self, root: Path, chain: list[str], uid: int) -> None: ...
+    def release(self, root: Path) -> bool: ...
+    def seal(self, root: Path, layer_id: str, mapped: set[bytes] | None) -> SealedChain: ...
+    def squash(self, chain: list[str], into: str) -> None: ...
+    def commit(self, root: Path, chain: list[str]) -> None: ...
+    def discard(self, root: Path) -> None: ...
+    def in_use(self, roots: list[Path]) -> set[str]: ...
+    def own_bytes(self, root: Path) -> int: ...
+
+
+def open_storage(layers: LayerStore, views: Path, scratch: Path, sandboxes: Path) -> Storage:
+    """The storage driver for this host, chosen by probing where the layers and the sandboxes live.
+
+    btrfs where both are on one btrfs filesystem and a subvolume made among the layers can be snapshotted among
+    the sandboxes (snapshots cost the same whatever the size or the change); overlayfs everywhere else (it needs
+    only xattrs and d_type, which ext4, xfs and btrfs have). The choice is recorded in the layer store and kept
+    for its life: one driver's checkpoints mean nothing to the other (a home whose layers predate the record was
+    written by overlayfs).
     """
-    if filesystem_of(layers.root) == BTRFS:
-        log.warning("%s is on btrfs; the btrfs snapshot driver is not implemented, using overlayfs", layers.root)
+    from cove.runtime import btrfs  # it builds on this module's contract
+
+    record = layers.root / DRIVER_RECORD
+    try:
+        chosen = record.read_text().strip()
+    except FileNotFoundError:
+        chosen = _probe(layers, sandboxes)
+        record.write_text(chosen + "\n")
+    log.info("storage driver: %s (layers in %s)", chosen, layers.root)
+    if chosen == BTRFS:
+        return btrfs.BtrfsStorage(btrfs.SnapshotLayers(layers.root))
+    if chosen != OVERLAYFS:
+        raise ValueError(f"{record} names an unknown storage driver: {chosen!r}")
     return OverlayStorage(layers, views, scratch)
+
+
+def _probe(layers: LayerStore, sandboxes: Path) -> str:
+    from cove.runtime import btrfs
+
+    fstype = filesystem_of(layers.root)
+    if layers.on_disk() or fstype != BTRFS:
+        return OVERLAYFS
+    if btrfs.usable(layers.root, sandboxes):
+        return BTRFS
+    log.warning("%s is on btrfs but snapshots fail there (into %s): using overlayfs", layers.root, sandboxes)
+    return OVERLAYFS
 
 
 class OverlayStorage:
@@ -116,14 +175,16 @@ class OverlayStorage:
             self.lower(root).rmdir()
         return not os.path.ismount(self.merged(root)) and not self.lower(root).exists()
 
-    def seal(self, root: Path, layer_id: str, mapped: set[bytes] | None) -> delta.Sealed:
-        """Seal what changed into the layer; ``mapped`` as ``ChangeWatch.changed`` takes it."""
+    def seal(self, root: Path, layer_id: str, mapped: set[bytes] | None) -> SealedChain:
+        """Copy what changed since the last checkpoint into the layer; the chain grows by it, if anything did.
+        ``mapped``: the files the sandbox has mapped for writing, as ``ChangeWatch.changed`` takes them."""
         upper = self.fs(root) / "upper"
         watch = self._watches.setdefault(root, ChangeWatch(upper))
         sealed = delta.seal(upper, self.layers.path(layer_id), self.fs(root), watch.changed(mapped))
         if sealed.directories is not None:
             watch.rewatch(sealed.directories)
-        return sealed
+        chain = self.head(root)
+        return SealedChain(chain=[*chain, layer_id] if sealed.entries else chain, size_bytes=sealed.size_bytes)
 
     def squash(self, chain: list[str], into: str) -> None:
         self.layers.squash(chain, into, self._scratch)
@@ -151,6 +212,10 @@ class OverlayStorage:
         for root in roots:
             used.update(_read_chain(self.fs(root) / MOUNTED), _read_chain(self.fs(root) / HEAD))
         return used
+
+    def own_bytes(self, root: Path) -> int:
+        """Nothing beyond what a walk of ``root`` finds: the upper lies inside it, the layers outside."""
+        return 0
 
 
 def _write_chain(path: Path, chain: list[str]) -> None:

@@ -1,8 +1,10 @@
 """CheckpointService: checkpoints of a sandbox's files, forks of them, restores in place, and freeing layers.
 
 A checkpoint is a chain of immutable layers (``runtime.layers``). Taking one freezes the sandbox's processes,
-seals what changed since its previous checkpoint as a new layer and thaws: the sandbox is paused for as long
-as the change takes to copy. A fork is a new sandbox whose overlay stands on the chain: constant time.
+seals its state and thaws: with overlayfs the seal copies what changed since the previous checkpoint as a new
+layer on top of the previous chain (the sandbox is paused for as long as the change takes to copy); with btrfs it
+is a read-only snapshot, a chain of one (constant time). A fork is a new sandbox standing on the chain (an overlay
+over it, or a writable snapshot of it): constant time either way. The storage driver decides what the chain is.
 
 Layers are reference-counted, not guarded: deleting a checkpoint always succeeds, and a layer is freed once no
 checkpoint's chain, no sandbox's overlay and no sandbox's next checkpoint needs it any more.
@@ -22,7 +24,7 @@ from pathlib import Path
 from cove.runtime.bwrap import HOME
 from cove.runtime.cgroups import Cgroups
 from cove.runtime.changes import mapped_for_writing
-from cove.runtime.delta import Sealed
+from cove.runtime.storage import SealedChain
 from cove.services.errors import CheckpointNotFound, SandboxNotRunning
 from cove.services.sandboxes import RUNNING, STARTING, CreateRequest, SandboxService
 from cove.store.checkpoints import CheckpointRecord, CheckpointStore
@@ -73,11 +75,8 @@ class CheckpointService:
         finally:
             if frozen:
                 await asyncio.to_thread(self._cgroups.thaw, sandbox_id)
-        chain = self._storage.head(root)
-        size = sealed.size_bytes
-        if sealed.entries:
-            chain = [*chain, layer]
-        if len(chain) > MAX_DEPTH:
+        chain, size = sealed.chain, sealed.size_bytes
+        if len(chain) > MAX_DEPTH:  # overlayfs only: a btrfs checkpoint is one snapshot
             squashed = self._storage.layers.allocate()
             with self._pin([squashed]):
                 await asyncio.to_thread(self._storage.squash, chain, squashed)
@@ -86,7 +85,7 @@ class CheckpointService:
                 return self._record(sandbox_id, name, size, chain)
         return self._record(sandbox_id, name, size, chain)
 
-    def _seal_frozen(self, sandbox_id: str, root: Path, layer: str, frozen: bool) -> Sealed:
+    def _seal_frozen(self, sandbox_id: str, root: Path, layer: str, frozen: bool) -> SealedChain:
         """The seal proper. The mappings are read here, with the processes stopped, so none is missed."""
         pids = self._cgroups.pids(sandbox_id) if frozen else None
         mapped = mapped_for_writing(pids, SANDBOX_BINDS) if pids is not None else None

@@ -17,7 +17,7 @@ from cove.config import ServerSettings
 from cove.runtime.bwrap import BwrapDriver, SandboxPaths, SandboxStartError, rlimit_fallbacks, wait_exited
 from cove.runtime.guest_client import GuestClient, GuestError, GuestUnavailable
 from cove.runtime.spec import SandboxSpec
-from cove.runtime.storage import OverlayStorage
+from cove.runtime.storage import Storage
 from cove.services.errors import SandboxNotFound, SandboxNotRunning, SandboxStartFailed
 from cove.services.pool import WarmPool
 from cove.store.sandboxes import HIDDEN_STATES, POOLED, UNCLAIMED, SandboxRecord, SandboxStore
@@ -40,10 +40,11 @@ class CreateRequest:
     layers: tuple[str, ...] = ()  # the checkpoint chain a fork starts from (bottom first); empty = fresh
 
 
-def _disk_usage(path: Path) -> int:
-    total = 0
+def _disk_usage(path: Path, storage: Storage) -> int:
+    total = storage.own_bytes(path)
     for directory, dirs, names in os.walk(path):
-        # The overlay (merged/) is mounted inside; the quota counts the sandbox's own files, not its layers.
+        # The storage's view (merged/) is mounted inside; the quota counts the sandbox's own files, not the layers
+        # it stands on. What a walk cannot see of the sandbox's own (a btrfs subvolume) the storage counts.
         dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(directory, d))]
         for name in names:
             with contextlib.suppress(OSError):
@@ -52,9 +53,7 @@ def _disk_usage(path: Path) -> int:
 
 
 class SandboxService:
-    def __init__(
-        self, settings: ServerSettings, store: SandboxStore, driver: BwrapDriver, storage: OverlayStorage
-    ) -> None:
+    def __init__(self, settings: ServerSettings, store: SandboxStore, driver: BwrapDriver, storage: Storage) -> None:
         self._settings = settings
         self._store = store
         self._driver = driver
@@ -309,7 +308,7 @@ class SandboxService:
             elif record.init_pid and not Path(f"/proc/{record.init_pid}").exists():
                 await self.kill(record.id, reason="exited")
             elif check_disk and (disk_mb := SandboxSpec.from_json(record.spec).limits.disk_mb):
-                used = await asyncio.to_thread(_disk_usage, self.paths(record.id).root)
+                used = await asyncio.to_thread(_disk_usage, self.paths(record.id).root, self.storage)
                 self.disk_used[record.id] = used
                 if used > disk_mb * 1024 * 1024:
                     await self.kill(record.id, reason="disk_limit")
