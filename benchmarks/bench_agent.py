@@ -29,7 +29,10 @@ async def _direct_turns(base_url: str) -> Stats:
         "HOME": home,
         "IS_SANDBOX": "1",  # we run as root here; inside Cove the runner is an unprivileged user
     }
-    options = ClaudeAgentOptions(cwd=home, permission_mode="bypassPermissions", env=env)
+    # The system prompt Cove's runner asks for by default (Claude Code's own): without it the CLI would be sent
+    # an empty one and the two sides would not be doing the same work.
+    system_prompt: Any = {"type": "preset", "preset": "claude_code", "snapshot": False}
+    options = ClaudeAgentOptions(cwd=home, permission_mode="bypassPermissions", env=env, system_prompt=system_prompt)
     samples = []
     async with ClaudeSDKClient(options=options) as client:
         for _ in range(TURNS):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from cove import AsyncSandbox
-from cove.testing import simulator_process
+from cove.modelproxy.proxy import MAX_HEAD, ModelProxy, Upstream
+from cove.testing import free_port, simulator_process
 from tests.agent.conftest import texts
 from tests.conftest import CoveServer
 
@@ -70,3 +73,71 @@ async def test_a_stolen_session_token_is_refused_after_the_session_ends(server: 
         assert (await sandbox.exec.run(wrong)).stdout == "401"
         await session.kill()
         assert (await sandbox.exec.run(probe)).stdout == "401"
+
+
+@asynccontextmanager
+async def proxy_on(tmp_path: Path, base_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, list[dict[str, int]]]]:
+    """The proxy on a unix socket in front of ``base_url``, accepting the token ``cove_session_ok``; yields an
+    HTTP client on that socket and the usage records the proxy reported."""
+    recorded: list[dict[str, int]] = []
+
+    async def resolve(token: str) -> str | None:
+        return "ses_test" if token == "cove_session_ok" else None
+
+    async def record(session_id: str, usage: dict[str, int]) -> None:
+        recorded.append(usage)
+
+    proxy = ModelProxy(resolve, Upstream(base_url), record)
+    path = str(tmp_path / "model.sock")
+    server = await asyncio.start_unix_server(proxy.serve_connection, path=path, limit=MAX_HEAD)
+    transport = httpx.AsyncHTTPTransport(uds=path)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://model") as client:
+            yield client, recorded
+    finally:
+        server.close()
+        await proxy.close()
+
+
+MESSAGE = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 100,
+    "tools": [{"name": "Bash", "description": "runs a command", "input_schema": {"type": "object"}}],
+    "messages": [{"role": "user", "content": "@say pong"}],
+}
+
+
+async def test_the_proxy_relays_and_meters_plain_and_streamed_answers_on_one_connection(
+    upstream: str, tmp_path: Path
+) -> None:
+    async with proxy_on(tmp_path, upstream) as (client, recorded):
+        headers = {"x-api-key": "cove_session_ok"}
+        plain = await client.post("/v1/messages", json=MESSAGE, headers=headers)
+        assert plain.status_code == 200 and plain.json()["content"][0]["text"] == "pong"
+        async with client.stream("POST", "/v1/messages", json={**MESSAGE, "stream": True}, headers=headers) as sse:
+            assert sse.headers["content-type"].startswith("text/event-stream")
+            streamed = (await sse.aread()).decode()
+        assert "message_stop" in streamed and "pong" in streamed
+        # A chunked request body (no content-length) reaches the upstream whole.
+        chunks = [json.dumps(MESSAGE).encode()[i : i + 7] for i in range(0, len(json.dumps(MESSAGE)), 7)]
+
+        async def body() -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+        chunked = await client.post("/v1/messages", content=body(), headers=headers)
+        assert chunked.json()["content"][0]["text"] == "pong"
+        await asyncio.sleep(0)  # usage is recorded off the response path, in a task of its own
+        received = httpx.get(upstream + "/_sim/requests").json()
+        assert [r["api_key"] for r in received[-3:]] == ["cove-simulator"] * 3
+    assert len(recorded) == 3
+    assert all(usage["input_tokens"] > 0 and usage["output_tokens"] > 0 for usage in recorded)
+
+
+async def test_the_proxy_refuses_unknown_tokens_and_reports_an_unreachable_upstream(tmp_path: Path) -> None:
+    async with proxy_on(tmp_path, f"http://127.0.0.1:{free_port()}") as (client, recorded):
+        refused = await client.post("/v1/messages", json=MESSAGE, headers={"x-api-key": "cove_session_forged"})
+        assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+        down = await client.post("/v1/messages", json=MESSAGE, headers={"authorization": "Bearer cove_session_ok"})
+        assert down.status_code == 502 and "unreachable" in down.json()["error"]["message"]
+    assert recorded == []

@@ -13,10 +13,8 @@ import sys
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from cove.embedded import start_embedded
-from cove.modelproxy.proxy import TokenResolver, Upstream, UsageSink, create_proxy_app
+from cove.modelproxy.proxy import MAX_HEAD, ModelProxy, TokenResolver, Upstream, UsageSink
 
 log = logging.getLogger("cove.modelproxy")
 SOCKET_NAME = "model.sock"
@@ -30,11 +28,8 @@ class ModelGateway:
         self.simulator_url: str | None = None
         self._simulator: subprocess.Popen[bytes] | None = None
         self.upstream: Upstream | None = None
-        self._server: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
-        # TCP_NODELAY: httpx writes a request's headers and body separately, and with Nagle's algorithm the body
-        # waited for the upstream's delayed ACK — 40 ms added to every model call (benchmarks/RESULTS.md).
-        transport = httpx.AsyncHTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        self._client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(600.0, connect=10.0))
+        self._proxy: ModelProxy | None = None
+        self._server: asyncio.Server | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -58,8 +53,8 @@ class ModelGateway:
         # Sandbox users (each its own uid) must be able to connect; the per-session token is the gate.
         os.chmod(self.socket_path, 0o666)
         sock.listen(128)
-        app = create_proxy_app(self._resolve, upstream, self._record_usage, self._client)
-        self._server = await start_embedded(app, sock, name="cove-model-proxy")
+        self._proxy = ModelProxy(self._resolve, upstream, self._record_usage)
+        self._server = await asyncio.start_unix_server(self._proxy.serve_connection, sock=sock, limit=MAX_HEAD)
 
     async def _start_simulator(self) -> str:
         """The simulator runs in a process of its own, as a remote model would: sharing the server's event loop
@@ -73,21 +68,21 @@ class ModelGateway:
         )
         sock.close()
         url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            with contextlib.suppress(httpx.TransportError):
-                if (await self._client.get(url + "/_sim/health", timeout=1)).status_code == 200:
-                    return url
-            if self._simulator.poll() is not None:
-                break
-            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(url + "/_sim/health", timeout=1)).status_code == 200:
+                        return url
+                if self._simulator.poll() is not None:
+                    break
+                await asyncio.sleep(0.05)
         raise RuntimeError("the built-in model simulator did not start")
 
     async def stop(self) -> None:
         if self._server is not None:
-            server, task = self._server
-            server.should_exit = True
-            await task
+            self._server.close()
+        if self._proxy is not None:
+            await self._proxy.close()
         if self._simulator is not None:
             self._simulator.terminate()
             await asyncio.to_thread(self._simulator.wait)
-        await self._client.aclose()

@@ -3,6 +3,12 @@
 A runner presents its per-session token where the CLI puts an API key; the proxy checks it, swaps in the real
 credentials (which never enter a sandbox), forwards to the upstream and meters the tokens each session used by
 reading the ``usage`` the Messages API reports, streaming or not.
+
+Every model call of every agent turn crosses this hop, so it is a byte-level HTTP/1.1 pass-through on asyncio
+streams rather than an ASGI app with an HTTP client behind it: the request body is forwarded as received, the
+response (status line, headers, body framing) is relayed as the upstream sent it, and upstream connections are
+kept alive between calls. That costs about a tenth of a millisecond per call where the framework stack (parse,
+re-serialise, re-chunk) cost two (benchmarks/RESULTS.md, "Agent turns"). Only the request head is rewritten.
 """
 
 from __future__ import annotations
@@ -10,19 +16,40 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+import ssl
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
-
-import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from urllib.parse import urlsplit
 
 TokenResolver = Callable[[str], Awaitable[str | None]]
 UsageSink = Callable[[str, dict[str, int]], Coroutine[Any, Any, None]]
 ANTHROPIC_URL = "https://api.anthropic.com"
-_HOP_HEADERS = {"host", "content-length", "x-api-key", "authorization", "connection", "accept-encoding"}
+# Request headers that are the proxy's to set (credentials, framing, connection management), never the client's.
+_HOP_HEADERS = {
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "x-api-key",
+    "authorization",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "accept-encoding",
+}
 _METERED = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+_METHODS = {"GET", "POST", "HEAD"}
+MAX_HEAD = 64 * 1024
+MAX_BODY = 64 * 1024 * 1024  # the Messages API itself refuses requests over 32 MB
+_CHUNK = 64 * 1024
+CONNECT_TIMEOUT = 10.0
+RESPONSE_TIMEOUT = 600.0  # until the response head: a long non-streamed answer may take minutes
 
 
 @dataclass(frozen=True)
@@ -50,23 +77,12 @@ class Upstream:
         return {"x-api-key": "cove-simulator"}
 
 
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"type": "error", "error": {"type": kind, "message": message}}, status_code=status)
-
-
-def _presented_token(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key
-    auth = request.headers.get("authorization", "")
-    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
-
-
 class _Meter:
     """Adds up the usage fields seen in a response, whether one JSON body or a stream of SSE events."""
 
-    def __init__(self) -> None:
+    def __init__(self, streaming: bool) -> None:
         self.usage = dict.fromkeys(_METERED, 0)
+        self.streaming = streaming
         self._pending = b""
 
     def _take(self, usage: object) -> None:
@@ -77,8 +93,11 @@ class _Meter:
                     # message_delta repeats cumulative output_tokens: keep the largest, not the sum.
                     self.usage[key] = max(self.usage[key], value) if key == "output_tokens" else self.usage[key] + value
 
-    def feed_sse(self, chunk: bytes) -> None:
-        self._pending += chunk
+    def feed(self, data: bytes) -> None:
+        """Body bytes as they pass (without the transfer framing)."""
+        self._pending += data
+        if not self.streaming:
+            return  # one JSON document: read at the end
         *lines, self._pending = self._pending.split(b"\n")
         for line in lines:
             if not line.startswith(b"data:"):
@@ -94,67 +113,303 @@ class _Meter:
                 self._take(message.get("usage"))
             self._take(event.get("usage"))
 
-    def feed_json(self, body: bytes) -> None:
-        try:
-            document = json.loads(body)
-        except ValueError:
-            return
-        if isinstance(document, dict):
-            self._take(document.get("usage"))
-
-
-def create_proxy_app(
-    resolve: TokenResolver, upstream: Upstream, record_usage: UsageSink, client: httpx.AsyncClient
-) -> FastAPI:
-    """The proxy as an ASGI app; ``client`` (owned by the caller) carries requests to the upstream."""
-    app = FastAPI(title="Cove model proxy", openapi_url=None, docs_url=None, redoc_url=None)
-    pending: set[asyncio.Task[None]] = set()
-
-    @app.api_route("/{path:path}", methods=["GET", "POST", "HEAD"])
-    async def forward(path: str, request: Request) -> Response:
-        token = _presented_token(request)
-        session_id = await resolve(token) if token else None
-        if session_id is None:
-            return _error(401, "authentication_error", "invalid or missing Cove session token")
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-        headers.update(upstream.headers())
-        headers["accept-encoding"] = "identity"  # metering reads the bytes as they pass
-        outgoing = client.build_request(
-            request.method,
-            upstream.base_url.rstrip("/") + "/" + path,
-            params=request.query_params,
-            headers=headers,
-            content=await request.body(),
-        )
-        try:
-            response = await client.send(outgoing, stream=True)
-        except httpx.TransportError as exc:
-            return _error(502, "api_error", f"model upstream unreachable: {exc}")
-        streaming = response.headers.get("content-type", "").startswith("text/event-stream")
-        meter = _Meter()
-
-        async def relay() -> AsyncIterator[bytes]:
-            body = bytearray()
+    def finish(self) -> dict[str, int]:
+        if not self.streaming:
             try:
-                async for chunk in response.aiter_raw():
-                    if streaming:
-                        meter.feed_sse(chunk)
-                    else:
-                        body += chunk
-                    yield chunk
-            finally:
-                await response.aclose()
-                if not streaming:
-                    meter.feed_json(bytes(body))
-                if any(meter.usage.values()):
-                    # Off the response path: the client has its answer; metering must not make it wait.
-                    task = asyncio.create_task(record_usage(session_id, meter.usage))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
+                document = json.loads(self._pending)
+            except ValueError:
+                document = None
+            if isinstance(document, dict):
+                self._take(document.get("usage"))
+        return self.usage
 
-        passthrough = {
-            k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "transfer-encoding")
-        }
-        return StreamingResponse(relay(), status_code=response.status_code, headers=passthrough)
 
-    return app
+class _HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class _Request:
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    keep_alive: bool
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+
+_Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+def _error_bytes(status: int, kind: str, message: str, *, close: bool) -> bytes:
+    body = json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
+    head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\n"
+    head += f"content-length: {len(body)}\r\n"
+    return (head + ("connection: close\r\n" if close else "") + "\r\n").encode() + body
+
+
+def _parse_head(raw: bytes) -> tuple[str, list[tuple[str, str]]]:
+    """(start line, headers) of a message head; refuses anything a lenient parser downstream could read
+    differently (bare CR/LF or NUL in a line, a space before the colon, obsolete line folding)."""
+    lines = raw[:-4].decode("latin-1").split("\r\n")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip() or any(c in line for c in "\r\n\0"):
+            raise _HTTPError(400, "malformed header line")
+        headers.append((name, value.strip()))
+    if any(c in lines[0] for c in "\r\n\0"):
+        raise _HTTPError(400, "malformed start line")
+    return lines[0], headers
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = bytearray()
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        try:
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise _HTTPError(400, "malformed chunk size") from None
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers: dropped
+                pass
+            return bytes(body)
+        if len(body) + size > MAX_BODY:
+            raise _HTTPError(413, "request body too large")
+        body += (await reader.readexactly(size + 2))[:-2]
+
+
+class ModelProxy:
+    """Serves model calls from sandboxes (one :meth:`serve_connection` per client connection, kept alive)."""
+
+    def __init__(self, resolve: TokenResolver, upstream: Upstream, record_usage: UsageSink) -> None:
+        self._resolve = resolve
+        self._upstream = upstream
+        self._record_usage = record_usage
+        url = urlsplit(upstream.base_url)
+        self._tls = url.scheme == "https"
+        self._host = url.hostname or "localhost"
+        self._port = url.port or (443 if self._tls else 80)
+        self._netloc = url.netloc
+        self._base_path = url.path.rstrip("/")
+        self._ssl = ssl.create_default_context() if self._tls else None
+        self._credentials = "".join(f"{k}: {v}\r\n" for k, v in upstream.headers().items())
+        self._idle: list[_Connection] = []
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Drop kept-alive connections on both sides and let the last usage records land."""
+        for writer in [*self._clients, *(w for _, w in self._idle)]:
+            writer.close()
+        self._idle.clear()
+        if self._pending:
+            await asyncio.wait(self._pending, timeout=5)
+
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        try:
+            while True:
+                try:
+                    request = await self._read_request(reader, writer)
+                except _HTTPError as error:
+                    writer.write(_error_bytes(error.status, "invalid_request_error", str(error), close=True))
+                    await writer.drain()
+                    return
+                if request is None or not await self._handle(request, writer) or not request.keep_alive:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+
+    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Request | None:
+        try:
+            raw = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as error:
+            if error.partial.strip():
+                raise _HTTPError(400, "incomplete request head") from None
+            return None  # the client closed its kept-alive connection
+        except asyncio.LimitOverrunError:
+            raise _HTTPError(400, "request head too large") from None
+        start, headers = _parse_head(raw)
+        parts = start.split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1].startswith("/"):
+            raise _HTTPError(400, "malformed request line")
+        method, target, version = parts
+        request = _Request(method, target, headers, b"", keep_alive=True)
+        connection = (request.header("connection") or "").lower()
+        request.keep_alive = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
+        length, chunked = request.header("content-length"), request.header("transfer-encoding")
+        if (request.header("expect") or "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if chunked is not None:
+            if length is not None or chunked.lower() != "chunked":
+                raise _HTTPError(400, "unsupported transfer-encoding")
+            request.body = await _read_chunked(reader)
+        elif length is not None:
+            if not length.isdigit():
+                raise _HTTPError(400, "malformed content-length")
+            if int(length) > MAX_BODY:
+                raise _HTTPError(413, "request body too large")
+            request.body = await reader.readexactly(int(length))
+        return request
+
+    def _token(self, request: _Request) -> str | None:
+        key = request.header("x-api-key")
+        if key:
+            return key
+        auth = request.header("authorization") or ""
+        return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+    async def _handle(self, request: _Request, client: asyncio.StreamWriter) -> bool:
+        """Answer one request; False when the client connection cannot carry another."""
+        token = self._token(request)
+        session_id = await self._resolve(token) if token else None
+        if session_id is None:
+            message = "invalid or missing Cove session token"
+            client.write(_error_bytes(401, "authentication_error", message, close=not request.keep_alive))
+            await client.drain()
+            return True
+        if request.method not in _METHODS:
+            message = f"method {request.method} not allowed"
+            client.write(_error_bytes(405, "invalid_request_error", message, close=not request.keep_alive))
+            await client.drain()
+            return True
+        head = self._upstream_head(request)
+        try:
+            connection, status, headers, raw_head = await self._exchange(head + request.body)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, _HTTPError) as exc:
+            message = f"model upstream unreachable: {type(exc).__name__}: {exc}"
+            client.write(_error_bytes(502, "api_error", message, close=True))
+            await client.drain()
+            return False
+        return await self._relay(request, session_id, connection, status, headers, raw_head, client)
+
+    def _upstream_head(self, request: _Request) -> bytes:
+        lines = [f"{request.method} {self._base_path}{request.target} HTTP/1.1\r\nhost: {self._netloc}\r\n"]
+        lines += [f"{k}: {v}\r\n" for k, v in request.headers if k.lower() not in _HOP_HEADERS]
+        lines.append(self._credentials)
+        lines.append("accept-encoding: identity\r\n")  # metering reads the bytes as they pass
+        if request.body or request.method == "POST":
+            lines.append(f"content-length: {len(request.body)}\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1")
+
+    async def _exchange(self, message: bytes) -> tuple[_Connection, int, list[tuple[str, str]], str]:
+        """Send a request, read the response head: on a kept-alive connection, or a new one if the upstream had
+        closed the idle one (nothing of the request was processed then, so sending it again is safe)."""
+        while True:
+            reused = bool(self._idle)
+            connection = self._idle.pop() if reused else await self._open()
+            reader, writer = connection
+            try:
+                writer.write(message)
+                raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), RESPONSE_TIMEOUT)
+            except (ConnectionError, asyncio.IncompleteReadError) as error:
+                writer.close()
+                if reused and not getattr(error, "partial", b""):
+                    continue
+                raise
+            except BaseException:
+                writer.close()
+                raise
+            start, headers = _parse_head(raw)
+            parts = start.split(" ", 2)
+            if len(parts) < 2 or not parts[1].isdigit():
+                writer.close()
+                raise _HTTPError(502, "malformed status line from the upstream")
+            return connection, int(parts[1]), headers, start
+
+    async def _open(self) -> _Connection:
+        # Loopback and TLS stream transports set TCP_NODELAY themselves: no Nagle wait between head and body.
+        return await asyncio.wait_for(
+            asyncio.open_connection(
+                self._host, self._port, ssl=self._ssl, server_hostname=self._host if self._tls else None
+            ),
+            CONNECT_TIMEOUT,
+        )
+
+    async def _relay(
+        self,
+        request: _Request,
+        session_id: str,
+        connection: _Connection,
+        status: int,
+        headers: list[tuple[str, str]],
+        start: str,
+        client: asyncio.StreamWriter,
+    ) -> bool:
+        reader, upstream = connection
+        values = {k.lower(): v for k, v in headers}
+        reusable = "close" not in values.get("connection", "").lower()
+        meter = _Meter(values.get("content-type", "").startswith("text/event-stream"))
+        no_body = request.method == "HEAD" or status in (204, 304) or status < 200
+        chunked = not no_body and "chunked" in values.get("transfer-encoding", "").lower()
+        length = values.get("content-length")
+        until_eof = not no_body and not chunked and length is None
+        keep_client = request.keep_alive and not until_eof
+        lines = [start + "\r\n"]
+        lines += [f"{k}: {v}\r\n" for k, v in headers if k.lower() not in ("connection", "keep-alive")]
+        lines.append("\r\n" if keep_client else "connection: close\r\n\r\n")
+        complete = False
+        try:
+            client.write("".join(lines).encode("latin-1"))
+            if no_body:
+                pass
+            elif chunked:
+                await self._relay_chunked(reader, client, meter)
+            else:
+                remaining = int(length) if length is not None and length.isdigit() else -1
+                while remaining != 0:
+                    data = await reader.read(_CHUNK if remaining < 0 else min(_CHUNK, remaining))
+                    if not data:
+                        if remaining > 0:
+                            raise asyncio.IncompleteReadError(b"", remaining)
+                        break
+                    remaining -= len(data) if remaining > 0 else 0
+                    meter.feed(data)
+                    client.write(data)
+                    await client.drain()
+            await client.drain()
+            complete = True
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            keep_client = False  # either side broke off mid-response: the client cannot trust this connection
+        finally:
+            if complete and reusable and not until_eof:
+                self._idle.append(connection)
+            else:
+                upstream.close()
+            usage = meter.finish()
+            if any(usage.values()):
+                # Off the response path: the client has its answer; metering must not make it wait.
+                task = asyncio.create_task(self._record_usage(session_id, usage))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+        return keep_client
+
+    @staticmethod
+    async def _relay_chunked(reader: asyncio.StreamReader, client: asyncio.StreamWriter, meter: _Meter) -> None:
+        """Pass chunks through as framed (each SSE event reaches the CLI as soon as the upstream sent it)."""
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                trailer = bytearray(size_line)
+                while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                    trailer += line
+                client.write(bytes(trailer) + b"\r\n")
+                return
+            data = await reader.readexactly(size + 2)
+            meter.feed(data[:-2])
+            client.write(size_line + data)
+            await client.drain()
