@@ -84,12 +84,17 @@ async def test_fork_branches_and_leaves_the_original_unchanged(server: CoveServe
 async def test_resume_in_another_sandbox_uses_coves_stored_transcript(connection: dict[str, str]) -> None:
     async with await AsyncSandbox.create(**connection) as origin:
         session = await origin.agent.start(prompt="the river is called Isis")
-        claude_id = (await asyncio.wait_for(session.done, 60))["claude_session_id"]
+        await asyncio.wait_for(session.done, 60)
+        # A second and third turn: the stored copy grows by what each adds (not rewritten whole).
+        for prompt in ("the city is called Oxford", "the college is called Merton"):
+            await session.send_prompt(prompt)
+            claude_id = (await asyncio.wait_for(session.done, 60))["claude_session_id"]
         await session.kill()
     async with await AsyncSandbox.create(**connection) as elsewhere:
         resumed = await elsewhere.agent.start(prompt="@recall", resume=claude_id)
         await asyncio.wait_for(resumed.done, 60)
-        assert "Isis" in texts(await resumed.collect_events())
+        recalled = texts(await resumed.collect_events())
+        assert "Isis" in recalled and "Oxford" in recalled and "Merton" in recalled
         await resumed.kill()
 
 

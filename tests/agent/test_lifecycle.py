@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from cove import AsyncSandbox, Conflict
+from cove import AsyncSandbox, Conflict, InvalidRequest
 from tests.agent.conftest import texts, validate_events
 from tests.agent.test_streams import ws_url
 from tests.conftest import CoveServer
@@ -63,6 +63,7 @@ async def test_bad_input_gets_clear_errors(server: CoveServer, sandbox: AsyncSan
         assert acks["malformed"]["ok"] is False and acks["malformed"]["error"]["code"] == "invalid_frame"
         assert acks[7]["ok"] is False and "unknown op" in acks[7]["error"]["message"]
         assert acks[8]["ok"] is False and acks[8]["error"]["code"] == "validation_error"
+        assert acks[8]["error"]["status"] == 422  # what the same refusal gets over HTTP
         assert acks[9] == {
             "type": "ack",
             "id": 9,
@@ -70,6 +71,11 @@ async def test_bad_input_gets_clear_errors(server: CoveServer, sandbox: AsyncSan
             "ok": True,
             "result": {"interrupted": False, "turn": None},
         }
+    # The SDK sends prompts over its connected event stream: refusals are the same errors as over HTTP.
+    await session.wait_scrollback()
+    with pytest.raises(InvalidRequest) as refused:
+        await session.send_prompt("   ")
+    assert refused.value.status == 422 and refused.value.code == "validation_error"
     await session.kill()
 
 

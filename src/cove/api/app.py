@@ -90,8 +90,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await checkpoint_service.collect()
         exec_service = ExecService(sandbox_service)
         watcher = DirectoryWatcher()
+        event_store = EventStore(engine)
         session_service = SessionService(
-            SessionStore(engine), EventLog(EventStore(engine)), sandbox_service, exec_service, watcher
+            SessionStore(engine), EventLog(event_store), sandbox_service, exec_service, watcher
         )
         gateway = ModelGateway(settings.model_dir, session_service.resolve_token, session_service.record_usage)
         await gateway.start()
@@ -120,6 +121,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             await session_service.shutdown()
             await gateway.stop()
             watcher.close()
+            await asyncio.to_thread(event_store.close)
             await engine.dispose()
 
     app = FastAPI(

@@ -19,6 +19,9 @@ def serve(settings: ServerSettings) -> None:
         port=settings.port,
         log_level="info",
         ws_max_size=16 * 1024 * 1024,
+        # Compressing every event frame cost CPU on both ends for bytes that mostly cross loopback or a LAN,
+        # on the cores the agents run on.
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
     )
     uvicorn.Server(config).run()

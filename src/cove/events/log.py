@@ -1,9 +1,14 @@
 """EventLog: append · read(after) · subscribe(after) — replay then live, with no gap and no duplicate.
 
-A subscriber registers for live events *before* it reads the stored ones, and the writer publishes only after
-its batch is committed; so every event is either in what the replay reads or in the subscriber's queue (or
-both — duplicates are dropped by seq). A subscriber that falls too far behind is not allowed to grow memory
-without bound: it is switched back to reading the store from its cursor.
+A subscriber registers for live events *before* it reads the stored ones, and every read of the store first
+waits until the batches published so far are committed; so every event is either in what the replay reads or
+in the subscriber's queue (or both — duplicates are dropped by seq). The writer publishes a batch as it starts
+storing it, not after: live subscribers do not wait for the commit (a thread hand-off and a transaction, on
+the path of every event to every client). The journal the events come from is the durable copy: a batch whose
+commit fails is ingested again from it after a restart, with the same seqs.
+
+A subscriber that falls too far behind is not allowed to grow memory without bound: it is switched back to
+reading the store from its cursor.
 """
 
 from __future__ import annotations
@@ -39,9 +44,28 @@ class EventLog:
         self._store = store
         self._subscribers: dict[str, set[_Subscriber]] = defaultdict(set)
         self._closed: set[str] = set()
+        # Batches published and batches stored, per session (appends of one session come one after another).
+        self._published: defaultdict[str, int] = defaultdict(int)
+        self._stored: defaultdict[str, int] = defaultdict(int)
+        self._storing = asyncio.Condition()
 
     async def append(self, session_id: str, batch: list[StoredEvent], session_values: dict[str, Any]) -> None:
-        await self._store.append(session_id, batch, session_values)
+        self._published[session_id] += 1
+        self._publish(session_id, batch)
+        try:
+            await self._store.append(session_id, batch, session_values)
+        finally:
+            self._stored[session_id] += 1
+            async with self._storing:
+                self._storing.notify_all()
+
+    async def _stored_so_far(self, session_id: str) -> None:
+        """Wait until every batch published until now is committed (at most the one being stored)."""
+        target = self._published[session_id]
+        async with self._storing:
+            await self._storing.wait_for(lambda: self._stored[session_id] >= target)
+
+    def _publish(self, session_id: str, batch: list[StoredEvent]) -> None:
         for subscriber in self._subscribers.get(session_id, ()):
             if subscriber.lagging:
                 continue
@@ -53,6 +77,7 @@ class EventLog:
             subscriber.wake.set()
 
     async def read(self, session_id: str, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        await self._stored_so_far(session_id)  # what a live subscriber was sent, a read finds
         return await self._store.read(session_id, after, limit)
 
     def close(self, session_id: str) -> None:
@@ -66,6 +91,7 @@ class EventLog:
 
     async def _replay(self, session_id: str, after: int) -> AsyncIterator[StoredEvent]:
         while True:
+            await self._stored_so_far(session_id)
             page = await self._store.read(session_id, after, PAGE)
             for event in page:
                 yield event

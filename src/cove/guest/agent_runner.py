@@ -378,9 +378,10 @@ class AgentRunner:
         elif isinstance(message, ResultMessage) and message.session_id:
             self.claude_session_id = message.session_id
         type_, fields = message_event(message)
-        self.emit(type_, **fields)
-        if isinstance(message, ResultMessage) and self._current is not None:
-            self._finish_turn(message, None)
+        with self.journal.together():
+            self.emit(type_, **fields)
+            if isinstance(message, ResultMessage) and self._current is not None:
+                self._finish_turn(message, None)
 
     def _finish_turn(self, result: ResultMessage | None, failure: str | None) -> None:
         """End the running turn: ``interrupted`` (if asked for), then ``turn_complete``."""

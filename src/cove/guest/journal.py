@@ -127,6 +127,7 @@ class Journal:
             if complete != self._file.seek(0, os.SEEK_END):
                 self._file.truncate(complete)
             self._seq = int(json.loads(line)["seq"]) if line else 0
+        self._held: list[bytes] | None = None
 
     @property
     def last_seq(self) -> int:
@@ -144,11 +145,29 @@ class Journal:
             if key not in event:
                 event[key] = value
         line = json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str).encode() + b"\n"
-        with _locked(self._file):
-            self._file.write(line)
-            self._file.flush()
+        if self._held is not None:
+            self._held.append(line)
+        else:
+            self._write(line)
         self._seq += 1
         return event
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """Events appended inside are written at the end, in one write: readers see all of them at once (a
+        turn's ``result`` and ``turn_complete`` reach the server in one batch, not two wake-ups apart)."""
+        self._held = []
+        try:
+            yield
+        finally:
+            lines, self._held = self._held, None
+            if lines:
+                self._write(b"".join(lines))
+
+    def _write(self, data: bytes) -> None:
+        with _locked(self._file):
+            self._file.write(data)
+            self._file.flush()
 
     def close(self) -> None:
         self._file.close()

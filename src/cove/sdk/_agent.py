@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import itertools
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from cove.sdk._client import AsyncClient
@@ -101,6 +103,10 @@ class AsyncAgentSession:
         self._last_turn_complete: AgentEvent | None = None
         self._scrollback = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        # While the event stream is connected, commands go over it (see _command); acks come back by id.
+        self._socket: ClientConnection | None = None
+        self._acks: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._command_ids = itertools.count(1)
 
     @property
     def session_id(self) -> str:
@@ -128,10 +134,15 @@ class AsyncAgentSession:
                 # batch: the replay arrives many events to a frame, one per line (see docs/agent-api.md).
                 socket = await self._client.websocket(f"{self._path}/ws", {"after": self._cursor, "batch": 500})
                 async with socket:
-                    async for raw in socket:
-                        failures = 0
-                        for line in str(raw).split("\n"):
-                            await self._receive(json.loads(line))
+                    self._socket = socket
+                    try:
+                        async for raw in socket:
+                            failures = 0
+                            for line in str(raw).split("\n"):
+                                await self._receive(json.loads(line))
+                    finally:
+                        self._socket = None
+                        self._drop_acks()
                 if self._ended:
                     return
             except (ConnectionClosed, ConnectionLost, OSError):
@@ -147,6 +158,11 @@ class AsyncAgentSession:
 
     async def _receive(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
+        if kind == "ack":
+            waiter = self._acks.pop(message.get("id"), None)  # type: ignore[arg-type]
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+            return
         if kind == "scrollback_end":
             self._scrollback.set()
             return
@@ -213,9 +229,43 @@ class AsyncAgentSession:
         """Wait until everything that happened before this handle connected has been delivered."""
         await self._scrollback.wait()
 
+    async def _command(self, op: str, **fields: Any) -> dict[str, Any] | None:
+        """Send a command over the connected event stream and return its result; None when no stream is
+        connected or the frame could not be sent (nothing reached the server: the caller uses HTTP instead).
+        Over the open WebSocket a prompt costs a frame each way instead of an HTTP request."""
+        socket = self._socket
+        if socket is None:
+            return None
+        command_id = next(self._command_ids)
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[command_id] = waiter
+        try:
+            await socket.send(json.dumps({"id": command_id, "op": op, **fields}))
+        except (ConnectionClosed, OSError):
+            self._acks.pop(command_id, None)
+            return None
+        ack = await waiter
+        if not ack.get("ok"):
+            error = ack.get("error") or {}
+            code = str(error.get("code", "error"))
+            status = int(error.get("status", 400))  # the status the same refusal gets over HTTP
+            raise error_from(status, code, str(error.get("message", f"{op} refused")))
+        result: dict[str, Any] = ack.get("result") or {}
+        return result
+
+    def _drop_acks(self) -> None:
+        """The stream closed: commands sent on it may or may not have been carried out."""
+        acks, self._acks = self._acks, {}
+        for waiter in acks.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionLost("the connection closed before the server answered the command"))
+
     async def send_prompt(self, text: str) -> PromptAccepted:
         """Queue a prompt (FIFO while a turn runs); ``done`` then waits for its turn."""
-        accepted = PromptAccepted(**await self._client.request("POST", f"{self._path}/prompt", json={"text": text}))
+        result = await self._command("prompt", text=text)
+        if result is None:
+            result = await self._client.request("POST", f"{self._path}/prompt", json={"text": text})
+        accepted = PromptAccepted(**result)
         self._expect_turn(accepted.turn)
         return accepted
 

@@ -84,7 +84,10 @@ class AsyncClient:
         query = f"?{urlencode(params)}" if params else ""
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
-            return await connect(base + path + query, additional_headers=headers, max_size=16 * 1024 * 1024)
+            # No per-message deflate: the server does not compress (CPU on both ends for loopback/LAN bytes).
+            return await connect(
+                base + path + query, additional_headers=headers, max_size=16 * 1024 * 1024, compression=None
+            )
         except OSError as exc:
             raise ConnectionLost(f"cannot open a WebSocket to {self.url}: {exc}") from exc
         except Exception as exc:

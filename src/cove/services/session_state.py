@@ -61,6 +61,7 @@ def summary_values(record: SessionRecord) -> dict[str, Any]:
         "claude_session_id": record.claude_session_id,
         "turns": record.turns,
         "usage": record.usage,
+        "proxy_usage": record.proxy_usage,
         "total_cost_usd": record.total_cost_usd,
         "config": record.config,
         "exit_code": record.exit_code,

@@ -49,6 +49,8 @@ log = logging.getLogger("cove.sessions")
 
 GUEST_AGENTS = "/run/cove/agents"
 CONTROL_TIMEOUT = 30.0
+INLINE_READ_BYTES = 256 * 1024
+USAGE_SAVE_DELAY = 1.0  # at most this long between a model call and its usage reaching the database
 KILL_WAIT = 15.0
 # The runner's own defaults, so a session's reported config is what the runner really uses.
 _RUNNER_DEFAULTS = AgentConfig(session_id="defaults")
@@ -72,15 +74,74 @@ def project_dir_name(cwd: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "-", cwd)
 
 
+@dataclass(frozen=True)
+class _SavedTranscript:
+    path: Path
+    size: int
+    end: bytes  # the saved content's last bytes, to notice a file that changed instead of growing
+
+
+@dataclass(frozen=True)
+class _TranscriptRead:
+    path: Path
+    text: str  # the whole file, when ``tail`` is None
+    tail: str | None  # what was appended since ``saved`` (the previous save), when that is all that changed
+    saved: _SavedTranscript
+
+
+_TRANSCRIPT_CHECK = 256
+
+
+def _read_transcript(projects: Path, name: str, saved: _SavedTranscript | None) -> _TranscriptRead | None:
+    """The newest transcript called ``name``: only what was appended since ``saved`` when it simply grew."""
+    candidates = sorted(projects.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        return None
+    path = candidates[-1]
+    with open(path, "rb") as file:
+        if saved is not None and saved.path == path:
+            start = max(0, saved.size - _TRANSCRIPT_CHECK)
+            file.seek(start)
+            data = file.read()
+            end = data.rfind(b"\n") + 1  # whole lines only: the CLI may be mid-write
+            if data[: saved.size - start] == saved.end and end >= saved.size - start:
+                size = start + end
+                record = _SavedTranscript(path, size, data[max(0, end - _TRANSCRIPT_CHECK) : end])
+                return _TranscriptRead(path, "", data[saved.size - start : end].decode(errors="replace"), record)
+            file.seek(0)
+        data = file.read()
+    size = data.rfind(b"\n") + 1
+    record = _SavedTranscript(path, size, data[max(0, size - _TRANSCRIPT_CHECK) : size])
+    return _TranscriptRead(path, data[:size].decode(errors="replace"), None, record)
+
+
+async def _read_journal(path: Path, offset: int) -> tuple[builtins.list[bytes], int]:
+    """``read_lines``, in this thread when little was added since ``offset`` (the usual wake-up: a few events
+    in the page cache, which a hand-off to a worker thread would cost more than), else in a worker thread
+    (catching up on a long journal after a restart)."""
+    try:
+        added = os.stat(path).st_size - offset
+    except FileNotFoundError:
+        return [], offset
+    if added <= INLINE_READ_BYTES:
+        return read_lines(path, offset)
+    return await asyncio.to_thread(read_lines, path, offset)
+
+
 class _Follower:
     """Ingests one session's journal and watches its runner process until it exits."""
 
-    def __init__(self, sandbox_id: str) -> None:
-        self.sandbox_id = sandbox_id
+    def __init__(self, record: SessionRecord) -> None:
+        self.sandbox_id = record.sandbox_id
         self.wake = asyncio.Event()
         self.exited = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.accepted_turn = 0
+        # The session as the ingester keeps it, event by event (and the commands as they change it): fresher
+        # than the database, and no read to get it.
+        self.record = record
+        # Metered usage not stored yet (see SessionService.record_usage): a delayed write is pending.
+        self.usage_unsaved = False
         # Set when the runner ended and its journal cannot be written any more (its sandbox is gone): the
         # ingester then closes the log with an ``exit`` of its own.
         self.lost_exit: int | None = None
@@ -102,6 +163,7 @@ class SessionService:
         self._watcher = watcher
         self._followers: dict[str, _Follower] = {}
         self._tokens: dict[str, str] = {}
+        self._saved_transcripts: dict[str, _SavedTranscript] = {}  # by transcript file name
 
     # -- paths -------------------------------------------------------------------------------------------
 
@@ -114,7 +176,8 @@ class SessionService:
     # -- queries -----------------------------------------------------------------------------------------
 
     async def get(self, session_id: str, sandbox_id: str | None = None) -> SessionRecord:
-        record = await self._store.get(session_id)
+        follower = self._followers.get(session_id)
+        record = follower.record if follower is not None else await self._store.get(session_id)
         if record is None or (sandbox_id is not None and record.sandbox_id != sandbox_id):
             where = f" in sandbox {sandbox_id}" if sandbox_id else ""
             raise SessionNotFound(f"no agent session {session_id!r}{where}")
@@ -151,11 +214,27 @@ class SessionService:
         return record.id
 
     async def record_usage(self, session_id: str, usage: dict[str, int]) -> None:
-        record = await self._store.get(session_id)
+        """Add a model call's usage. A followed session keeps it in memory and stores it with its next ingest
+        batch (the runner journals the call's answer right after it), or within a second if none comes: a
+        write less per model call, on the cores the agent needs."""
+        follower = self._followers.get(session_id)
+        record = follower.record if follower is not None else await self._store.get(session_id)
         if record is None:
             return
-        metered = {k: record.proxy_usage.get(k, 0) + usage.get(k, 0) for k in set(record.proxy_usage) | set(usage)}
-        await self._store.update(session_id, proxy_usage=metered)
+        record.proxy_usage = {
+            k: record.proxy_usage.get(k, 0) + usage.get(k, 0) for k in set(record.proxy_usage) | set(usage)
+        }
+        if follower is None:
+            await self._store.update(session_id, proxy_usage=record.proxy_usage)
+        elif not follower.usage_unsaved:
+            follower.usage_unsaved = True
+            asyncio.get_running_loop().call_later(USAGE_SAVE_DELAY, self._save_usage, follower)
+
+    def _save_usage(self, follower: _Follower) -> None:
+        if follower.usage_unsaved:
+            follower.usage_unsaved = False
+            task = asyncio.create_task(self._store.update(follower.record.id, proxy_usage=follower.record.proxy_usage))
+            follower.tasks.append(task)
 
     # -- start -------------------------------------------------------------------------------------------
 
@@ -252,7 +331,7 @@ class SessionService:
     # -- following a session -----------------------------------------------------------------------------
 
     def _follow(self, record: SessionRecord) -> _Follower:
-        follower = _Follower(record.sandbox_id)
+        follower = _Follower(record)
         self._followers[record.id] = follower
         self._events.reopen(record.id)
         directory = self.session_dir(record)
@@ -267,11 +346,11 @@ class SessionService:
                 task.cancel()
 
     async def _ingest(self, session_id: str, follower: _Follower) -> None:
-        record = await self.get(session_id)
+        record = follower.record
         journal = self._journal(record)
         try:
             while True:
-                lines, offset = await asyncio.to_thread(read_lines, journal, record.journal_offset)
+                lines, offset = await _read_journal(journal, record.journal_offset)
                 if not lines and follower.lost_exit is not None and record.status not in FINAL:
                     lines = [_exit_line(record, follower.lost_exit)]
                 if lines:
@@ -309,27 +388,36 @@ class SessionService:
             batch.append(StoredEvent(seq, str(event.get("type")), line.decode()))
             completed_turn = completed_turn or event.get("type") == "turn_complete"
         record.journal_offset = offset
+        follower = self._followers.get(record.id)
+        if follower is not None:
+            follower.usage_unsaved = False  # summary_values carries it
         await self._events.append(record.id, batch, summary_values(record))
         if completed_turn and record.claude_session_id:
             await self._save_transcript(record)
 
     async def _save_transcript(self, record: SessionRecord) -> None:
-        """Keep Cove's own copy, so the conversation can be resumed in any sandbox, even after this one is gone."""
+        """Keep Cove's own copy, so the conversation can be resumed in any sandbox, even after this one is gone.
+
+        Claude Code only appends to a transcript, so after the first save of a conversation by this server only
+        what was appended since is read and stored (a long conversation used to be read and written whole after
+        every turn); if the file is not the one saved, or its saved part changed, it is saved whole again."""
+        claude_session_id = record.claude_session_id
+        if not claude_session_id:
+            return
         projects = self._sandboxes.paths(record.sandbox_id).home / ".claude" / "projects"
-        name = f"{record.claude_session_id}.jsonl"
-
-        def newest() -> tuple[str, str] | None:
-            candidates = sorted(projects.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
-            if not candidates:
-                return None
-            return candidates[-1].parent.name, candidates[-1].read_text(errors="replace")
-
+        name = f"{claude_session_id}.jsonl"
         try:
-            found = await asyncio.to_thread(newest)
+            found = await asyncio.to_thread(_read_transcript, projects, name, self._saved_transcripts.get(name))
+            if found is not None and found.tail is not None:
+                if found.tail == "" or await self._store.append_transcript(claude_session_id, found.tail):
+                    self._saved_transcripts[name] = found.saved
+                    return
+                found = await asyncio.to_thread(_read_transcript, projects, name, None)  # no stored copy to add to
         except OSError:
             return
-        if found and record.claude_session_id:
-            await self._store.save_transcript(record.claude_session_id, record.sandbox_id, found[0], found[1])
+        if found is not None:
+            await self._store.save_transcript(claude_session_id, record.sandbox_id, found.path.parent.name, found.text)
+            self._saved_transcripts[name] = found.saved
 
     async def _watch_process(self, record: SessionRecord) -> None:
         """When the runner process ends, make sure its journal ends with ``exit`` (a SIGKILL leaves none)."""
@@ -378,8 +466,10 @@ class SessionService:
                 follower.wake.set()
 
     async def shutdown(self) -> None:
-        for session_id in list(self._followers):
+        for session_id, follower in list(self._followers.items()):
             self._unfollow(session_id)
+            if follower.usage_unsaved:
+                await self._store.update(session_id, proxy_usage=follower.record.proxy_usage)
 
     # -- commands ----------------------------------------------------------------------------------------
 
@@ -445,7 +535,8 @@ class SessionService:
         record = await self._live(sandbox_id, session_id)
         config = await self._control(record, "configure", **changes)
         effective = {k: v for k, v in config.items() if k in CONFIG_KEYS}
-        await self._store.update(session_id, config={**record.config, **effective})
+        record.config = {**record.config, **effective}
+        await self._store.update(session_id, config=record.config)
         return await self.get(session_id)
 
     async def kill(self, sandbox_id: str, session_id: str, signum: int = signal.SIGTERM) -> SessionRecord:

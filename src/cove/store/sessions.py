@@ -102,6 +102,16 @@ class SessionStore:
             else:
                 await conn.execute(insert(transcripts).values(**row))
 
+    async def append_transcript(self, claude_session_id: str, tail: str) -> bool:
+        """Add what was appended to a stored conversation since it was last saved; False if none is stored."""
+        query = (
+            update(transcripts)
+            .where(transcripts.c.claude_session_id == claude_session_id)
+            .values(content=transcripts.c.content + tail, updated_at=time.time())
+        )
+        async with self._engine.begin() as conn:
+            return bool((await conn.execute(query)).rowcount)
+
     async def transcript(self, claude_session_id: str) -> tuple[str, str] | None:
         """The stored copy of a conversation: (project directory name, JSONL content)."""
         query = select(transcripts.c.project, transcripts.c.content).where(

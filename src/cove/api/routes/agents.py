@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from cove.api.auth import websocket_key_valid
 from cove.api.deps import Services, ServicesDep, services_of
-from cove.api.errors import describe_validation_errors
+from cove.api.errors import describe_validation_errors, status_for
 from cove.events.log import ScrollbackEnd
 from cove.services.errors import CoveServiceError
 from cove.services.execs import parse_signal
@@ -181,13 +181,13 @@ class _Commands:
                 result = await self.dispatch(op, message)
                 reply = {"type": "ack", "id": request_id, "op": op, "ok": True, "result": result}
             except ValidationError as exc:
-                error = {"code": "validation_error", "message": describe_validation_errors(exc.errors())}
+                error = {"code": "validation_error", "message": describe_validation_errors(exc.errors()), "status": 422}
                 reply = {"type": "ack", "id": request_id, "op": op, "ok": False, "error": error}
             except CoveServiceError as exc:
-                error = {"code": exc.code, "message": exc.message}
+                error = {"code": exc.code, "message": exc.message, "status": status_for(exc)}
                 reply = {"type": "ack", "id": request_id, "op": op, "ok": False, "error": error}
             except ValueError as exc:
-                error = {"code": "invalid_frame", "message": f"malformed frame: {exc}"}
+                error = {"code": "invalid_frame", "message": f"malformed frame: {exc}", "status": 400}
                 reply = {"type": "ack", "id": request_id, "op": op, "ok": False, "error": error}
             await self.send_text(json.dumps(reply))
 
