@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from benchmarks._harness import Stats, markdown_table, ms, print_table, running_server, verdict
+from benchmarks._harness import Stats, markdown_table, ms, print_table, running_server, temp_dir, verdict
 from cove import AsyncSandbox
 from cove.sdk import AsyncAgentSession
 from cove.testing import simulator_process
@@ -34,27 +33,28 @@ async def _direct(base_url: str) -> AsyncIterator[Turn]:
     """Claude Code through ``ClaudeSDKClient`` on the host, the way an SDK user runs it without Cove."""
     from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage
 
-    home = tempfile.mkdtemp(prefix="cove-bench-direct-")
-    env: dict[str, str] = {
-        "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": "bench",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "HOME": home,
-        "IS_SANDBOX": "1",  # we run as root here; inside Cove the runner is an unprivileged user
-    }
-    # The system prompt Cove's runner asks for by default (Claude Code's own): without it the CLI would be sent
-    # an empty one and the two sides would not be doing the same work.
-    system_prompt: Any = {"type": "preset", "preset": "claude_code", "snapshot": False}
-    options = ClaudeAgentOptions(cwd=home, permission_mode="bypassPermissions", env=env, system_prompt=system_prompt)
-    async with ClaudeSDKClient(options=options) as client:
+    with temp_dir("cove-bench-direct-") as home:
+        env: dict[str, str] = {
+            "ANTHROPIC_BASE_URL": base_url,
+            "ANTHROPIC_API_KEY": "bench",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "HOME": str(home),
+            "IS_SANDBOX": "1",  # we run as root here; inside Cove the runner is an unprivileged user
+        }
+        # The system prompt Cove's runner asks for by default (Claude Code's own): without it the CLI would be
+        # sent an empty one and the two sides would not be doing the same work.
+        system_prompt: Any = {"type": "preset", "preset": "claude_code", "snapshot": False}
+        mode: Any = "bypassPermissions"
+        options = ClaudeAgentOptions(cwd=home, permission_mode=mode, env=env, system_prompt=system_prompt)
+        async with ClaudeSDKClient(options=options) as client:
 
-        async def turn() -> None:
-            await client.query(PROMPT)
-            async for message in client.receive_response():
-                if isinstance(message, ResultMessage):
-                    break
+            async def turn() -> None:
+                await client.query(PROMPT)
+                async for message in client.receive_response():
+                    if isinstance(message, ResultMessage):
+                        break
 
-        yield turn
+            yield turn
 
 
 async def _ready_session(sandbox: AsyncSandbox) -> AsyncAgentSession:

@@ -316,6 +316,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
         profile.idle_pss_mb.append(_pss_mb(spawned.pid) + _pss_mb(spawned.init_pid))
         driver.kill(sandbox_id, spawned.init_pid)
         await asyncio.to_thread(wait_exited, spawned.pid)
+        driver.release(paths)
         storage.release(paths.root)
         await asyncio.to_thread(_remove_cgroups_and_files, driver, sandbox_id, paths.root, spawned.pid)
         return prepared - started, done - prepared
