@@ -140,6 +140,8 @@ export class AgentSession extends EventEmitter {
 
   private readonly path: string;
   private channel: Channel | undefined;
+  private readonly acks = new Map<number, { resolve: (frame: Frame) => void; reject: (error: Error) => void }>();
+  private nextCommandId = 1;
   private processing: Promise<void> = Promise.resolve();
   private commands: Promise<unknown> = Promise.resolve();
   private readonly promptTurns = new Set<Promise<number>>();
@@ -217,7 +219,12 @@ export class AgentSession extends EventEmitter {
       waiter?.resolve();
       return;
     }
-    if (frame.type === "ack") return; // we send no WebSocket commands; REST carries them
+    if (frame.type === "ack") {
+      const waiter = this.acks.get(frame.id as number);
+      this.acks.delete(frame.id as number);
+      waiter?.resolve(frame);
+      return;
+    }
     if (typeof frame.seq !== "number") {
       if (frame.type === "error") {
         this.fail(errorFrom(0, String(frame.code ?? "error"), String(frame.message ?? "stream refused")));
@@ -299,7 +306,14 @@ export class AgentSession extends EventEmitter {
   private attempts = 0;
 
   private async lost(channel: Channel, code: number, reason: string): Promise<void> {
-    if (channel !== this.channel || this.closed || this.exited || this.failure) return;
+    if (channel !== this.channel) return;
+    // Commands sent on that socket may or may not have been carried out: say so rather than guess.
+    for (const waiter of this.acks.values()) {
+      const error = new ConnectionLost("the connection closed before the server answered", { code: "connection_lost" });
+      waiter.reject(error);
+    }
+    this.acks.clear();
+    if (this.closed || this.exited || this.failure) return;
     const refused = closeError(code, reason);
     if (refused) return this.fail(refused);
     while (!this.closed && !this.exited) {
@@ -393,8 +407,10 @@ export class AgentSession extends EventEmitter {
    * `done`, which waits for this prompt's turn. A refused prompt is also reported to `onError`.
    */
   sendPrompt(text: string): Promise<PromptReceipt> {
-    const receipt = this.command(() =>
-      this.client.request<PromptReceipt>("POST", `${this.path}/prompt`, { json: { text } }),
+    const receipt = this.command(
+      () =>
+        this.overSocket<PromptReceipt>({ op: "prompt", text }) ??
+        this.client.request<PromptReceipt>("POST", `${this.path}/prompt`, { json: { text } }),
     );
     const turn = receipt.then((r) => {
       this.expectTurn(r.turn);
@@ -410,6 +426,30 @@ export class AgentSession extends EventEmitter {
     );
     handled(turn);
     return handled(receipt);
+  }
+
+  /**
+   * Send a command over the connected event stream (a frame each way instead of an HTTP request); `undefined`
+   * when no stream is open, and the caller uses REST. Refusals are the errors REST gives (the ack carries the
+   * same status).
+   */
+  private overSocket<T>(command: Record<string, unknown>): Promise<T> | undefined {
+    const channel = this.channel;
+    if (!channel?.open) return undefined;
+    const id = this.nextCommandId++;
+    const ack = new Promise<Frame>((resolve, reject) => this.acks.set(id, { resolve, reject }));
+    try {
+      channel.send({ ...command, id });
+    } catch {
+      this.acks.delete(id);
+      return undefined;
+    }
+    return ack.then((frame) => {
+      if (frame.ok) return frame.result as T;
+      const error = (frame.error ?? {}) as { code?: string; message?: string; status?: number };
+      const message = error.message ?? `${String(command.op)} refused`;
+      throw errorFrom(error.status ?? 400, error.code ?? "error", message);
+    });
   }
 
   /** Abort the running turn; the session emits an `interrupted` event, then `turn_complete`. */

@@ -240,7 +240,9 @@ export class CoveClient {
   websocket(path: string, query?: Query): Promise<Channel> {
     const url = this.url.replace(/^http/, "ws") + path + queryString(query);
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url, { headers: this.headers(), maxPayload: 64 * 1024 * 1024 });
+      // No per-message deflate: the server does not compress (CPU on both ends for loopback/LAN bytes).
+      const options = { headers: this.headers(), maxPayload: 64 * 1024 * 1024, perMessageDeflate: false };
+      const socket = new WebSocket(url, options);
       const channel = new Channel(socket);
       socket.once("open", () => resolve(channel));
       socket.once("unexpected-response", (_request, response) => {

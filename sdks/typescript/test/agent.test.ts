@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import {
   type AgentEvent,
   type AgentSession,
+  InvalidRequest,
   ResumeNotFound,
   Sandbox,
   SessionExited,
@@ -98,6 +99,8 @@ describe("agent sessions", { timeout: 600_000 }, () => {
     const recorder = new Recorder();
     const session = track(await sandbox.agent.start({ ...recorder.callbacks }));
     await recorder.waitFor((e) => e.type === "ready");
+    // With the stream open, prompts travel over it; a refusal is the same error as over REST.
+    await assert.rejects(session.sendPrompt("   "), (e: unknown) => e instanceof InvalidRequest && e.status === 422);
     const info = await session.kill();
     assert.equal(info.status, "exited");
     assert.equal(recorder.exits.length, 1);
