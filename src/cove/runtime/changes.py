@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import ctypes
 import os
-import struct
 from pathlib import Path
+
+from cove.runtime.inotify import read_events
 
 _IN_MODIFY = 0x002
 _IN_ATTRIB = 0x004
@@ -44,7 +45,6 @@ _IN_IGNORED = 0x8000
 _IN_ONLYDIR = 0x01000000
 _CONTENT = _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE
 _SHAPE = _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
-_EVENT = struct.Struct("iIII")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -91,22 +91,13 @@ class ChangeWatch:
     def _drain(self) -> set[bytes] | None:
         """Read every queued event: the entries with content changes, or None if the shape changed."""
         dirty: set[bytes] | None = set()
-        while self._fd >= 0:
-            try:
-                data = os.read(self._fd, 256 * 1024)
-            except BlockingIOError:
-                break
-            offset = 0
-            while offset + _EVENT.size <= len(data):
-                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-                name = data[offset + _EVENT.size : offset + _EVENT.size + length].rstrip(b"\0")
-                offset += _EVENT.size + length
-                if mask & _IN_IGNORED:
-                    self._dirs.pop(wd, None)  # the directory is gone (its parent reports the removal)
-                elif mask & (_SHAPE | _IN_Q_OVERFLOW) or wd not in self._dirs:
-                    dirty = None
-                elif dirty is not None and name:  # a directory's own event is also its parent's, named
-                    dirty.add(os.path.join(self._dirs[wd], name))
+        for wd, mask, name in read_events(self._fd) if self._fd >= 0 else ():
+            if mask & _IN_IGNORED:
+                self._dirs.pop(wd, None)  # the directory is gone (its parent reports the removal)
+            elif mask & (_SHAPE | _IN_Q_OVERFLOW) or wd not in self._dirs:
+                dirty = None
+            elif dirty is not None and name:  # a directory's own event is also its parent's, named
+                dirty.add(os.path.join(self._dirs[wd], name))
         return dirty
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import ctypes
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 IN_MODIFY = 0x00000002
@@ -18,6 +18,20 @@ IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
 _EVENT = struct.Struct("iIII")
 POLL_INTERVAL = 0.05
+
+
+def read_events(fd: int) -> Iterator[tuple[int, int, bytes]]:
+    """(watch descriptor, mask, name) of every event queued on a non-blocking inotify ``fd``."""
+    while True:
+        try:
+            data = os.read(fd, 256 * 1024)
+        except BlockingIOError:
+            return
+        offset = 0
+        while offset + _EVENT.size <= len(data):
+            wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+            yield wd, mask, data[offset + _EVENT.size : offset + _EVENT.size + length].rstrip(b"\0")
+            offset += _EVENT.size + length
 
 
 class DirectoryWatcher:
@@ -60,17 +74,7 @@ class DirectoryWatcher:
             self._libc.inotify_rm_watch(self._fd, wd)
 
     def _drain(self) -> None:
-        woken: set[int] = set()
-        while True:
-            try:
-                data = os.read(self._fd, 64 * 1024)
-            except BlockingIOError:
-                break
-            offset = 0
-            while offset + _EVENT.size <= len(data):
-                wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
-                offset += _EVENT.size + length
-                woken.add(wd)
+        woken = {wd for wd, _mask, _name in read_events(self._fd)}
         for wd in woken:
             callback = self._callbacks.get(wd)
             if callback is not None:
