@@ -18,6 +18,7 @@ from benchmarks._harness import Stats, markdown_table, ms, print_table, running_
 from cove.events.log import EventLog, ScrollbackEnd
 from cove.store.db import open_engine
 from cove.store.events import EventStore, StoredEvent
+from cove.store.writer import SqliteWriter
 
 SUBSCRIBERS = 10
 LATENCY_SAMPLES = 2000
@@ -51,7 +52,7 @@ async def _subscriber(log: EventLog, until: int, latencies: list[float] | None, 
 
 async def _fan_out(directory: Path) -> tuple[Stats, float]:
     engine = await open_engine(directory / "fanout.db")
-    log = EventLog(EventStore(engine))
+    log = EventLog(EventStore(engine, SqliteWriter(engine)))
     latencies: list[float] = []
     ready = [asyncio.Event() for _ in range(SUBSCRIBERS)]
     tasks = [
@@ -90,7 +91,7 @@ async def _subscriber_from(log: EventLog, after: int, until: int, ready: asyncio
 
 async def _replay_in_process(directory: Path) -> float:
     engine = await open_engine(directory / "replay.db")
-    log = EventLog(EventStore(engine))
+    log = EventLog(EventStore(engine, SqliteWriter(engine)))
     for start in range(1, REPLAY_EVENTS + 1, 5000):
         await log.append(SESSION, [_event(seq) for seq in range(start, start + 5000)], {})
     started = time.perf_counter()

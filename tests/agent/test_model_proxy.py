@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -141,3 +143,30 @@ async def test_the_proxy_refuses_unknown_tokens_and_reports_an_unreachable_upstr
         down = await client.post("/v1/messages", json=MESSAGE, headers={"authorization": "Bearer cove_session_ok"})
         assert down.status_code == 502 and "unreachable" in down.json()["error"]["message"]
     assert recorded == []
+
+
+def test_handed_off_connections_are_served_and_anything_else_is_dropped(server: CoveServer) -> None:
+    """What a sandbox's forwarder passes on ``handoff.sock``: a TCP connection is served by the proxy (its
+    requests still need a session's token); a pipe or a unix socket is closed, and the next hand-off works."""
+    handoff = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    handoff.connect(str(server.home / "model" / "handoff.sock"))
+    read_end, write_end = os.pipe()
+    unix_pair = socket.socketpair()
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    try:
+        socket.send_fds(handoff, [b"c"], [read_end, unix_pair[0].fileno()])
+        unix_pair[0].close()  # from here on only the server holds that end
+        socket.send_fds(handoff, [b"c"], [accepted.fileno()])
+        accepted.close()  # the server holds its own copy now
+        client.settimeout(30)
+        client.sendall(b"GET /v1/models HTTP/1.1\r\nhost: x\r\nx-api-key: not-a-session-token\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 401 ")
+        unix_pair[1].settimeout(30)
+        assert unix_pair[1].recv(1) == b"", "a passed unix socket must be closed, not served"
+    finally:
+        for closable in (handoff, client, listener, *unix_pair):
+            closable.close()
+        os.close(read_end)
+        os.close(write_end)

@@ -13,6 +13,7 @@ import pytest
 from cove.events.log import QUEUE_LIMIT, EventLog, ScrollbackEnd
 from cove.store.db import open_engine
 from cove.store.events import EventStore, StoredEvent
+from cove.store.writer import SqliteWriter
 
 SESSION = "ses_test"
 
@@ -27,7 +28,9 @@ def batch(start: int, count: int) -> list[StoredEvent]:
 @pytest.fixture
 async def log(tmp_path: Path) -> AsyncIterator[EventLog]:
     engine = await open_engine(tmp_path / "events.db")
-    yield EventLog(EventStore(engine))
+    writer = SqliteWriter(engine)
+    yield EventLog(EventStore(engine, writer))
+    writer.close()
     await engine.dispose()
 
 

@@ -36,6 +36,7 @@ from cove.store.events import EventStore
 from cove.store.keys import KeyStore, new_key
 from cove.store.sandboxes import SandboxStore
 from cove.store.sessions import SessionStore
+from cove.store.writer import SqliteWriter
 
 log = logging.getLogger("cove.server")
 
@@ -90,9 +91,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await checkpoint_service.collect()
         exec_service = ExecService(sandbox_service)
         watcher = DirectoryWatcher()
-        event_store = EventStore(engine)
+        writer = SqliteWriter(engine)
         session_service = SessionService(
-            SessionStore(engine), EventLog(event_store), sandbox_service, exec_service, watcher
+            SessionStore(engine, writer), EventLog(EventStore(engine, writer)), sandbox_service, exec_service, watcher
         )
         gateway = ModelGateway(settings.model_dir, session_service.resolve_token, session_service.record_usage)
         await gateway.start()
@@ -121,7 +122,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             await session_service.shutdown()
             await gateway.stop()
             watcher.close()
-            await asyncio.to_thread(event_store.close)
+            await asyncio.to_thread(writer.close)
             await engine.dispose()
 
     app = FastAPI(

@@ -100,6 +100,7 @@ class Supervisor:
         async with server:
             await stop.wait()
         if forwarder is not None:
+            loop.remove_reader(forwarder.listener.fileno())
             forwarder.close()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1,5 +1,11 @@
 """Running the model proxy: on a unix socket bound into every sandbox, in front of the configured upstream —
-the built-in simulator when no key is configured."""
+the built-in simulator when no key is configured.
+
+Next to it, ``handoff.sock``: each sandbox's forwarder (``cove.guest.model_forwarder``) passes the loopback
+connections its CLI opens through it, as descriptors, and the proxy serves them as if accepted here — no relay
+in between. Only TCP stream sockets are taken; anything a sandbox could pass is no more than a connection it
+could have made to the proxy itself, and every request on it still needs a live session's token.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ from cove.modelproxy.proxy import MAX_HEAD, ModelProxy, TokenResolver, Upstream,
 
 log = logging.getLogger("cove.modelproxy")
 SOCKET_NAME = "model.sock"
+HANDOFF_NAME = "handoff.sock"
+_MAX_FDS = 16  # descriptors per message; the forwarder sends one
 
 
 class ModelGateway:
@@ -30,6 +38,9 @@ class ModelGateway:
         self.upstream: Upstream | None = None
         self._proxy: ModelProxy | None = None
         self._server: asyncio.Server | None = None
+        self._handoff: socket.socket | None = None
+        self._forwarders: set[socket.socket] = set()
+        self._passed: set[asyncio.Task[None]] = set()
 
     @property
     def socket_path(self) -> Path:
@@ -46,15 +57,72 @@ class ModelGateway:
         self.upstream = upstream
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self.socket_dir.chmod(0o755)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(self.socket_path))
-        # Sandbox users (each its own uid) must be able to connect; the per-session token is the gate.
-        os.chmod(self.socket_path, 0o666)
-        sock.listen(128)
+        sock = self._bind(SOCKET_NAME)
         self._proxy = ModelProxy(self._resolve, upstream, self._record_usage)
         self._server = await asyncio.start_unix_server(self._proxy.serve_connection, sock=sock, limit=MAX_HEAD)
+        self._handoff = self._bind(HANDOFF_NAME)
+        self._handoff.setblocking(False)
+        asyncio.get_running_loop().add_reader(self._handoff.fileno(), self._accept_forwarders)
+
+    def _bind(self, name: str) -> socket.socket:
+        path = self.socket_dir / name
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        # Sandbox users (each its own uid) must be able to connect; the per-session token is the gate.
+        os.chmod(path, 0o666)
+        sock.listen(128)
+        return sock
+
+    def _accept_forwarders(self) -> None:
+        assert self._handoff is not None
+        while True:
+            try:
+                channel, _address = self._handoff.accept()
+            except BlockingIOError:
+                return
+            channel.setblocking(False)
+            self._forwarders.add(channel)
+            asyncio.get_running_loop().add_reader(channel.fileno(), self._receive_passed, channel)
+
+    def _receive_passed(self, channel: socket.socket) -> None:
+        """A forwarder's message: the client connections to serve (plain sockets, for the ancillary data)."""
+        try:
+            data, fds, _flags, _address = socket.recv_fds(channel, 64, _MAX_FDS)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds = b"", []
+        for fd in fds:
+            self._serve_passed(fd)
+        if not data and not fds:  # the forwarder went away
+            asyncio.get_running_loop().remove_reader(channel.fileno())
+            self._forwarders.discard(channel)
+            channel.close()
+
+    def _serve_passed(self, fd: int) -> None:
+        try:
+            client = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
+            return
+        if client.type != socket.SOCK_STREAM or client.family not in (socket.AF_INET, socket.AF_INET6):
+            client.close()
+            return
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = asyncio.create_task(self._serve_socket(client))
+        self._passed.add(task)
+        task.add_done_callback(self._passed.discard)
+
+    async def _serve_socket(self, client: socket.socket) -> None:
+        assert self._proxy is not None
+        try:
+            reader, writer = await asyncio.open_connection(sock=client, limit=MAX_HEAD)
+        except OSError:
+            client.close()
+            return
+        await self._proxy.serve_connection(reader, writer)
 
     async def _start_simulator(self) -> str:
         """The simulator runs in a process of its own, as a remote model would: sharing the server's event loop
@@ -81,6 +149,13 @@ class ModelGateway:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        loop = asyncio.get_running_loop()
+        for channel in [*self._forwarders, *([self._handoff] if self._handoff is not None else [])]:
+            loop.remove_reader(channel.fileno())
+            channel.close()
+        self._forwarders.clear()
+        for task in self._passed:
+            task.cancel()
         if self._proxy is not None:
             await self._proxy.close()
         if self._simulator is not None:

@@ -100,7 +100,8 @@ class _Meter:
             return  # one JSON document: read at the end
         *lines, self._pending = self._pending.split(b"\n")
         for line in lines:
-            if not line.startswith(b"data:"):
+            # Only message_start and message_delta carry usage: the content deltas are not parsed at all.
+            if not line.startswith(b"data:") or b'"usage"' not in line:
                 continue
             try:
                 event = json.loads(line[5:])
@@ -377,8 +378,8 @@ class ModelProxy:
                             raise asyncio.IncompleteReadError(b"", remaining)
                         break
                     remaining -= len(data) if remaining > 0 else 0
+                    client.write(data)  # on its way before the meter looks at it
                     meter.feed(data)
-                    client.write(data)
                     await client.drain()
             await client.drain()
             complete = True
@@ -410,6 +411,6 @@ class ModelProxy:
                 client.write(bytes(trailer) + b"\r\n")
                 return
             data = await reader.readexactly(size + 2)
+            client.write(size_line + data)  # on its way before the meter looks at it
             meter.feed(data[:-2])
-            client.write(size_line + data)
             await client.drain()

@@ -92,6 +92,13 @@ class _TranscriptRead:
 _TRANSCRIPT_CHECK = 256
 
 
+def _grew_by(saved: _SavedTranscript) -> int:
+    try:
+        return saved.path.stat().st_size - saved.size
+    except FileNotFoundError:
+        return 0
+
+
 def _read_transcript(projects: Path, name: str, saved: _SavedTranscript | None) -> _TranscriptRead | None:
     """The newest transcript called ``name``: only what was appended since ``saved`` when it simply grew."""
     candidates = sorted(projects.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
@@ -406,8 +413,12 @@ class SessionService:
             return
         projects = self._sandboxes.paths(record.sandbox_id).home / ".claude" / "projects"
         name = f"{claude_session_id}.jsonl"
+        saved = self._saved_transcripts.get(name)
         try:
-            found = await asyncio.to_thread(_read_transcript, projects, name, self._saved_transcripts.get(name))
+            if saved is not None and _grew_by(saved) <= INLINE_READ_BYTES:
+                found = _read_transcript(projects, name, saved)  # a turn's worth: cheaper than a thread hand-off
+            else:
+                found = await asyncio.to_thread(_read_transcript, projects, name, saved)
             if found is not None and found.tail is not None:
                 if found.tail == "" or await self._store.append_transcript(claude_session_id, found.tail):
                     self._saved_transcripts[name] = found.saved

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cove.store.tables import agent_sessions, transcripts
+from cove.store.writer import SqliteWriter
 
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
@@ -46,9 +48,13 @@ class SessionRecord:
         return cls(**dict(row))
 
 
+_APPEND_TRANSCRIPT = f"UPDATE {transcripts.name} SET content = content || ?, updated_at = ? WHERE claude_session_id = ?"
+
+
 class SessionStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: SqliteWriter) -> None:
         self._engine = engine
+        self._writer = writer
 
     async def insert(self, record: SessionRecord) -> None:
         async with self._engine.begin() as conn:
@@ -103,14 +109,13 @@ class SessionStore:
                 await conn.execute(insert(transcripts).values(**row))
 
     async def append_transcript(self, claude_session_id: str, tail: str) -> bool:
-        """Add what was appended to a stored conversation since it was last saved; False if none is stored."""
-        query = (
-            update(transcripts)
-            .where(transcripts.c.claude_session_id == claude_session_id)
-            .values(content=transcripts.c.content + tail, updated_at=time.time())
-        )
-        async with self._engine.begin() as conn:
-            return bool((await conn.execute(query)).rowcount)
+        """Add what was appended to a stored conversation since it was last saved; False if none is stored.
+        After every turn: on the hot-path writer."""
+
+        def write(connection: sqlite3.Connection) -> bool:
+            return connection.execute(_APPEND_TRANSCRIPT, (tail, time.time(), claude_session_id)).rowcount > 0
+
+        return await self._writer.transaction(write)
 
     async def transcript(self, claude_session_id: str) -> tuple[str, str] | None:
         """The stored copy of a conversation: (project directory name, JSONL content)."""
