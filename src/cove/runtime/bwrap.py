@@ -179,7 +179,7 @@ class BwrapDriver:
         self.cgroups = cgroups
         self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
         # The model proxy's socket directory, bound read-only into every sandbox so agents reach a model even
-        # with no network (see cove.guest.model_forwarder).
+        # with no network (their connections are handed to the server: see cove.guest.model_forwarder).
         self.model_dir = model_dir
 
     def prepare(self, paths: SandboxPaths, uid: int) -> None:
