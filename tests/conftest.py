@@ -30,6 +30,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
     yield instance
     instance.kill_all_sandboxes()
     instance.kill(signal.SIGTERM)
+    # Whatever the tests made the server do, nothing may have failed unseen (a task's exception, say).
+    log = instance.log_path.read_text(errors="replace")
+    assert "Traceback" not in log, f"the server logged an unhandled error; see {instance.log_path}"
 
 
 @pytest.fixture

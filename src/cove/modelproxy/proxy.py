@@ -227,8 +227,8 @@ class ModelProxy:
                     return
                 if request is None or not await self._handle(request, writer) or not request.keep_alive:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError):
+            pass  # the client went away (RuntimeError: uvloop's word for a write to a closed transport)
         finally:
             self._clients.discard(writer)
             writer.close()
@@ -383,8 +383,10 @@ class ModelProxy:
                     await client.drain()
             await client.drain()
             complete = True
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            keep_client = False  # either side broke off mid-response: the client cannot trust this connection
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, RuntimeError):
+            # Either side broke off mid-response (an interrupted turn closes the CLI's connection; uvloop says so
+            # with a RuntimeError on the next write): neither connection can be trusted with another request.
+            keep_client = False
         finally:
             if complete and reusable and not until_eof:
                 self._idle.append(connection)
