@@ -42,6 +42,7 @@ from cove.services.errors import (
 from cove.services.execs import ExecRequest, ExecService
 from cove.services.sandboxes import SandboxService
 from cove.services.session_state import CONFIG_KEYS, FINAL, STARTING, apply_event, summary_values
+from cove.services.transcript_tail import SavedTranscript, grew_by, read_transcript
 from cove.store.events import StoredEvent
 from cove.store.sessions import SessionRecord, SessionStore, zero_usage
 
@@ -72,54 +73,6 @@ def hash_token(token: str) -> str:
 def project_dir_name(cwd: str) -> str:
     """Claude Code's transcript folder for a working directory: every non-alphanumeric becomes '-'."""
     return re.sub(r"[^A-Za-z0-9]", "-", cwd)
-
-
-@dataclass(frozen=True)
-class _SavedTranscript:
-    path: Path
-    size: int
-    end: bytes  # the saved content's last bytes, to notice a file that changed instead of growing
-
-
-@dataclass(frozen=True)
-class _TranscriptRead:
-    path: Path
-    text: str  # the whole file, when ``tail`` is None
-    tail: str | None  # what was appended since ``saved`` (the previous save), when that is all that changed
-    saved: _SavedTranscript
-
-
-_TRANSCRIPT_CHECK = 256
-
-
-def _grew_by(saved: _SavedTranscript) -> int:
-    try:
-        return saved.path.stat().st_size - saved.size
-    except FileNotFoundError:
-        return 0
-
-
-def _read_transcript(projects: Path, name: str, saved: _SavedTranscript | None) -> _TranscriptRead | None:
-    """The newest transcript called ``name``: only what was appended since ``saved`` when it simply grew."""
-    candidates = sorted(projects.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
-        return None
-    path = candidates[-1]
-    with open(path, "rb") as file:
-        if saved is not None and saved.path == path:
-            start = max(0, saved.size - _TRANSCRIPT_CHECK)
-            file.seek(start)
-            data = file.read()
-            end = data.rfind(b"\n") + 1  # whole lines only: the CLI may be mid-write
-            if data[: saved.size - start] == saved.end and end >= saved.size - start:
-                size = start + end
-                record = _SavedTranscript(path, size, data[max(0, end - _TRANSCRIPT_CHECK) : end])
-                return _TranscriptRead(path, "", data[saved.size - start : end].decode(errors="replace"), record)
-            file.seek(0)
-        data = file.read()
-    size = data.rfind(b"\n") + 1
-    record = _SavedTranscript(path, size, data[max(0, size - _TRANSCRIPT_CHECK) : size])
-    return _TranscriptRead(path, data[:size].decode(errors="replace"), None, record)
 
 
 async def _read_journal(path: Path, offset: int) -> tuple[builtins.list[bytes], int]:
@@ -170,7 +123,7 @@ class SessionService:
         self._watcher = watcher
         self._followers: dict[str, _Follower] = {}
         self._tokens: dict[str, str] = {}
-        self._saved_transcripts: dict[str, _SavedTranscript] = {}  # by transcript file name
+        self._saved_transcripts: dict[str, SavedTranscript] = {}  # by transcript file name
 
     # -- paths -------------------------------------------------------------------------------------------
 
@@ -405,9 +358,8 @@ class SessionService:
     async def _save_transcript(self, record: SessionRecord) -> None:
         """Keep Cove's own copy, so the conversation can be resumed in any sandbox, even after this one is gone.
 
-        Claude Code only appends to a transcript, so after the first save of a conversation by this server only
-        what was appended since is read and stored (a long conversation used to be read and written whole after
-        every turn); if the file is not the one saved, or its saved part changed, it is saved whole again."""
+        After the first save by this server, only what was appended since is read and stored (``transcript_tail``).
+        """
         claude_session_id = record.claude_session_id
         if not claude_session_id:
             return
@@ -415,15 +367,15 @@ class SessionService:
         name = f"{claude_session_id}.jsonl"
         saved = self._saved_transcripts.get(name)
         try:
-            if saved is not None and _grew_by(saved) <= INLINE_READ_BYTES:
-                found = _read_transcript(projects, name, saved)  # a turn's worth: cheaper than a thread hand-off
+            if saved is not None and grew_by(saved) <= INLINE_READ_BYTES:
+                found = read_transcript(projects, name, saved)  # a turn's worth: cheaper than a thread hand-off
             else:
-                found = await asyncio.to_thread(_read_transcript, projects, name, saved)
+                found = await asyncio.to_thread(read_transcript, projects, name, saved)
             if found is not None and found.tail is not None:
                 if found.tail == "" or await self._store.append_transcript(claude_session_id, found.tail):
                     self._saved_transcripts[name] = found.saved
                     return
-                found = await asyncio.to_thread(_read_transcript, projects, name, None)  # no stored copy to add to
+                found = await asyncio.to_thread(read_transcript, projects, name, None)  # no stored copy to add to
         except OSError:
             return
         if found is not None:
