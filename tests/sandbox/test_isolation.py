@@ -10,9 +10,10 @@ from tests.conftest import CoveServer
 
 async def test_runs_as_unprivileged_user_in_its_own_pid_namespace(connection: dict[str, str]) -> None:
     async with await AsyncSandbox.create(**connection) as sandbox:
-        ident = await sandbox.exec.run("id -u; id -un; echo $HOME; pwd")
-        uid, name, home, cwd = ident.stdout.split()
+        ident = await sandbox.exec.run("id -u; id -un; echo $HOME; pwd; echo $SHELL; getent passwd user")
+        uid, name, home, cwd, shell, entry = ident.stdout.split()
         assert uid != "0" and name == "user" and home == "/home/user" and cwd == "/workspace"
+        assert shell == "/bin/bash" and entry.endswith(":/bin/bash"), "the login shell, as passwd says"
         pids = (await sandbox.exec.run("ls /proc | grep -E '^[0-9]+$'")).stdout.split()
         # Only the supervisor (PID 1) and this command's own processes exist; none of the host's.
         assert "1" in pids and len(pids) < 10

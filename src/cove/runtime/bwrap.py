@@ -246,6 +246,9 @@ class BwrapDriver:
             "HOME": HOME,
             "USER": SANDBOX_USER,
             "LOGNAME": SANDBOX_USER,
+            # The user's login shell (as /etc/passwd says). Tools look for it there: Claude Code without it probes
+            # for a shell on its own, which cost about 10 ms of CPU a turn.
+            "SHELL": "/bin/bash",
             "LANG": "C.UTF-8",
             "TERM": "xterm-256color",
             "COVE_SANDBOX_ID": sandbox_id,

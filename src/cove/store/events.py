@@ -6,6 +6,7 @@ hand-off and plain SQL per batch. Reads stay on the engine.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -27,6 +28,13 @@ class StoredEvent:
 
 
 _INSERT = f"INSERT INTO {events.name} (session_id, seq, type, data) VALUES (?, ?, ?, ?)"
+# Looked up once: SQLAlchemy's column lookups cost more than the rest of a batch's preparation.
+_JSON_COLUMNS = frozenset(column.name for column in agent_sessions.c if isinstance(column.type, JSON))
+
+
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> str:
+    return f"UPDATE {agent_sessions.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
 
 
 class EventStore:
@@ -39,9 +47,8 @@ class EventStore:
         happened or neither, so re-ingesting the journal from the cursor never duplicates an event."""
         values = {**session_values, "updated_at": time.time()}
         rows = [(session_id, e.seq, e.type, e.data) for e in batch]
-        columns = list(values)
-        update = f"UPDATE {agent_sessions.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
-        encoded = [json.dumps(values[c]) if isinstance(agent_sessions.c[c].type, JSON) else values[c] for c in columns]
+        update = _update_statement(tuple(values))
+        encoded = [json.dumps(value) if column in _JSON_COLUMNS else value for column, value in values.items()]
 
         def write(connection: sqlite3.Connection) -> None:
             connection.executemany(_INSERT, rows)
