@@ -88,6 +88,9 @@ async def _read_journal(path: Path, offset: int) -> tuple[builtins.list[bytes], 
     return await asyncio.to_thread(read_lines, path, offset)
 
 
+_Control = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
 class _Follower:
     """Ingests one session's journal and watches its runner process until it exits."""
 
@@ -105,6 +108,14 @@ class _Follower:
         # Set when the runner ended and its journal cannot be written any more (its sandbox is gone): the
         # ingester then closes the log with an ``exit`` of its own.
         self.lost_exit: int | None = None
+        # The runner's control socket, kept open between commands (one at a time).
+        self.control: _Control | None = None
+        self.control_lock = asyncio.Lock()
+
+    def close_control(self) -> None:
+        if self.control is not None:
+            self.control[1].close()
+            self.control = None
 
 
 class SessionService:
@@ -304,6 +315,7 @@ class SessionService:
         if follower is not None:
             for task in follower.tasks:
                 task.cancel()
+            follower.close_control()
 
     async def _ingest(self, session_id: str, follower: _Follower) -> None:
         record = follower.record
@@ -329,6 +341,7 @@ class SessionService:
             self._tokens.pop(record.token_hash, None)  # an ended session's token opens nothing any more
             self._watcher.unwatch(journal.parent)
             self._events.close(session_id)
+            follower.close_control()
             follower.exited.set()
 
     async def _ingest_batch(self, record: SessionRecord, lines: builtins.list[bytes], offset: int) -> None:
@@ -447,27 +460,35 @@ class SessionService:
         return record
 
     async def _control(self, record: SessionRecord, op: str, **fields: Any) -> dict[str, Any]:
-        socket_path = self.session_dir(record) / "control.sock"
-        deadline = time.monotonic() + CONTROL_TIMEOUT
-        while True:
+        """One request to the runner's control socket. A followed session keeps its connection open between
+        requests (a connect and an accept less on every prompt); one the runner has closed is replaced once."""
+        request = json.dumps({"id": 1, "op": op, **fields}).encode() + b"\n"
+        follower = self._followers.get(record.id)
+        if follower is None:
+            reader, writer = await self._connect_control(record)
             try:
-                reader, writer = await open_unix(socket_path, limit=32 * 1024 * 1024)
-                break
-            except OSError as exc:
-                current = await self.get(record.id)
-                if current.status in FINAL:
-                    raise SessionExited(f"agent session {record.id} has {current.status}") from exc
-                if time.monotonic() > deadline:
-                    raise AgentUnavailable(f"agent session {record.id} is not answering") from exc
-                await asyncio.sleep(0.02)
-        try:
-            writer.write(json.dumps({"id": 1, "op": op, **fields}).encode() + b"\n")
-            await writer.drain()
-            line = await asyncio.wait_for(reader.readline(), CONTROL_TIMEOUT)
-        except (OSError, TimeoutError) as exc:
-            raise AgentUnavailable(f"agent session {record.id} did not answer {op}") from exc
-        finally:
-            writer.close()
+                line = await self._exchange(record, op, reader, writer, request)
+            finally:
+                writer.close()
+        else:
+            async with follower.control_lock:
+                for attempt in range(2):
+                    fresh = follower.control is None
+                    if follower.control is None:
+                        follower.control = await self._connect_control(record)
+                    reader, writer = follower.control
+                    try:
+                        line = await self._exchange(record, op, reader, writer, request)
+                    except AgentUnavailable:
+                        follower.close_control()
+                        if fresh or attempt:
+                            raise
+                        continue
+                    if not line:
+                        follower.close_control()
+                        if not fresh and not attempt:
+                            continue  # closed while it was kept: the request never reached the runner
+                    break
         if not line:
             raise SessionExited(f"agent session {record.id} ended while handling {op}")
         reply = json.loads(line)
@@ -476,6 +497,31 @@ class SessionService:
             raise InvalidRequest(str(error.get("message", f"{op} refused")), code=str(error.get("code", "refused")))
         result: dict[str, Any] = reply.get("result") or {}
         return result
+
+    async def _connect_control(self, record: SessionRecord) -> _Control:
+        socket_path = self.session_dir(record) / "control.sock"
+        deadline = time.monotonic() + CONTROL_TIMEOUT
+        while True:
+            try:
+                return await open_unix(socket_path, limit=32 * 1024 * 1024)
+            except OSError as exc:
+                current = await self.get(record.id)
+                if current.status in FINAL:
+                    raise SessionExited(f"agent session {record.id} has {current.status}") from exc
+                if time.monotonic() > deadline:
+                    raise AgentUnavailable(f"agent session {record.id} is not answering") from exc
+                await asyncio.sleep(0.02)
+
+    @staticmethod
+    async def _exchange(
+        record: SessionRecord, op: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> bytes:
+        try:
+            writer.write(request)
+            await writer.drain()
+            return await asyncio.wait_for(reader.readline(), CONTROL_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise AgentUnavailable(f"agent session {record.id} did not answer {op}") from exc
 
     async def prompt(self, sandbox_id: str, session_id: str, text: str) -> dict[str, Any]:
         if not text.strip():

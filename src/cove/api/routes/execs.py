@@ -117,6 +117,10 @@ async def _pump_input(websocket: WebSocket, stream: ProcessStream) -> None:
                 raise ValueError(f"unknown frame type {kind!r}; expected stdin, stdin_close or signal")
         except (ValueError, binascii.Error, CoveServiceError) as exc:
             await _send_error(websocket, "invalid_frame", str(exc))
+        except ConnectionError:
+            # The process ended and the guest closed its stream: its exit is on the way (the output pump), and
+            # input sent after that goes nowhere, as it would to any exited process.
+            continue
 
 
 async def _serve_stream(websocket: WebSocket, stream: ProcessStream, hello: str) -> None:
