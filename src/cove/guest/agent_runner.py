@@ -104,6 +104,7 @@ class _Turn:
     prompt: str
     done: asyncio.Event = field(default_factory=asyncio.Event)
     interrupt_requested: bool = False
+    announced: bool = False  # its turn_started is in the journal
 
 
 class AgentRunner:
@@ -353,14 +354,17 @@ class AgentRunner:
         self._current = turn
         self._last_turn = turn.number
         self.state = "running"
-        self.emit("turn_started", turn=turn.number, prompt=prompt.text)
         try:
+            # The prompt goes to Claude Code first, turn_started to the journal after: the CLI starts working
+            # before the server and its clients are woken for the event (on a small machine they compete).
             await client.query(prompt.text)
         except Exception as error:
+            self._announce(turn)
             self.emit("error", code="turn_failed", message=f"{type(error).__name__}: {error}")
             self._finish_turn(None, "the prompt could not be sent to Claude Code")
             self._client_lost = True
             return
+        self._announce(turn)
         while not turn.done.is_set() and not self._stopping.is_set():
             if self._abort_turn:
                 self._abort_turn = False
@@ -370,7 +374,14 @@ class AgentRunner:
             self._wake.clear()
             await self._wake.wait()
 
+    def _announce(self, turn: _Turn) -> None:
+        if not turn.announced:
+            turn.announced = True
+            self.emit("turn_started", turn=turn.number, prompt=turn.prompt)
+
     def _on_message(self, message: Any) -> None:
+        if self._current is not None:
+            self._announce(self._current)  # never a message of a turn before its turn_started
         if isinstance(message, SystemMessage) and message.subtype == "init":
             sid = message.data.get("session_id")
             if isinstance(sid, str):
@@ -388,6 +399,7 @@ class AgentRunner:
         turn = self._current
         if turn is None:
             return
+        self._announce(turn)
         self._current = None
         self.state = "idle"
         usage: dict[str, Any] = dict(result.usage or {}) if result is not None else {}
