@@ -357,6 +357,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
     finally:
         await engine.dispose()
         await asyncio.to_thread(remove_leftover_cgroups, created_ids)
+        driver.release(probe)
         shutil.rmtree(probe.root, ignore_errors=True)
     for name in [*commands, SPAWN]:
         profile.stages[name] = Stats.of(samples[name])
