@@ -1,10 +1,10 @@
-"""Running the model proxy: on a unix socket bound into every sandbox, in front of the configured upstream —
-the built-in simulator when no key is configured.
+"""Running the model proxy in front of the configured upstream — the built-in simulator when no key is set.
 
-Next to it, ``handoff.sock``: each sandbox's forwarder (``cove.guest.model_forwarder``) passes the loopback
-connections its CLI opens through it, as descriptors, and the proxy serves them as if accepted here — no relay
-in between. Only TCP stream sockets are taken; anything a sandbox could pass is no more than a connection it
-could have made to the proxy itself, and every request on it still needs a live session's token.
+Sandboxes reach it through ``handoff.sock``, in a directory bound into every sandbox: each sandbox's forwarder
+(``cove.guest.model_forwarder``) passes the loopback connections its CLI opens through it, as descriptors, and
+the proxy serves them as if accepted here — no relay in between. Only TCP stream sockets are taken; anything a
+sandbox could pass is no more than a connection it could have made to the proxy itself, and every request on it
+still needs a live session's token.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import httpx
 from cove.modelproxy.proxy import MAX_HEAD, ModelProxy, TokenResolver, Upstream, UsageSink
 
 log = logging.getLogger("cove.modelproxy")
-SOCKET_NAME = "model.sock"
 HANDOFF_NAME = "handoff.sock"
 _MAX_FDS = 16  # descriptors per message; the forwarder sends one
 
@@ -37,14 +36,9 @@ class ModelGateway:
         self._simulator: subprocess.Popen[bytes] | None = None
         self.upstream: Upstream | None = None
         self._proxy: ModelProxy | None = None
-        self._server: asyncio.Server | None = None
         self._handoff: socket.socket | None = None
         self._forwarders: set[socket.socket] = set()
         self._passed: set[asyncio.Task[None]] = set()
-
-    @property
-    def socket_path(self) -> Path:
-        return self.socket_dir / SOCKET_NAME
 
     async def start(self) -> None:
         upstream = Upstream.from_env()
@@ -57,23 +51,17 @@ class ModelGateway:
         self.upstream = upstream
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self.socket_dir.chmod(0o755)
-        sock = self._bind(SOCKET_NAME)
         self._proxy = ModelProxy(self._resolve, upstream, self._record_usage)
-        self._server = await asyncio.start_unix_server(self._proxy.serve_connection, sock=sock, limit=MAX_HEAD)
-        self._handoff = self._bind(HANDOFF_NAME)
-        self._handoff.setblocking(False)
-        asyncio.get_running_loop().add_reader(self._handoff.fileno(), self._accept_forwarders)
-
-    def _bind(self, name: str) -> socket.socket:
-        path = self.socket_dir / name
+        path = self.socket_dir / HANDOFF_NAME
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(path))
+        self._handoff = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._handoff.bind(str(path))
         # Sandbox users (each its own uid) must be able to connect; the per-session token is the gate.
         os.chmod(path, 0o666)
-        sock.listen(128)
-        return sock
+        self._handoff.listen(128)
+        self._handoff.setblocking(False)
+        asyncio.get_running_loop().add_reader(self._handoff.fileno(), self._accept_forwarders)
 
     def _accept_forwarders(self) -> None:
         assert self._handoff is not None
@@ -147,8 +135,6 @@ class ModelGateway:
         raise RuntimeError("the built-in model simulator did not start")
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
         loop = asyncio.get_running_loop()
         for channel in [*self._forwarders, *([self._handoff] if self._handoff is not None else [])]:
             loop.remove_reader(channel.fileno())

@@ -31,6 +31,8 @@ MODEL_DIR = "/run/cove-model"
 GUEST_CODE = "/opt/cove/src"
 GUEST_VENV = "/opt/cove/venv"
 START_TIMEOUT = 10.0
+# Where a sandbox sees its storage's directories (``merged/<name>`` on the host, bound through ``slots/<name>``).
+STORAGE_IN_SANDBOX = {"/workspace": "workspace", HOME: "home"}
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FSIZE_SLACK_MB = 1
 
@@ -64,7 +66,7 @@ class SandboxPaths:
 
     def attachments(self) -> list[tuple[Path, Path]]:
         """(the storage's directory, the slot it is bound onto)."""
-        return [(self.workspace, self.slots / "workspace"), (self.home, self.slots / "home")]
+        return [(self.root / "merged" / name, self.slots / name) for name in STORAGE_IN_SANDBOX.values()]
 
     @property
     def tmp(self) -> Path:
@@ -230,9 +232,9 @@ class BwrapDriver:
         args += ["--ro-bind", str(paths.etc / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(paths.etc / "group"), "/etc/group"]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--dir", "/run/user"]
-        workspace, home = (slot for _storage, slot in paths.attachments())
-        args += ["--bind", str(workspace), "/workspace", "--perms", "0755", "--dir", "/home"]
-        args += ["--bind", str(home), HOME]
+        args += ["--perms", "0755", "--dir", "/home"]
+        for inside, name in STORAGE_IN_SANDBOX.items():
+            args += ["--bind", str(paths.slots / name), inside]
         args += ["--bind", str(paths.tmp), "/tmp", "--bind", str(paths.run), GUEST_RUN]
         if self.model_dir is not None:
             args += ["--ro-bind", str(self.model_dir), MODEL_DIR]

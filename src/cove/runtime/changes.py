@@ -27,26 +27,27 @@ copies only entries whose ctime moved.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
 
-from cove.runtime.inotify import read_events
+from cove.runtime.inotify import (
+    IN_ATTRIB,
+    IN_CLOSE_WRITE,
+    IN_CREATE,
+    IN_DELETE,
+    IN_IGNORED,
+    IN_MODIFY,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    IN_ONLYDIR,
+    IN_Q_OVERFLOW,
+    add_watch,
+    open_instance,
+    read_events,
+)
 
-_IN_MODIFY = 0x002
-_IN_ATTRIB = 0x004
-_IN_CLOSE_WRITE = 0x008
-_IN_MOVED_FROM = 0x040
-_IN_MOVED_TO = 0x080
-_IN_CREATE = 0x100
-_IN_DELETE = 0x200
-_IN_Q_OVERFLOW = 0x4000
-_IN_IGNORED = 0x8000
-_IN_ONLYDIR = 0x01000000
-_CONTENT = _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE
-_SHAPE = _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
-
-_libc = ctypes.CDLL(None, use_errno=True)
+_CONTENT = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE
+_SHAPE = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 
 
 class ChangeWatch:
@@ -73,12 +74,12 @@ class ChangeWatch:
         self._drain()
         self._valid = False
         if self._fd < 0:
-            self._fd = int(_libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+            self._fd = open_instance()
             if self._fd < 0:
                 return  # out of inotify instances: every seal of this sandbox scans the whole upper
-        mask = _CONTENT | _SHAPE | _IN_ONLYDIR
+        mask = _CONTENT | _SHAPE | IN_ONLYDIR
         for directory in [b"", *directories]:
-            wd = int(_libc.inotify_add_watch(self._fd, os.path.join(bytes(self._upper), directory), mask))
+            wd = add_watch(self._fd, os.path.join(bytes(self._upper), directory), mask)
             if wd < 0:
                 return  # out of watches (fs.inotify.max_user_watches): stays invalid
             self._dirs[wd] = directory
@@ -92,9 +93,9 @@ class ChangeWatch:
         """Read every queued event: the entries with content changes, or None if the shape changed."""
         dirty: set[bytes] | None = set()
         for wd, mask, name in read_events(self._fd) if self._fd >= 0 else ():
-            if mask & _IN_IGNORED:
+            if mask & IN_IGNORED:
                 self._dirs.pop(wd, None)  # the directory is gone (its parent reports the removal)
-            elif mask & (_SHAPE | _IN_Q_OVERFLOW) or wd not in self._dirs:
+            elif mask & (_SHAPE | IN_Q_OVERFLOW) or wd not in self._dirs:
                 dirty = None
             elif dirty is not None and name:  # a directory's own event is also its parent's, named
                 dirty.add(os.path.join(self._dirs[wd], name))

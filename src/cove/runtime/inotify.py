@@ -13,11 +13,41 @@ import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-IN_MODIFY = 0x00000002
-IN_MOVED_TO = 0x00000080
-IN_CREATE = 0x00000100
+IN_MODIFY = 0x002
+IN_ATTRIB = 0x004
+IN_CLOSE_WRITE = 0x008
+IN_MOVED_FROM = 0x040
+IN_MOVED_TO = 0x080
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
+IN_ONLYDIR = 0x01000000
 _EVENT = struct.Struct("iIII")
 POLL_INTERVAL = 0.05
+
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _libc = None
+
+
+def open_instance() -> int:
+    """A non-blocking inotify descriptor, or -1 when there is none to be had (no libc, out of instances)."""
+    if _libc is None:
+        return -1
+    return int(_libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+
+
+def add_watch(fd: int, path: bytes, mask: int) -> int:
+    """The watch descriptor, or -1 (gone, or out of watches)."""
+    assert _libc is not None
+    return int(_libc.inotify_add_watch(fd, path, mask))
+
+
+def remove_watch(fd: int, wd: int) -> None:
+    assert _libc is not None
+    _libc.inotify_rm_watch(fd, wd)
 
 
 def read_events(fd: int) -> Iterator[tuple[int, int, bytes]]:
@@ -40,23 +70,16 @@ class DirectoryWatcher:
     def __init__(self) -> None:
         self._callbacks: dict[int, Callable[[], None]] = {}
         self._by_path: dict[str, int] = {}
-        self._fd = -1
-        self._libc: ctypes.CDLL | None = None
         self._polled: dict[str, Callable[[], None]] = {}
         self._poller: asyncio.Task[None] | None = None
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = int(libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
-        except (OSError, AttributeError):
-            fd = -1
-        if fd >= 0:
-            self._fd, self._libc = fd, libc
-            asyncio.get_running_loop().add_reader(fd, self._drain)
+        self._fd = open_instance()
+        if self._fd >= 0:
+            asyncio.get_running_loop().add_reader(self._fd, self._drain)
 
     def watch(self, directory: Path, callback: Callable[[], None]) -> None:
         key = str(directory)
-        if self._libc is not None:
-            wd = int(self._libc.inotify_add_watch(self._fd, key.encode(), IN_MODIFY | IN_CREATE | IN_MOVED_TO))
+        if self._fd >= 0:
+            wd = add_watch(self._fd, key.encode(), IN_MODIFY | IN_CREATE | IN_MOVED_TO)
             if wd >= 0:
                 self._callbacks[wd] = callback
                 self._by_path[key] = wd
@@ -69,9 +92,9 @@ class DirectoryWatcher:
         key = str(directory)
         self._polled.pop(key, None)
         wd = self._by_path.pop(key, None)
-        if wd is not None and self._libc is not None:
+        if wd is not None and self._fd >= 0:
             self._callbacks.pop(wd, None)
-            self._libc.inotify_rm_watch(self._fd, wd)
+            remove_watch(self._fd, wd)
 
     def _drain(self) -> None:
         woken = {wd for wd, _mask, _name in read_events(self._fd)}

@@ -91,16 +91,21 @@ def bind_idmapped(source: Path, target: Path, *, disk_uid: int, uid: int, read_o
     """Bind ``source`` at ``target`` so that files owned by ``disk_uid`` appear owned by ``uid``; writable, what
     ``uid`` creates through it lands on disk owned by ``disk_uid`` (and nobody else can create anything)."""
     userns = _userns_fd(disk_uid, uid)
-    tree = -1
     try:
-        tree = _syscall(_OPEN_TREE, _AT_FDCWD, os.fsencode(source), _OPEN_TREE_CLONE | _CLOEXEC)
-        attr = _MountAttr(_MOUNT_ATTR_IDMAP | (_MOUNT_ATTR_RDONLY if read_only else 0), 0, 0, userns)
-        _syscall(_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr))
-        _syscall(_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
+        _bind(source, target, _MountAttr(_MOUNT_ATTR_IDMAP | (_MOUNT_ATTR_RDONLY if read_only else 0), 0, 0, userns))
     finally:
         os.close(userns)
-        if tree >= 0:
-            os.close(tree)
+
+
+def _bind(source: Path, target: Path, attr: _MountAttr | None) -> None:
+    """Clone the mount at ``source``, give it ``attr``, attach it at ``target`` (stacked on what is there)."""
+    tree = _syscall(_OPEN_TREE, _AT_FDCWD, os.fsencode(source), _OPEN_TREE_CLONE | _CLOEXEC)
+    try:
+        if attr is not None:
+            _syscall(_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr))
+        _syscall(_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
+    finally:
+        os.close(tree)
 
 
 def mount_overlay(lowers: list[Path], upper: Path | None, work: Path | None, target: Path) -> None:
@@ -146,11 +151,7 @@ def detach(target: Path) -> None:
 
 def bind(source: Path, target: Path) -> None:
     """Bind ``source`` at ``target`` (stacked on whatever is mounted there)."""
-    tree = _syscall(_OPEN_TREE, _AT_FDCWD, os.fsencode(source), _OPEN_TREE_CLONE | _CLOEXEC)
-    try:
-        _syscall(_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
-    finally:
-        os.close(tree)
+    _bind(source, target, None)
 
 
 def make_shared(target: Path) -> None:

@@ -4,8 +4,9 @@ host, and the overlayfs driver (the btrfs one is ``runtime.btrfs``).
 Whatever the driver, after ``mount(root, chain, uid)`` the sandbox's files are at ``root/merged/workspace`` and
 ``root/merged/home`` as its uid sees them. The overlayfs driver makes them an overlay mounted on the host.
 
-The server (root) mounts it before bwrap starts and bwrap binds ``merged/workspace`` and ``merged/home`` in.
-Host mounts outlive the server process, so a restarted server finds every sandbox's files where they were.
+The server (root) mounts it, and binds ``merged/workspace`` and ``merged/home`` into the sandbox through its
+slots (``SandboxPaths.slots``). Host mounts outlive the server process, so a restarted server finds every
+sandbox's files where they were.
 
 Per sandbox, under its root::
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from cove.runtime.bwrap import HOME
+from cove.runtime.bwrap import STORAGE_IN_SANDBOX
 from cove.runtime.cgroups import Cgroups
 from cove.runtime.changes import mapped_for_writing
 from cove.runtime.storage import SealedChain
@@ -32,8 +32,8 @@ from cove.store.sandboxes import SandboxRecord
 
 log = logging.getLogger("cove.checkpoints")
 
-# Where the storage's directories appear in a sandbox (``SandboxPaths.attachments``), for ``mapped_for_writing``.
-SANDBOX_BINDS = {b"/workspace": b"workspace", HOME.encode(): b"home"}
+# For ``mapped_for_writing``: where the storage's directories appear in a sandbox, and their names in the upper.
+SANDBOX_BINDS = {inside.encode(): name.encode() for inside, name in STORAGE_IN_SANDBOX.items()}
 # Deeper chains are squashed into one layer: overlay lookups cost per layer, and the kernel caps the stack.
 MAX_DEPTH = 16
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -19,9 +20,10 @@ import re
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cove.events.log import EventLog
 from cove.guest.agent_config import AgentConfig
@@ -47,6 +49,7 @@ from cove.store.events import StoredEvent
 from cove.store.sessions import SessionRecord, SessionStore, zero_usage
 
 log = logging.getLogger("cove.sessions")
+T = TypeVar("T")
 
 GUEST_AGENTS = "/run/cove/agents"
 CONTROL_TIMEOUT = 30.0
@@ -75,17 +78,19 @@ def project_dir_name(cwd: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "-", cwd)
 
 
+async def _read(size: int, read: Callable[[], T]) -> T:
+    """``read()`` in this thread when it reads ``size`` bytes or fewer (the usual case: what one turn added, in the
+    page cache, which a hand-off to a worker thread would cost more than), else in a worker thread (catching up
+    on a long journal or transcript after a restart)."""
+    return read() if size <= INLINE_READ_BYTES else await asyncio.to_thread(read)
+
+
 async def _read_journal(path: Path, offset: int) -> tuple[builtins.list[bytes], int]:
-    """``read_lines``, in this thread when little was added since ``offset`` (the usual wake-up: a few events
-    in the page cache, which a hand-off to a worker thread would cost more than), else in a worker thread
-    (catching up on a long journal after a restart)."""
     try:
         added = os.stat(path).st_size - offset
     except FileNotFoundError:
         return [], offset
-    if added <= INLINE_READ_BYTES:
-        return read_lines(path, offset)
-    return await asyncio.to_thread(read_lines, path, offset)
+    return await _read(added, functools.partial(read_lines, path, offset))
 
 
 _Control = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -380,10 +385,8 @@ class SessionService:
         name = f"{claude_session_id}.jsonl"
         saved = self._saved_transcripts.get(name)
         try:
-            if saved is not None and grew_by(saved) <= INLINE_READ_BYTES:
-                found = read_transcript(projects, name, saved)  # a turn's worth: cheaper than a thread hand-off
-            else:
-                found = await asyncio.to_thread(read_transcript, projects, name, saved)
+            size = grew_by(saved) if saved is not None else INLINE_READ_BYTES + 1  # the first read is whole
+            found = await _read(size, functools.partial(read_transcript, projects, name, saved))
             if found is not None and found.tail is not None:
                 if found.tail == "" or await self._store.append_transcript(claude_session_id, found.tail):
                     self._saved_transcripts[name] = found.saved
@@ -460,8 +463,7 @@ class SessionService:
         return record
 
     async def _control(self, record: SessionRecord, op: str, **fields: Any) -> dict[str, Any]:
-        """One request to the runner's control socket. A followed session keeps its connection open between
-        requests (a connect and an accept less on every prompt); one the runner has closed is replaced once."""
+        """One request to the runner's control socket (a followed session's stays open between requests)."""
         request = json.dumps({"id": 1, "op": op, **fields}).encode() + b"\n"
         follower = self._followers.get(record.id)
         if follower is None:
@@ -472,23 +474,7 @@ class SessionService:
                 writer.close()
         else:
             async with follower.control_lock:
-                for attempt in range(2):
-                    fresh = follower.control is None
-                    if follower.control is None:
-                        follower.control = await self._connect_control(record)
-                    reader, writer = follower.control
-                    try:
-                        line = await self._exchange(record, op, reader, writer, request)
-                    except AgentUnavailable:
-                        follower.close_control()
-                        if fresh or attempt:
-                            raise
-                        continue
-                    if not line:
-                        follower.close_control()
-                        if not fresh and not attempt:
-                            continue  # closed while it was kept: the request never reached the runner
-                    break
+                line = await self._kept_control(record, follower, op, request)
         if not line:
             raise SessionExited(f"agent session {record.id} ended while handling {op}")
         reply = json.loads(line)
@@ -497,6 +483,24 @@ class SessionService:
             raise InvalidRequest(str(error.get("message", f"{op} refused")), code=str(error.get("code", "refused")))
         result: dict[str, Any] = reply.get("result") or {}
         return result
+
+    async def _kept_control(self, record: SessionRecord, follower: _Follower, op: str, request: bytes) -> bytes:
+        """On the follower's kept connection (a connect and an accept less on every prompt). A connection the
+        runner closed while it was kept is replaced once; nothing else is retried, so nothing runs twice."""
+        for kept in (follower.control is not None, False):
+            if follower.control is None:
+                follower.control = await self._connect_control(record)
+            try:
+                line = await self._exchange(record, op, *follower.control, request)
+            except AgentUnavailable:
+                follower.close_control()
+                raise
+            if line or not kept:
+                break
+            follower.close_control()
+        if not line:
+            follower.close_control()
+        return line
 
     async def _connect_control(self, record: SessionRecord) -> _Control:
         socket_path = self.session_dir(record) / "control.sock"

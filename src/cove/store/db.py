@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from cove.store.tables import metadata
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
+    """For every connection to the database, the engine's and the hot-path writer's (``store.writer``)."""
     cursor = dbapi_connection.cursor()
     # WAL lets readers (attach replays, lists) proceed while the ingester writes; NORMAL is durable in WAL mode
     # across process crashes, which is the failure Cove promises to survive.
@@ -25,7 +26,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 async def open_engine(path: Path) -> AsyncEngine:
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     return engine

@@ -17,6 +17,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cove.store.db import sqlite_pragmas
+
 T = TypeVar("T")
 
 
@@ -36,8 +38,7 @@ class SqliteWriter:
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._connection is None:
             self._connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            self._connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection.execute("PRAGMA busy_timeout=5000")
+            sqlite_pragmas(self._connection)
         connection = self._connection
         connection.execute("BEGIN IMMEDIATE")
         try:
