@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, literal, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cove.store.tables import agent_sessions, transcripts
+from cove.store.tables import agent_sessions, transcript_parts, transcripts
 from cove.store.writer import SqliteWriter
 
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -48,7 +48,11 @@ class SessionRecord:
         return cls(**dict(row))
 
 
-_APPEND_TRANSCRIPT = f"UPDATE {transcripts.name} SET content = content || ?, updated_at = ? WHERE claude_session_id = ?"
+_TOUCH_TRANSCRIPT = f"UPDATE {transcripts.name} SET updated_at = ? WHERE claude_session_id = ?"
+_APPEND_TRANSCRIPT_PART = (
+    f"INSERT INTO {transcript_parts.name} (claude_session_id, part, content) "
+    f"SELECT ?, COALESCE(MAX(part), 0) + 1, ? FROM {transcript_parts.name} WHERE claude_session_id = ?"
+)
 
 
 class SessionStore:
@@ -101,6 +105,9 @@ class SessionStore:
                     select(transcripts.c.claude_session_id).where(transcripts.c.claude_session_id == claude_session_id)
                 )
             ).first()
+            await conn.execute(
+                delete(transcript_parts).where(transcript_parts.c.claude_session_id == claude_session_id)
+            )
             if exists:
                 await conn.execute(
                     update(transcripts).where(transcripts.c.claude_session_id == claude_session_id).values(**row)
@@ -113,15 +120,24 @@ class SessionStore:
         After every turn: on the hot-path writer."""
 
         def write(connection: sqlite3.Connection) -> bool:
-            return connection.execute(_APPEND_TRANSCRIPT, (tail, time.time(), claude_session_id)).rowcount > 0
+            if connection.execute(_TOUCH_TRANSCRIPT, (time.time(), claude_session_id)).rowcount == 0:
+                return False
+            connection.execute(_APPEND_TRANSCRIPT_PART, (claude_session_id, tail, claude_session_id))
+            return True
 
         return await self._writer.transaction(write)
 
     async def transcript(self, claude_session_id: str) -> tuple[str, str] | None:
         """The stored copy of a conversation: (project directory name, JSONL content)."""
-        query = select(transcripts.c.project, transcripts.c.content).where(
+        # One statement, so the saved content and the parts appended to it are read from one snapshot.
+        base = select(literal(0).label("part"), transcripts.c.project, transcripts.c.content).where(
             transcripts.c.claude_session_id == claude_session_id
         )
+        appended = select(transcript_parts.c.part, literal(""), transcript_parts.c.content).where(
+            transcript_parts.c.claude_session_id == claude_session_id
+        )
         async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        return (str(row[0]), str(row[1])) if row else None
+            rows = (await conn.execute(base.union_all(appended).order_by("part"))).all()
+        if not rows or rows[0].part != 0:
+            return None  # parts without their conversation: nothing that can be resumed
+        return str(rows[0].project), "".join(str(row.content) for row in rows)

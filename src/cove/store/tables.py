@@ -80,6 +80,9 @@ events = Table(
     Column("data", Text, nullable=False),
 )
 
+# A stored conversation is ``content`` (the whole transcript when it was last saved in full) followed by its
+# ``transcript_parts`` in order (what each later turn appended). Appending a row costs the same at turn 1,000 as
+# at turn 1; rewriting one growing value wrote the whole conversation again after every turn.
 transcripts = Table(
     "transcripts",
     metadata,
@@ -88,6 +91,14 @@ transcripts = Table(
     Column("project", String, nullable=False),
     Column("content", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+transcript_parts = Table(
+    "transcript_parts",
+    metadata,
+    Column("claude_session_id", String, primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("content", Text, nullable=False),
 )
 
 # A checkpoint outlives its sandbox; ``layers`` is its chain of sealed layer ids, bottom first.
