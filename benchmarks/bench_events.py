@@ -44,10 +44,11 @@ async def _subscriber(log: EventLog, until: int, latencies: list[float] | None, 
         if isinstance(item, ScrollbackEnd):
             ready.set()
             continue
-        if latencies is not None:
-            latencies.append(time.perf_counter() - json.loads(item.data)["sent"])
-        if item.seq >= until:
-            return
+        for event in item:
+            if latencies is not None:
+                latencies.append(time.perf_counter() - json.loads(event.data)["sent"])
+            if event.seq >= until:
+                return
 
 
 async def _fan_out(directory: Path) -> tuple[Stats, float]:
@@ -85,7 +86,7 @@ async def _subscriber_from(log: EventLog, after: int, until: int, ready: asyncio
     async for item in log.subscribe(SESSION, after=after):
         if isinstance(item, ScrollbackEnd):
             ready.set()
-        elif item.seq >= until:
+        elif item[-1].seq >= until:
             return
 
 

@@ -15,9 +15,9 @@ from tests.agent.conftest import validate_events
 from tests.conftest import CoveServer
 
 
-def ws_url(server: CoveServer, sandbox_id: str, session_id: str, after: int) -> str:
+def ws_url(server: CoveServer, sandbox_id: str, session_id: str, after: int, batch: int = 1) -> str:
     base = server.url.replace("http://", "ws://")
-    return f"{base}/v1/sandboxes/{sandbox_id}/agent/{session_id}/ws?after={after}"
+    return f"{base}/v1/sandboxes/{sandbox_id}/agent/{session_id}/ws?after={after}&batch={batch}"
 
 
 async def test_websocket_dropped_mid_turn_resumes_without_gap_or_duplicate(
@@ -47,6 +47,36 @@ async def test_websocket_dropped_mid_turn_resumes_without_gap_or_duplicate(
     history = await session.collect_events()
     assert received == [e.data for e in history[: len(received)]]
     validate_events(received)
+    await session.kill()
+
+
+async def test_live_events_published_together_share_a_frame_when_batched(
+    server: CoveServer, sandbox: AsyncSandbox
+) -> None:
+    session = await sandbox.agent.start()
+    async for event in session.events():
+        if event.type == "ready":
+            break
+    headers = {"authorization": f"Bearer {server.api_key}"}
+    frames: dict[int, list[list[dict[str, Any]]]] = {}
+    for batch in (1, 50):
+        cursor = (await session.collect_events())[-1].seq
+        url = ws_url(server, sandbox.id, session.session_id, cursor, batch)
+        async with connect(url, additional_headers=headers) as socket:
+            assert json.loads(await socket.recv())["type"] == "scrollback_end"
+            await session.send_prompt(f"@say batch {batch}")
+            live = frames[batch] = []
+            while not live or live[-1][-1]["type"] != "turn_complete":
+                live.append([json.loads(line) for line in str(await socket.recv()).split("\n")])
+
+    assert all(len(frame) == 1 for frame in frames[1])  # without batch: one event per frame, as before
+    batched = frames[50]
+    assert [e["type"] for e in batched[-1]] == ["result", "turn_complete"]  # journalled together, sent together
+    events = [event for frame in batched for event in frame]
+    assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[-1]["seq"] + 1))
+    history = {e.seq: e.data for e in await session.collect_events()}
+    assert events == [history[e["seq"]] for e in events]
+    validate_events(events)
     await session.kill()
 
 

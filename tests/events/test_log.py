@@ -34,6 +34,18 @@ async def log(tmp_path: Path) -> AsyncIterator[EventLog]:
     await engine.dispose()
 
 
+async def flat(
+    subscription: AsyncIterator[list[StoredEvent] | ScrollbackEnd],
+) -> AsyncIterator[StoredEvent | ScrollbackEnd]:
+    """A subscription one event at a time."""
+    async for item in subscription:
+        if isinstance(item, ScrollbackEnd):
+            yield item
+        else:
+            for event in item:
+                yield event
+
+
 async def append(log: EventLog, start: int, count: int, size: int = 5000) -> None:
     for offset in range(0, count, size):
         await log.append(SESSION, batch(start + offset, min(size, count - offset)), {})
@@ -43,7 +55,7 @@ async def test_replay_of_100000_events_then_live_without_gap_or_duplicate(log: E
     await append(log, 1, 100_000)
     seqs: list[int] = []
     marker: ScrollbackEnd | None = None
-    subscription = log.subscribe(SESSION, after=250)
+    subscription = flat(log.subscribe(SESSION, after=250))
     # Live events arrive while the replay is still being read.
     writer = asyncio.create_task(append(log, 100_001, 3000, size=7))
     async for item in subscription:
@@ -62,7 +74,7 @@ async def test_replay_of_100000_events_then_live_without_gap_or_duplicate(log: E
 
 async def test_a_subscriber_that_falls_behind_catches_up_from_the_store(log: EventLog) -> None:
     await append(log, 1, 10)
-    subscription = log.subscribe(SESSION, after=0)
+    subscription = flat(log.subscribe(SESSION, after=0))
     seqs = []
     async for item in subscription:
         if isinstance(item, ScrollbackEnd):
@@ -83,7 +95,7 @@ async def test_closing_a_session_ends_live_subscriptions_after_the_last_event(lo
     items = []
 
     async def follow() -> None:
-        async for item in log.subscribe(SESSION, after=1):
+        async for item in flat(log.subscribe(SESSION, after=1)):
             items.append(item)
 
     task = asyncio.create_task(follow())
@@ -92,6 +104,22 @@ async def test_closing_a_session_ends_live_subscriptions_after_the_last_event(lo
     await asyncio.wait_for(task, 5)
     seqs = [i.seq for i in items if not isinstance(i, ScrollbackEnd)]
     assert seqs == [2, 3, 4, 5] and any(isinstance(i, ScrollbackEnd) for i in items)
+
+
+async def test_live_events_come_in_the_batches_they_were_published_in(log: EventLog) -> None:
+    sizes = [2, 3, 1, 4]
+    received: list[list[int]] = []
+    subscription = log.subscribe(SESSION, after=0)
+    assert isinstance(await anext(subscription), ScrollbackEnd)
+    start = 1
+    for size in sizes:
+        await append(log, start, size)
+        start += size
+        item = await anext(subscription)
+        assert not isinstance(item, ScrollbackEnd)
+        received.append([event.seq for event in item])
+    await subscription.aclose()
+    assert received == [[1, 2], [3, 4, 5], [6], [7, 8, 9, 10]]
 
 
 async def test_read_pages_after_a_cursor(log: EventLog) -> None:

@@ -83,7 +83,7 @@ export class Channel {
 
   constructor(private readonly socket: WebSocket) {
     socket.on("message", (data: WebSocket.RawData) => {
-      // A frame holds one JSON object, or several, one per line, when a replay is batched (?batch=N).
+      // A frame holds one JSON object, or several, one per line, with ?batch=N (replay pages, live batches).
       for (const line of data.toString().split("\n")) {
         let frame: Frame;
         try {

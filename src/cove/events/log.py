@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,54 +89,65 @@ class EventLog:
     def reopen(self, session_id: str) -> None:
         self._closed.discard(session_id)
 
-    async def _replay(self, session_id: str, after: int) -> AsyncIterator[StoredEvent]:
-        while True:
-            await self._stored_so_far(session_id)
-            page = await self._store.read(session_id, after, PAGE)
-            for event in page:
-                yield event
-            if len(page) < PAGE:
-                return
-            after = page[-1].seq
-
     async def subscribe(
         self, session_id: str, after: int = 0, *, follow: bool = True
-    ) -> AsyncIterator[StoredEvent | ScrollbackEnd]:
+    ) -> AsyncGenerator[list[StoredEvent] | ScrollbackEnd, None]:
         """Every event after ``after``, then ``ScrollbackEnd``, then (with ``follow``) live events until the
-        session is closed."""
+        session is closed. Events come in lists: pages of the replay, then live events as they were published
+        together (a turn's ``result`` and ``turn_complete`` are one batch), so a writer sends each list at once.
+        """
         subscriber = _Subscriber()
         self._subscribers[session_id].add(subscriber)
         cursor = after
         try:
-            async for event in self._replay(session_id, cursor):
-                cursor = event.seq
-                yield event
+            async for page in self._replay(session_id, cursor):
+                cursor = page[-1].seq
+                yield page
             yield ScrollbackEnd(cursor)
             while follow:
                 if subscriber.lagging:
                     subscriber.lagging = False
-                    async for event in self._replay(session_id, cursor):
-                        cursor = event.seq
-                        yield event
+                    async for page in self._replay(session_id, cursor):
+                        cursor = page[-1].seq
+                        yield page
                 if not subscriber.queue:
                     if session_id in self._closed:
                         return
                     subscriber.wake.clear()
                     await subscriber.wake.wait()
                     continue
-                batch, subscriber.queue = subscriber.queue, []
-                for event in batch:
+                queued, subscriber.queue = subscriber.queue, []
+                fresh: list[StoredEvent] = []
+                for event in queued:
                     if event.seq <= cursor:
                         continue
-                    if event.seq > cursor + 1:
-                        async for missing in self._replay(session_id, cursor):
-                            if missing.seq >= event.seq:
-                                break
-                            cursor = missing.seq
-                            yield missing
+                    if event.seq > cursor + 1:  # missing from the queue: read from the store
+                        if fresh:
+                            yield fresh
+                            fresh = []
+                        async for page in self._replay(session_id, cursor, before=event.seq):
+                            cursor = page[-1].seq
+                            yield page
                     cursor = event.seq
-                    yield event
+                    fresh.append(event)
+                if fresh:
+                    yield fresh
         finally:
             self._subscribers[session_id].discard(subscriber)
             if not self._subscribers[session_id]:
                 del self._subscribers[session_id]
+
+    async def _replay(self, session_id: str, after: int, before: int | None = None) -> AsyncIterator[list[StoredEvent]]:
+        """The stored events after ``after`` (and before ``before``), a page at a time; no empty pages."""
+        while True:
+            await self._stored_so_far(session_id)
+            page = await self._store.read(session_id, after, PAGE)
+            last = len(page) < PAGE
+            if before is not None and page and page[-1].seq >= before:
+                page = [event for event in page if event.seq < before]
+                last = True
+            if page:
+                yield page
+            if last or not page:
+                return
+            after = page[-1].seq

@@ -131,7 +131,7 @@ class AsyncAgentSession:
         failures = 0
         while not self._ended:
             try:
-                # batch: the replay arrives many events to a frame, one per line (see docs/agent-api.md).
+                # batch: events come many to a frame, one per line (replay pages, live batches; docs/agent-api.md).
                 socket = await self._client.websocket(f"{self._path}/ws", {"after": self._cursor, "batch": 500})
                 async with socket:
                     self._socket = socket
