@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage, SystemMessage
 
 from cove.guest.agent_config import IN_PLACE, AgentConfig, ConfigError
@@ -610,7 +611,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_START_FAILED
     journal = Journal(session_dir / JOURNAL_FILE, config.session_id)
     try:
-        return asyncio.run(AgentRunner(session_dir, config, journal).run())
+        # uvloop: every message of Claude Code passes through this loop (SDK, journal, control socket), on the
+        # cores the CLI itself needs; measured about 15% less of the runner's CPU per turn than asyncio's loop.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(AgentRunner(session_dir, config, journal).run())
     finally:
         journal.close()
 

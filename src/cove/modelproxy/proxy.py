@@ -315,7 +315,8 @@ class ModelProxy:
             reader, writer = connection
             try:
                 writer.write(message)
-                raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), RESPONSE_TIMEOUT)
+                async with asyncio.timeout(RESPONSE_TIMEOUT):
+                    raw = await reader.readuntil(b"\r\n\r\n")
             except (ConnectionError, asyncio.IncompleteReadError) as error:
                 writer.close()
                 if reused and not getattr(error, "partial", b""):

@@ -334,9 +334,11 @@ class SessionService:
                     await self._ingest_batch(record, lines, offset)
                 if record.status in FINAL and record.exit_code is not None:
                     break
+                # inotify wakes us at once; the timeout only guards against a lost notification. (asyncio.timeout
+                # rather than wait_for, which would make a task of every wait, on the path of every event.)
                 with contextlib.suppress(TimeoutError):
-                    # inotify wakes us at once; the timeout only guards against a lost notification.
-                    await asyncio.wait_for(follower.wake.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await follower.wake.wait()
                 follower.wake.clear()
         except asyncio.CancelledError:
             raise
@@ -523,7 +525,8 @@ class SessionService:
         try:
             writer.write(request)
             await writer.drain()
-            return await asyncio.wait_for(reader.readline(), CONTROL_TIMEOUT)
+            async with asyncio.timeout(CONTROL_TIMEOUT):
+                return await reader.readline()
         except (OSError, TimeoutError) as exc:
             raise AgentUnavailable(f"agent session {record.id} did not answer {op}") from exc
 
