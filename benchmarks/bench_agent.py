@@ -1,15 +1,18 @@
 """Agent turn overhead (issue 3): the same prompt through Cove and through ``claude-agent-sdk`` directly, both
 against the model simulator, in the same run; and the time from ``start()`` to the first event.
 
-The sides take turns, round by round (the order rotating each round): on a shared 2-core machine the load
-changes from second to second, and measuring one side after the other compared one load with another.
-Besides each side's p50, the overhead is given as the median of the per-round ratios, each comparing turns
-taken within a fraction of a second of each other.
+The sides take turns, round by round: on a shared 2-core machine the load changes from second to second, and
+measuring one side after the other compared one load with another. The rounds go through every order of the
+sides in turn, so each side follows each other side equally often: what a turn leaves running when it ends
+(Claude Code saving its transcript, say) lands on the next side's turn, and with a merely rotated order the
+same side always paid for the same predecessor. Besides each side's p50, the overhead is given as the median
+of the per-round ratios, each comparing turns taken within a fraction of a second of each other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,8 +24,8 @@ from cove import AsyncSandbox
 from cove.sdk import AsyncAgentSession
 from cove.testing import simulator_process
 
-ROUNDS = 32
 WARM_UP = 2  # the first rounds warm caches on every side
+ROUNDS = WARM_UP + 120  # 20 times each of the 6 orders of 3 sides; at 30 rounds the median still moved ±4%
 STARTS = 5
 PROMPT = "@bash echo overhead\n@say measured"
 Turn = Callable[[], Awaitable[None]]
@@ -93,10 +96,9 @@ async def _first_events(connection: dict[str, Any]) -> Stats:
 
 async def _rounds(sides: dict[str, Turn]) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {name: [] for name in sides}
-    names = list(sides)
+    orders = list(itertools.permutations(sides))
     for round_ in range(ROUNDS):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in orders[(round_ - WARM_UP) % len(orders)]:
             started = time.perf_counter()
             await sides[name]()
             samples[name].append(time.perf_counter() - started)
@@ -142,7 +144,8 @@ async def _run() -> str:
     print_table("Agent turns", headers, rows)
     note = (
         f"\n{ROUNDS - WARM_UP} measured rounds (after {WARM_UP} warm-up rounds) of `{PROMPT!r}` (one tool call and "
-        "a reply); in each round every side takes one turn, in an order that rotates from round to round. Same "
+        "a reply); in each round every side takes one turn, the rounds going through every order of the sides "
+        "in turn (each side follows each other side equally often). Same "
         "simulator code on every side; the direct client runs on the host as root, Cove's runner inside a bwrap "
         "sandbox with no network. The target is judged on the paired overhead: the median over rounds of "
         "(Cove turn / direct turn − 1).\n"
