@@ -37,20 +37,35 @@ _BLOCK_TYPES: dict[type, str] = {
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-ready copy of an SDK value (dataclasses become dicts, content blocks get their ``type``)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    """A JSON-ready copy of an SDK value: dataclasses become dicts (content blocks get their ``type``), and lists
+    are searched for them. Dicts are kept as they are: the SDK puts the CLI's own parsed JSON in them (a system
+    message's ``data``, a tool's ``input``), never its dataclasses, and copying them value by value — the init
+    message's lists of tools and commands, every turn — was most of the runner's CPU."""
+    names = _field_names(type(value))
+    if names is not None:
         out: dict[str, Any] = {}
         block_type = _BLOCK_TYPES.get(type(value))
         if block_type is not None:
             out["type"] = block_type
-        for f in dataclasses.fields(value):
-            out[f.name] = _plain(getattr(value, f.name))
+        for name in names:
+            out[name] = _plain(getattr(value, name))
         return out
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """A dataclass's field names (looked up once per class), or None for any other type."""
+    try:
+        return _NAMES[cls]
+    except KeyError:
+        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+        _NAMES[cls] = names
+        return names
 
 
 def _fields(message: Any) -> dict[str, Any]:
