@@ -1,8 +1,10 @@
 /**
  * Agent sessions: Claude Code running in a sandbox as a durable session (`docs/agent-api.md`).
  *
- * Data flow: commands (prompt, interrupt, configure, kill) go over REST, one after the other in the order
- * they were called; events come over the session's WebSocket, replayed from `after=<last seq>` on every
+ * Data flow: commands (prompt, interrupt, configure, kill) run one after the other in the order they were
+ * called — prompt, interrupt and configure as frames on the session's open WebSocket (REST when none is
+ * open), kill over REST (the server ends the stream after `exit`, which can overtake the acknowledgement of
+ * a kill sent on it); events come over the session's WebSocket, replayed from `after=<last seq>` on every
  * (re)connect. Every event passes through `deliver`, which drops what was already seen and fills a gap from
  * the REST event log, so callers see each seq exactly once and in order.
  */
@@ -454,7 +456,11 @@ export class AgentSession extends EventEmitter {
 
   /** Abort the running turn; the session emits an `interrupted` event, then `turn_complete`. */
   interrupt(): Promise<InterruptReceipt> {
-    return this.command(() => this.client.request<InterruptReceipt>("POST", `${this.path}/interrupt`));
+    return this.command(
+      () =>
+        this.overSocket<InterruptReceipt>({ op: "interrupt" }) ??
+        this.client.request<InterruptReceipt>("POST", `${this.path}/interrupt`),
+    );
   }
 
   /**
@@ -465,7 +471,9 @@ export class AgentSession extends EventEmitter {
    */
   configure(options: AgentConfigureOptions): Promise<AgentSessionInfo> {
     return this.command(async () => {
-      const reply = await this.client.request<Wire>("POST", `${this.path}/configure`, { json: configToWire(options) });
+      const wire = configToWire(options);
+      const reply = await (this.overSocket<Wire>({ op: "configure", ...wire }) ??
+        this.client.request<Wire>("POST", `${this.path}/configure`, { json: wire }));
       this.info = agentSessionInfoFrom(reply);
       return this.info;
     });

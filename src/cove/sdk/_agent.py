@@ -271,16 +271,25 @@ class AsyncAgentSession:
 
     async def interrupt(self) -> InterruptResult:
         """Abort the running turn at once; says whether a turn was running."""
-        return InterruptResult(**await self._client.request("POST", f"{self._path}/interrupt"))
+        result = await self._command("interrupt")
+        if result is None:
+            result = await self._client.request("POST", f"{self._path}/interrupt")
+        return InterruptResult(**result)
 
     async def configure(self, **changes: Any) -> SessionInfo:
         """Change model, system_prompt, allowed_tools, disallowed_tools, permission_mode, max_turns, cwd or
         mcp_servers from the next turn on; the conversation is kept."""
-        self.info = SessionInfo(**await self._client.request("POST", f"{self._path}/configure", json=changes))
+        result = await self._command("configure", **changes)
+        if result is None:
+            result = await self._client.request("POST", f"{self._path}/configure", json=changes)
+        self.info = SessionInfo(**result)
         return self.info
 
     async def kill(self, signal: str | int = "SIGTERM") -> SessionInfo:
-        """Stop the session; the server answers once its ``exit`` is in the log."""
+        """Stop the session; the server answers once its ``exit`` is in the log.
+
+        Over REST even while the event stream is open: the server ends the stream after ``exit``, which can
+        come before the acknowledgement of a kill sent on it."""
         self.info = SessionInfo(**await self._client.request("POST", f"{self._path}/kill", json={"signal": signal}))
         if self._reader is not None:  # let a following handle see the exit event too
             with contextlib.suppress(CoveError, TimeoutError):
