@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from cove import AsyncSandbox
+from tests.conftest import until
+
+MIB = 1024 * 1024
 
 HOG = "x = bytearray(0)\nwhile True:\n    x += bytearray(16 * 1024 * 1024)\n"
 
@@ -41,5 +44,17 @@ async def test_disk_quota_stops_a_file_larger_than_the_quota(connection: dict[st
     async with await AsyncSandbox.create(limits={"disk_mb": 8}, **connection) as sandbox:
         result = await sandbox.exec.run("head -c 20000000 /dev/zero > /workspace/big")
         assert result.exit_code != 0
-        size = int((await sandbox.exec.run("stat -c %s /workspace/big")).stdout)
-        assert size <= 9 * 1024 * 1024
+        assert int((await sandbox.exec.run("stat -c %s /workspace/big")).stdout) == 8 * MIB
+        # The watchdog measures the file and lets the sandbox be: the failed write cost the write, nothing more.
+        info = await until(sandbox, lambda info: (info.disk_used_bytes or 0) >= 8 * MIB, within=30)
+        assert info.state == "running"
+        assert (await sandbox.exec.run("rm /workspace/big && echo freed")).stdout == "freed\n"
+
+
+async def test_files_beyond_the_quota_stop_the_sandbox(connection: dict[str, str]) -> None:
+    async with await AsyncSandbox.create(limits={"disk_mb": 8}, **connection) as sandbox:
+        # Each file is under the per-file limit; together they are over the quota and its 1 MB tolerance.
+        result = await sandbox.exec.run("for n in 1 2 3; do head -c 4000000 /dev/zero > /workspace/part$n; done")
+        assert result.exit_code == 0
+        info = await until(sandbox, lambda info: info.state == "stopped", within=30)
+        assert info.stop_reason == "disk_limit"

@@ -105,7 +105,7 @@ async def test_claimed_sandbox_applies_the_disk_quota(server: CoveServer, connec
         assert set(sandbox.info.enforced_limits) == {"disk_mb", "cpus"}
         result = await sandbox.exec.run("head -c 20000000 /dev/zero > /workspace/big")
         assert result.exit_code != 0
-        assert int((await sandbox.exec.run("stat -c %s /workspace/big")).stdout) <= 9 * 1024 * 1024
+        assert int((await sandbox.exec.run("stat -c %s /workspace/big")).stdout) == 8 * 1024 * 1024
 
 
 async def test_claimed_sandbox_times_out(server: CoveServer, connection: dict[str, str]) -> None:

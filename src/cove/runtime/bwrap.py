@@ -34,7 +34,10 @@ START_TIMEOUT = 10.0
 # Where a sandbox sees its storage's directories (``merged/<name>`` on the host, bound through ``slots/<name>``).
 STORAGE_IN_SANDBOX = {"/workspace": "workspace", HOME: "home"}
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-FSIZE_SLACK_MB = 1
+# The disk quota's tolerance: no file may grow past ``disk_mb`` (RLIMIT_FSIZE), and the watchdog stops a sandbox
+# whose files come to more than ``disk_mb`` plus this. A single write that hits the limit (the file at exactly
+# ``disk_mb``, beside the sandbox's few small files of its own) then fails without costing the sandbox.
+DISK_TOLERANCE_MB = 1
 
 
 class SandboxStartError(Exception):
@@ -154,7 +157,7 @@ def _code_root() -> str:
 
 
 def _fsize_bytes(disk_mb: int) -> int:
-    return (disk_mb + FSIZE_SLACK_MB) * 1024 * 1024
+    return disk_mb * 1024 * 1024
 
 
 def rlimit_fallbacks(limits: Limits, enforced: dict[str, str]) -> tuple[int | None, int | None]:

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cove.config import ServerSettings
-from cove.runtime.bwrap import BwrapDriver, SandboxPaths, SandboxStartError, rlimit_fallbacks, wait_exited
+from cove.runtime.bwrap import (
+    DISK_TOLERANCE_MB,
+    BwrapDriver,
+    SandboxPaths,
+    SandboxStartError,
+    rlimit_fallbacks,
+    wait_exited,
+)
 from cove.runtime.guest_client import GuestClient, GuestError, GuestUnavailable
 from cove.runtime.spec import SandboxSpec
 from cove.runtime.storage import Storage
@@ -310,7 +317,7 @@ class SandboxService:
             elif check_disk and (disk_mb := SandboxSpec.from_json(record.spec).limits.disk_mb):
                 used = await asyncio.to_thread(_disk_usage, self.paths(record.id).root, self.storage)
                 self.disk_used[record.id] = used
-                if used > disk_mb * 1024 * 1024:
+                if used > (disk_mb + DISK_TOLERANCE_MB) * 1024 * 1024:
                     await self.kill(record.id, reason="disk_limit")
         unsaved, self._unsaved_activity = self._unsaved_activity, set()
         for sandbox_id in unsaved:
