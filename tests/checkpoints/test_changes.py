@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from cove.runtime import changes
 from cove.runtime.changes import ChangeWatch, mapped_for_writing
 
 
@@ -37,6 +40,20 @@ def test_the_watch_names_edited_entries_and_gives_up_on_a_change_of_shape(tmp_pa
     watch.invalidate()
     assert watch.changed(set()) is None, "a discarded seal makes the next one scan everything"
     watch.close()
+
+
+def test_out_of_inotify_instances_every_seal_scans_and_the_operator_is_told_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(changes, "open_instance", lambda: -1)  # what inotify_init1 answers past the limit
+    monkeypatch.setattr(changes, "_warned", set())
+    watches = [ChangeWatch(tmp_path) for _ in range(3)]
+    for watch in watches:
+        watch.rewatch([])
+        (tmp_path / "f").write_text("x")
+        assert watch.changed(set()) is None
+    warnings = [r.getMessage() for r in caplog.records if r.name == "cove.checkpoints"]
+    assert len(warnings) == 1 and "fs.inotify.max_user_instances" in warnings[0]
 
 
 def test_files_mapped_shared_and_writable_are_found_in_the_upper(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ copies only entries whose ctime moved.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -48,6 +49,16 @@ from cove.runtime.inotify import (
 
 _CONTENT = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE
 _SHAPE = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+log = logging.getLogger("cove.checkpoints")
+_warned: set[str] = set()
+
+
+def _warn_once(limit: str, consequence: str) -> None:
+    """Say once per server which kernel limit ran out: the fallback is correct, only slower, and an operator
+    can raise the limit."""
+    if limit not in _warned:
+        _warned.add(limit)
+        log.warning("out of inotify %s (sysctl fs.inotify.%s): %s", limit.split("_")[-1], limit, consequence)
 
 
 class ChangeWatch:
@@ -76,12 +87,15 @@ class ChangeWatch:
         if self._fd < 0:
             self._fd = open_instance()
             if self._fd < 0:
-                return  # out of inotify instances: every seal of this sandbox scans the whole upper
+                _warn_once("max_user_instances", "checkpoints of further sandboxes scan their whole upper")
+                return
         mask = _CONTENT | _SHAPE | IN_ONLYDIR
         for directory in [b"", *directories]:
             wd = add_watch(self._fd, os.path.join(bytes(self._upper), directory), mask)
             if wd < 0:
-                return  # out of watches (fs.inotify.max_user_watches): stays invalid
+                if os.path.isdir(os.path.join(bytes(self._upper), directory)):
+                    _warn_once("max_user_watches", "checkpoints of big sandboxes scan their whole upper")
+                return  # stays invalid: the next seal scans everything
             self._dirs[wd] = directory
         self._valid = True
 
