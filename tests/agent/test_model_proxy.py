@@ -145,6 +145,30 @@ async def test_the_proxy_refuses_unknown_tokens_and_reports_an_unreachable_upstr
     assert recorded == []
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /v1/messages HTTP/1.1\r\nx-api-key: cove_session_ok\nhost: x\r\n\r\n",  # bare LF
+        b"POST /v1/messages HTTP/1.1\r\nx-api-key: cove_session_ok\rhost: x\r\n\r\n",  # bare CR
+        b"POST /v1/messages HTTP/1.1\r\nx-api-key: cove_session_ok\x00\r\n\r\n",  # NUL
+        b"POST /v1/messages HTTP/1.1\r\nx-api-key : cove_session_ok\r\n\r\n",  # space before the colon
+        b"POST /v1/messages HTTP/1.1\r\nx-api-key: cove_session_ok\r\n folded\r\n\r\n",  # obsolete folding
+        b"POST /v1/messages\x00 HTTP/1.1\r\nx-api-key: cove_session_ok\r\n\r\n",  # NUL in the start line
+    ],
+)
+async def test_heads_a_lenient_parser_could_read_differently_are_refused(
+    upstream: str, tmp_path: Path, head: bytes
+) -> None:
+    async with proxy_on(tmp_path, upstream) as (client, recorded):
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "model.sock"))
+        writer.write(head)
+        answer = await reader.read()  # the proxy answers and closes
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 400 ") and b"connection: close" in answer
+        assert (await client.post("/v1/messages", json=MESSAGE, headers={"x-api-key": "cove_session_ok"})).is_success
+    assert len(recorded) == 1
+
+
 def test_handed_off_connections_are_served_and_anything_else_is_dropped(server: CoveServer) -> None:
     """What a sandbox's forwarder passes on ``handoff.sock``: a TCP connection is served by the proxy (its
     requests still need a session's token); a pipe or a unix socket is closed, and the next hand-off works."""

@@ -159,15 +159,18 @@ def _error_bytes(status: int, kind: str, message: str, *, close: bool) -> bytes:
 def _parse_head(raw: bytes) -> tuple[str, list[tuple[str, str]]]:
     """(start line, headers) of a message head; refuses anything a lenient parser downstream could read
     differently (bare CR/LF or NUL in a line, a space before the colon, obsolete line folding)."""
-    lines = raw[:-4].decode("latin-1").split("\r\n")
+    text = raw[:-4].decode("latin-1")
+    lines = text.split("\r\n")
+    # Bare CR, bare LF or NUL anywhere: checked once on the whole head (twice a model call, on every call).
+    breaks = len(lines) - 1
+    if "\0" in text or text.count("\r") != breaks or text.count("\n") != breaks:
+        raise _HTTPError(400, "malformed head: a bare CR or LF, or a NUL")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip() or any(c in line for c in "\r\n\0"):
+        if not colon or not name or name != name.strip():
             raise _HTTPError(400, "malformed header line")
         headers.append((name, value.strip()))
-    if any(c in lines[0] for c in "\r\n\0"):
-        raise _HTTPError(400, "malformed start line")
     return lines[0], headers
 
 
