@@ -51,3 +51,27 @@ async def test_no_network_by_default(server: CoveServer, connection: dict[str, s
     async with await AsyncSandbox.create(network="host", **connection) as sandbox:
         result = await sandbox.exec.run(["python3", "-c", probe])
         assert result.stdout == "reached\n", result.stderr
+
+
+SYSCALLS = r"""
+import ctypes, errno, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def answer(number, *args):
+    return "ok" if libc.syscall(number, *args) >= 0 else errno.errorcode[ctypes.get_errno()]
+print(answer(272, 0x10000000), answer(308, 0, 0), answer(250, 0, 0, 0), answer(321, 0, 0, 0), answer(435, 0, 0))
+worker = threading.Thread(target=print, args=("thread",))
+worker.start(); worker.join()
+print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.strip())
+"""
+
+
+async def test_seccomp_refuses_new_namespaces_the_keyring_and_bpf(connection: dict[str, str]) -> None:
+    async with await AsyncSandbox.create(**connection) as sandbox:
+        userns = await sandbox.exec.run("unshare -Ur id")
+        assert userns.exit_code != 0 and "Operation not permitted" in userns.stderr
+        status = (await sandbox.exec.run("grep Seccomp: /proc/self/status")).stdout.split()
+        assert status == ["Seccomp:", "2"]  # filter mode
+        calls = await sandbox.exec.run(["python3", "-c", SYSCALLS])
+        # unshare, setns, keyctl, bpf: EPERM; clone3: ENOSYS, so that libc falls back to clone, which threads and
+        # child processes still use.
+        assert calls.stdout.split("\n")[:3] == ["EPERM EPERM EPERM EPERM ENOSYS", "thread", "child"]

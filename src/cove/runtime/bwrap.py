@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import select
 import shutil
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cove
+from cove.runtime import seccomp
 from cove.runtime.cgroups import Cgroups
 from cove.runtime.mounts import bind, detach, is_mount_point, make_shared
 from cove.runtime.spec import Limits, SandboxSpec
@@ -186,6 +188,11 @@ class BwrapDriver:
         # The model proxy's socket directory, bound read-only into every sandbox so agents reach a model even
         # with no network (their connections are handed to the server: see cove.guest.model_forwarder).
         self.model_dir = model_dir
+        if seccomp.program() is None:
+            logging.getLogger("cove.sandboxes").warning(
+                "no seccomp filter for this architecture: sandboxes can make user namespaces and reach the keyring, "
+                "bpf and the other system calls the filter refuses on x86_64 (see cove.runtime.seccomp)"
+            )
 
     def prepare(self, paths: SandboxPaths, uid: int) -> None:
         """Create the sandbox's writable directories, owned by its unprivileged uid."""
@@ -229,8 +236,11 @@ class BwrapDriver:
         uid: int,
         info_fd: int,
         nproc: int | None,
+        seccomp_fd: int | None = None,
     ) -> list[str]:
         args = [self.bwrap, "--info-fd", str(info_fd)]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         args += _system_binds()
         args += ["--ro-bind", str(paths.etc / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(paths.etc / "group"), "/etc/group"]
@@ -288,9 +298,11 @@ class BwrapDriver:
         nproc, _fsize = rlimit_fallbacks(spec.limits, enforced)
         info_r, info_w = os.pipe()
         ready_r, ready_w = os.pipe()
-        command = [*self.command(sandbox_id, spec, paths, uid, info_w, nproc), "--ready-fd", str(ready_w)]
+        filter_fd = seccomp.program_fd()
+        command = [*self.command(sandbox_id, spec, paths, uid, info_w, nproc, filter_fd), "--ready-fd", str(ready_w)]
         if lifeline is not None:
             command += ["--lifeline", str(lifeline)]
+        passed = [fd for fd in (info_w, ready_w, lifeline, filter_fd) if fd is not None]
         # A two-line launcher joins the cgroups before bwrap forks, so nothing in the sandbox ever runs outside.
         launcher = ['for f in $COVE_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@"']
         env = {"PATH": BASE_PATH, "COVE_CGROUP_PROCS": " ".join(str(p) for p in procs)}
@@ -301,11 +313,13 @@ class BwrapDriver:
                 stdout=log,
                 stderr=log,
                 env=env,
-                pass_fds=(info_w, ready_w) if lifeline is None else (info_w, ready_w, lifeline),
+                pass_fds=passed,
                 start_new_session=True,
             )
         os.close(info_w)
         os.close(ready_w)
+        if filter_fd is not None:
+            os.close(filter_fd)
         # Reap bwrap when it ends while we live; after a restart the kernel's init reaps it instead.
         # A thread of its own, not one of the default executor's few: those are needed by every to_thread call,
         # and one parked per live sandbox starved them after a handful of sandboxes.
