@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -47,16 +46,17 @@ class CreateRequest:
     layers: tuple[str, ...] = ()  # the checkpoint chain a fork starts from (bottom first); empty = fresh
 
 
-def _disk_usage(path: Path, storage: Storage) -> int:
-    total = storage.own_bytes(path)
-    for directory, dirs, names in os.walk(path):
-        # The storage's view (merged/) is mounted inside; the quota counts the sandbox's own files, not the layers
-        # it stands on. What a walk cannot see of the sandbox's own (a btrfs subvolume) the storage counts.
-        dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(directory, d))]
-        for name in names:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
-    return total
+async def _disk_usage(path: Path, storage: Storage) -> int:
+    """The disk a sandbox's own files take. ``du -x`` stays off the storage's view (merged/ and the slots are
+    mounts of another filesystem, or of a subvolume): the quota counts the sandbox's own files, not the layers it
+    stands on; what that leaves out of its own (a btrfs subvolume) the storage counts. ``du`` rather than a walk
+    in Python, which held the GIL — against the event loop — for about 100 ms per 20,000 files, every pass."""
+    process = await asyncio.create_subprocess_exec(
+        "du", "-sxB1", str(path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    output, _ = await process.communicate()  # a file deleted mid-walk makes du fail, but it still sums the rest
+    walked = int(output.split()[0]) if output.split() and output.split()[0].isdigit() else 0
+    return walked + await asyncio.to_thread(storage.own_bytes, path)
 
 
 class SandboxService:
@@ -315,7 +315,7 @@ class SandboxService:
             elif record.init_pid and not Path(f"/proc/{record.init_pid}").exists():
                 await self.kill(record.id, reason="exited")
             elif check_disk and (disk_mb := SandboxSpec.from_json(record.spec).limits.disk_mb):
-                used = await asyncio.to_thread(_disk_usage, self.paths(record.id).root, self.storage)
+                used = await _disk_usage(self.paths(record.id).root, self.storage)
                 self.disk_used[record.id] = used
                 if used > (disk_mb + DISK_TOLERANCE_MB) * 1024 * 1024:
                     await self.kill(record.id, reason="disk_limit")
