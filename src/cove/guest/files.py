@@ -9,8 +9,6 @@ clear error instead of quietly touching the read-only system view.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import stat
 from pathlib import PurePosixPath
 from typing import Any
@@ -139,6 +137,8 @@ def remove(path: str, *, recursive: bool) -> None:
     try:
         if os.path.isdir(real) and not os.path.islink(real):
             if recursive:
+                import shutil  # here, not at the top: with zlib, bz2 and lzma, 2.4 ms of every sandbox's start
+
                 shutil.rmtree(real)
             else:
                 os.rmdir(real)
@@ -179,7 +179,7 @@ def open_for_write(path: str, *, mode: int | None) -> tuple[int, str, str]:
         os.makedirs(parent, exist_ok=True)
         if os.path.isdir(real):
             raise FileError("is_a_directory", f"{path} is a directory")
-        temp = os.path.join(parent, f".{os.path.basename(real)}.cove-upload-{secrets.token_hex(6)}")
+        temp = os.path.join(parent, f".{os.path.basename(real)}.cove-upload-{os.urandom(6).hex()}")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode if mode else 0o644)
     except OSError as exc:
         raise _translate(exc, path) from exc

@@ -12,7 +12,6 @@ import contextlib
 import functools
 import itertools
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -292,4 +291,6 @@ class ProcessTable:
         finished = [p for p in self._by_id.values() if p.finished]
         for proc in finished[: max(0, len(finished) - KEEP_FINISHED)]:
             del self._by_id[proc.id]
+            import shutil  # here, not at the top: with zlib, bz2 and lzma, 2.4 ms of every sandbox's start
+
             shutil.rmtree(proc.log_dir, ignore_errors=True)
