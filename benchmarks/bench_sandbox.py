@@ -569,7 +569,7 @@ def profile_report(results: ServerResults, profile: Profile) -> list[str]:
         ),
         ("setpriv + Python interpreter start-up (-I -S -B)", python_pass - stage[BWRAP_TRUE].p50),
         (
-            "importing the supervisor (asyncio, cove.guest — compiled from source each time)",
+            "importing the supervisor (asyncio without ssl, cove.guest; from the precompiled bytecode)",
             python_import - python_pass,
         ),
         (

@@ -283,8 +283,11 @@ class BwrapDriver:
 
     @staticmethod
     def _guest_bootstrap() -> str:
+        # No ssl for the supervisor: asyncio imports it if it can (and runs without it when it cannot), and the
+        # supervisor speaks only over a unix socket; the import was about 9 ms of every sandbox's cold start.
+        # Processes it starts are new interpreters, with ssl as usual.
         return (
-            f"import sys; sys.path.insert(0, {GUEST_CODE!r}); sys.argv[0] = 'cove-guest'; "
+            f"import sys; sys.modules['ssl'] = None; sys.path.insert(0, {GUEST_CODE!r}); sys.argv[0] = 'cove-guest'; "
             "from cove.guest.supervisor import main; main()"
         )
 
