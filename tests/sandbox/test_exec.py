@@ -114,3 +114,12 @@ async def test_reattach_replays_from_a_byte_offset_without_gap_or_duplicate(sand
     replay = await sandbox.exec.attach(first.process_id)
     whole = b"".join([chunk.data async for chunk in replay])
     assert whole == bytes(received)
+
+
+async def test_posix_shared_memory_works(sandbox: AsyncSandbox) -> None:
+    """Python's multiprocessing (its locks are POSIX semaphores in /dev/shm), as test runners use it."""
+    pool = "import multiprocessing as m\nwith m.Pool(2) as pool:\n    print(sum(pool.map(abs, [-1, -2, 3])))"
+    result = await sandbox.exec.run(["python3", "-c", pool], timeout=60)
+    assert (result.exit_code, result.stdout) == (0, "6\n")
+    shm = (await sandbox.exec.run("stat -c %a /dev/shm; ls -A /dev/shm | wc -l")).stdout.split()
+    assert shm == ["1777", "0"]  # the sandbox's own, empty: nothing of the host's

@@ -245,6 +245,9 @@ class BwrapDriver:
         args += ["--ro-bind", str(paths.etc / "passwd"), "/etc/passwd"]
         args += ["--ro-bind", str(paths.etc / "group"), "/etc/group"]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--dir", "/run/user"]
+        # POSIX shared memory and semaphores (Python's multiprocessing, browsers, databases) need a writable
+        # /dev/shm; bwrap's /dev has only a root-owned directory there. Its pages count against the memory limit.
+        args += ["--perms", "1777", "--tmpfs", "/dev/shm"]
         args += ["--perms", "0755", "--dir", "/home"]
         for inside, name in STORAGE_IN_SANDBOX.items():
             args += ["--bind", str(paths.slots / name), inside]
