@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 
 from cove import AsyncSandbox, CommandTimeout, InvalidRequest
+from cove.runtime.guest_client import Exited, GuestClient
 from cove.sdk import ProcessNotFound
+from tests.conftest import CoveServer
 
 
 @pytest.fixture
@@ -123,3 +126,17 @@ async def test_posix_shared_memory_works(sandbox: AsyncSandbox) -> None:
     assert (result.exit_code, result.stdout) == (0, "6\n")
     shm = (await sandbox.exec.run("stat -c %a /dev/shm; ls -A /dev/shm | wc -l")).stdout.split()
     assert shm == ["1777", "0"]  # the sandbox's own, empty: nothing of the host's
+
+
+async def test_a_finished_process_stream_takes_late_input_until_its_client_closes(
+    server: CoveServer, sandbox: AsyncSandbox
+) -> None:
+    """stdin or a signal the client sent before the exit reached it must not break the stream: a socket whose
+    write failed loses what it had received and not yet read (the output, the exit frame)."""
+    guest = GuestClient(server.home / "sandboxes" / sandbox.id / "run" / "guest.sock")
+    async with guest.process("exec", command=["echo", "done"], stdin=True) as stream:
+        items = [item async for item in stream]
+        assert isinstance(items[-1], Exited) and items[-1].info["exit_code"] == 0
+        await stream.send_stdin(b"late input\n")
+        await stream.close_stdin()
+        await stream.signal(signal.SIGTERM)

@@ -35,6 +35,8 @@ from cove.guest.protocol import (
 )
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+# How long a process stream stays open after its exit frame for the client to close it (see _stream_process).
+LINGER_S = 5.0
 
 
 class RequestError(Exception):
@@ -256,6 +258,15 @@ class Supervisor:
             await writer.drain()
         finally:
             inputs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await inputs
+        # The client may still send stdin it wrote before the exit reached it. Read and drop it until the client
+        # closes: closing first would make its next write fail (EPIPE), and a socket that failed a write loses
+        # what it had received and not yet read — the output and the exit frame.
+        with contextlib.suppress(TimeoutError, ConnectionError, ProtocolError, ValueError):
+            async with asyncio.timeout(LINGER_S):
+                while await read_frame(reader) is not None:
+                    pass
 
     async def _take_input(self, proc: Process, reader: asyncio.StreamReader) -> None:
         """Stdin data and control requests arriving while a process streams."""

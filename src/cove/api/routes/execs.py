@@ -132,8 +132,8 @@ async def _serve_stream(websocket: WebSocket, stream: ProcessStream, hello: str)
     output.cancel()
     for task in done:
         error = task.exception()
-        if isinstance(error, GuestUnavailable):
-            await _send_error(websocket, "sandbox_unavailable", str(error))
+        if isinstance(error, GuestUnavailable | ConnectionError):  # the sandbox went away mid-stream
+            await _send_error(websocket, "sandbox_unavailable", str(error) or type(error).__name__)
         elif error is not None and not isinstance(error, WebSocketDisconnect):
             raise error
 
