@@ -312,20 +312,25 @@ class BwrapDriver:
         # A two-line launcher joins the cgroups before bwrap forks, so nothing in the sandbox ever runs outside.
         launcher = ['for f in $COVE_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@"']
         env = {"PATH": BASE_PATH, "COVE_CGROUP_PROCS": " ".join(str(p) for p in procs)}
-        with open(paths.log, "ab") as log:
-            process = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once; the wait is in a thread
-                ["/bin/sh", "-c", *launcher, "cove-launch", *command],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-                pass_fds=passed,
-                start_new_session=True,
-            )
-        os.close(info_w)
-        os.close(ready_w)
-        if filter_fd is not None:
-            os.close(filter_fd)
+        try:
+            with open(paths.log, "ab") as log:
+                process = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once; the wait is in a thread
+                    ["/bin/sh", "-c", *launcher, "cove-launch", *command],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env=env,
+                    pass_fds=passed,
+                    start_new_session=True,
+                )
+        except BaseException:
+            os.close(info_r)
+            os.close(ready_r)
+            raise
+        finally:  # the child has its copies (or failed to start): ours go, either way
+            for fd in (info_w, ready_w, filter_fd):
+                if fd is not None:
+                    os.close(fd)
         # Reap bwrap when it ends while we live; after a restart the kernel's init reaps it instead.
         # A thread of its own, not one of the default executor's few: those are needed by every to_thread call,
         # and one parked per live sandbox starved them after a handful of sandboxes.
