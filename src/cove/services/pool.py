@@ -65,13 +65,16 @@ class WarmPool:
             return None
         return self._ready.popleft()
 
-    def refill(self) -> None:
-        """Start topping the pool up in the background, unless that is already happening."""
+    def refill(self, delay: float = 0.0) -> None:
+        """Start topping the pool up in the background (after ``delay`` seconds), unless that is already
+        happening."""
         if self._closed or self.size == 0 or self.filling or len(self._ready) >= self.size:
             return
-        self._filler = asyncio.create_task(self._fill(), name="cove-pool-fill")
+        self._filler = asyncio.create_task(self._fill(delay), name="cove-pool-fill")
 
-    async def _fill(self) -> None:
+    async def _fill(self, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
         # One spawn at a time: each costs a CPU core for ~100 ms, and the claims it replaces must not queue
         # behind a burst of them on a small machine.
         while not self._closed and len(self._ready) < self.size:

@@ -35,6 +35,7 @@ STOPPED = "stopped"
 STARTING = "starting"
 FAILED = "failed"
 DISK_CHECK_INTERVAL = 5.0
+POOL_REFILL_DELAY = 0.1
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ class SandboxService:
                     await self._discard_pooled(pooled)
             return await self._start(request, pooled=False)
         finally:
-            self.pool.refill()
+            # Not at once: a spawn takes a core for ~60 ms, and what comes right after a create (its first exec,
+            # its files) is what the user waits for.
+            self.pool.refill(delay=POOL_REFILL_DELAY)
 
     async def _start(self, request: CreateRequest, *, pooled: bool) -> SandboxRecord:
         """A cold start: directories, overlay, bwrap and the supervisor. A pooled sandbox stays ``pooled``."""
