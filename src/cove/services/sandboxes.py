@@ -171,7 +171,7 @@ class SandboxService:
             # Before the state flips to running, so that no listing sees the sandbox without its labels.
             await self._store.set_labels(pooled.id, dict(request.labels))
         now = time.time()
-        await self._store.update(
+        claimed = await self._store.update_returning(
             pooled.id,
             state=RUNNING,
             created_at=now,
@@ -181,8 +181,10 @@ class SandboxService:
             expires_at=now + request.timeout if request.timeout else None,
             idle_timeout=request.idle_timeout,
         )
+        if claimed is None:
+            raise SandboxNotFound(f"pooled sandbox {pooled.id} vanished from the store during its claim")
         self._last_active[pooled.id] = now
-        return await self.get(pooled.id)
+        return claimed
 
     def _swap_storage(self, paths: SandboxPaths, layers: list[str], uid: int) -> None:
         """Detach the sandbox's files, put them back to ``layers`` with an empty upper, attach them again."""

@@ -85,6 +85,15 @@ class SandboxStore:
         async with self._engine.begin() as conn:
             await conn.execute(update(sandboxes).where(sandboxes.c.id == sandbox_id).values(**values))
 
+    async def update_returning(self, sandbox_id: str, **values: Any) -> SandboxRecord | None:
+        """``update``, answering with the row as it now is: one statement where update-then-get took two round
+        trips (a claim does this on the path of every create)."""
+        values["updated_at"] = time.time()
+        statement = update(sandboxes).where(sandboxes.c.id == sandbox_id).values(**values).returning(*sandboxes.c)
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(statement)).mappings().first()
+        return SandboxRecord.from_row(row) if row else None
+
     async def set_labels(self, sandbox_id: str, labels: dict[str, str]) -> None:
         """Replace a sandbox's labels (a warm-pool sandbox gets its user's labels when it is claimed)."""
         async with self._engine.begin() as conn:
