@@ -409,11 +409,7 @@ export class AgentSession extends EventEmitter {
    * `done`, which waits for this prompt's turn. A refused prompt is also reported to `onError`.
    */
   sendPrompt(text: string): Promise<PromptReceipt> {
-    const receipt = this.command(
-      () =>
-        this.overSocket<PromptReceipt>({ op: "prompt", text }) ??
-        this.client.request<PromptReceipt>("POST", `${this.path}/prompt`, { json: { text } }),
-    );
+    const receipt = this.command(() => this.send<PromptReceipt>("prompt", { text }));
     const turn = receipt.then((r) => {
       this.expectTurn(r.turn);
       return r.turn;
@@ -431,10 +427,16 @@ export class AgentSession extends EventEmitter {
   }
 
   /**
-   * Send a command over the connected event stream (a frame each way instead of an HTTP request); `undefined`
-   * when no stream is open, and the caller uses REST. Refusals are the errors REST gives (the ack carries the
-   * same status).
+   * A command's result: sent over the connected event stream (a frame each way instead of an HTTP request),
+   * or as `POST …/{op}` when no stream is open. Refusals are the errors REST gives (the ack carries the same
+   * status).
    */
+  private send<T>(op: string, fields: Wire = {}): Promise<T> {
+    const body = Object.keys(fields).length > 0 ? { json: fields } : {};
+    return this.overSocket<T>({ ...fields, op }) ?? this.client.request<T>("POST", `${this.path}/${op}`, body);
+  }
+
+  /** `undefined` when no stream is open or the frame could not be sent (then nothing reached the server). */
   private overSocket<T>(command: Record<string, unknown>): Promise<T> | undefined {
     const channel = this.channel;
     if (!channel?.open) return undefined;
@@ -456,11 +458,7 @@ export class AgentSession extends EventEmitter {
 
   /** Abort the running turn; the session emits an `interrupted` event, then `turn_complete`. */
   interrupt(): Promise<InterruptReceipt> {
-    return this.command(
-      () =>
-        this.overSocket<InterruptReceipt>({ op: "interrupt" }) ??
-        this.client.request<InterruptReceipt>("POST", `${this.path}/interrupt`),
-    );
+    return this.command(() => this.send<InterruptReceipt>("interrupt"));
   }
 
   /**
@@ -471,10 +469,7 @@ export class AgentSession extends EventEmitter {
    */
   configure(options: AgentConfigureOptions): Promise<AgentSessionInfo> {
     return this.command(async () => {
-      const wire = configToWire(options);
-      const reply = await (this.overSocket<Wire>({ op: "configure", ...wire }) ??
-        this.client.request<Wire>("POST", `${this.path}/configure`, { json: wire }));
-      this.info = agentSessionInfoFrom(reply);
+      this.info = agentSessionInfoFrom(await this.send<Wire>("configure", configToWire(options)));
       return this.info;
     });
   }

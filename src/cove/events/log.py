@@ -142,12 +142,12 @@ class EventLog:
         while True:
             await self._stored_so_far(session_id)
             page = await self._store.read(session_id, after, PAGE)
-            last = len(page) < PAGE
+            last = len(page) < PAGE  # an empty page is one
             if before is not None and page and page[-1].seq >= before:
                 page = [event for event in page if event.seq < before]
                 last = True
             if page:
                 yield page
-            if last or not page:
+            if last:
                 return
             after = page[-1].seq

@@ -229,10 +229,16 @@ class AsyncAgentSession:
         """Wait until everything that happened before this handle connected has been delivered."""
         await self._scrollback.wait()
 
-    async def _command(self, op: str, **fields: Any) -> dict[str, Any] | None:
-        """Send a command over the connected event stream and return its result; None when no stream is
-        connected or the frame could not be sent (nothing reached the server: the caller uses HTTP instead).
-        Over the open WebSocket a prompt costs a frame each way instead of an HTTP request."""
+    async def _command(self, op: str, **fields: Any) -> dict[str, Any]:
+        """A command's result: sent over the connected event stream (a frame each way instead of an HTTP
+        request), or as ``POST .../{op}`` when no stream is connected or the frame could not be sent (then
+        nothing reached the server)."""
+        result = await self._over_socket(op, **fields)
+        if result is None:
+            result = await self._client.request("POST", f"{self._path}/{op}", json=fields or None)
+        return result
+
+    async def _over_socket(self, op: str, **fields: Any) -> dict[str, Any] | None:
         socket = self._socket
         if socket is None:
             return None
@@ -262,27 +268,18 @@ class AsyncAgentSession:
 
     async def send_prompt(self, text: str) -> PromptAccepted:
         """Queue a prompt (FIFO while a turn runs); ``done`` then waits for its turn."""
-        result = await self._command("prompt", text=text)
-        if result is None:
-            result = await self._client.request("POST", f"{self._path}/prompt", json={"text": text})
-        accepted = PromptAccepted(**result)
+        accepted = PromptAccepted(**await self._command("prompt", text=text))
         self._expect_turn(accepted.turn)
         return accepted
 
     async def interrupt(self) -> InterruptResult:
         """Abort the running turn at once; says whether a turn was running."""
-        result = await self._command("interrupt")
-        if result is None:
-            result = await self._client.request("POST", f"{self._path}/interrupt")
-        return InterruptResult(**result)
+        return InterruptResult(**await self._command("interrupt"))
 
     async def configure(self, **changes: Any) -> SessionInfo:
         """Change model, system_prompt, allowed_tools, disallowed_tools, permission_mode, max_turns, cwd or
         mcp_servers from the next turn on; the conversation is kept."""
-        result = await self._command("configure", **changes)
-        if result is None:
-            result = await self._client.request("POST", f"{self._path}/configure", json=changes)
-        self.info = SessionInfo(**result)
+        self.info = SessionInfo(**await self._command("configure", **changes))
         return self.info
 
     async def kill(self, signal: str | int = "SIGTERM") -> SessionInfo:

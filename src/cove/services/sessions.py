@@ -208,9 +208,11 @@ class SessionService:
 
     def _save_usage(self, follower: _Follower) -> None:
         if follower.usage_unsaved:
-            follower.usage_unsaved = False
-            task = asyncio.create_task(self._store.update(follower.record.id, proxy_usage=follower.record.proxy_usage))
-            follower.tasks.append(task)
+            follower.tasks.append(asyncio.create_task(self._store_usage(follower)))
+
+    async def _store_usage(self, follower: _Follower) -> None:
+        follower.usage_unsaved = False
+        await self._store.update(follower.record.id, proxy_usage=follower.record.proxy_usage)
 
     # -- start -------------------------------------------------------------------------------------------
 
@@ -450,7 +452,7 @@ class SessionService:
         for session_id, follower in list(self._followers.items()):
             self._unfollow(session_id)
             if follower.usage_unsaved:
-                await self._store.update(session_id, proxy_usage=follower.record.proxy_usage)
+                await self._store_usage(follower)
 
     # -- commands ----------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import Update
 
 from cove.store.tables import sandbox_labels, sandboxes
 
@@ -39,6 +40,10 @@ class SandboxRecord:
     @classmethod
     def from_row(cls, row: RowMapping) -> SandboxRecord:
         return cls(**dict(row))
+
+
+def _update(sandbox_id: str, values: dict[str, Any]) -> Update:
+    return update(sandboxes).where(sandboxes.c.id == sandbox_id).values(**values, updated_at=time.time())
 
 
 class SandboxStore:
@@ -81,17 +86,14 @@ class SandboxStore:
         return [SandboxRecord.from_row(row) for row in rows]
 
     async def update(self, sandbox_id: str, **values: Any) -> None:
-        values["updated_at"] = time.time()
         async with self._engine.begin() as conn:
-            await conn.execute(update(sandboxes).where(sandboxes.c.id == sandbox_id).values(**values))
+            await conn.execute(_update(sandbox_id, values))
 
     async def update_returning(self, sandbox_id: str, **values: Any) -> SandboxRecord | None:
         """``update``, answering with the row as it now is: one statement where update-then-get took two round
         trips (a claim does this on the path of every create)."""
-        values["updated_at"] = time.time()
-        statement = update(sandboxes).where(sandboxes.c.id == sandbox_id).values(**values).returning(*sandboxes.c)
         async with self._engine.begin() as conn:
-            row = (await conn.execute(statement)).mappings().first()
+            row = (await conn.execute(_update(sandbox_id, values).returning(*sandboxes.c))).mappings().first()
         return SandboxRecord.from_row(row) if row else None
 
     async def set_labels(self, sandbox_id: str, labels: dict[str, str]) -> None:
