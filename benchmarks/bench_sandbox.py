@@ -162,7 +162,8 @@ async def measure_server(server: BenchServer, results: ServerResults) -> None:
 
         sandbox = await AsyncSandbox.create(client=client)
         results.sandbox_ids.append(sandbox.id)
-        guest = GuestClient(server.home / "sandboxes" / sandbox.id / "run" / "guest.sock")
+        root = server.home / "sandboxes" / sandbox.id
+        guest = GuestClient(root / "guest.sock", (root / "run").stat().st_uid)
 
         async def guest_exec(command: list[str]) -> None:
             fields: dict[str, Any] = {"command": command, "env": {}, "cwd": None, "timeout": None}
@@ -295,7 +296,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
     for directory in (probe.workspace, probe.home):  # plain directories: the stages need no overlay
         directory.mkdir(parents=True, exist_ok=True)
     # bwrap with Cove's exact arguments, running ever larger parts of the supervisor's start.
-    commands = _stage_commands(driver.command("sbx_profileprobe00", spec, probe, PROFILE_UID, 0, None))
+    commands = _stage_commands(driver.command("sbx_profileprobe00", spec, probe, PROFILE_UID, 0, 0, None))
     samples: dict[str, list[float]] = {name: [] for name in [*commands, SPAWN, "prepare"]}
     samples.update({name: [] for name in (CREATE, CREATE_SPAWN, CREATE_DB, CREATE_REST, KILL)})
     engine = await open_engine(settings.database_path)

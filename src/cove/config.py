@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from cove.runtime.spec import Limits
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7420
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 ADMIN_KEY_FILE = "admin_key"
 DEFAULT_POOL_SIZE = 2
+# What a sandbox gets when it asks for no limit: enough for an agent that installs packages and runs builds and
+# tests, never the whole host. Each is a server option and an environment variable (``LIMIT_SETTINGS``).
+DEFAULT_LIMITS = Limits(memory_mb=2048, pids=1024, disk_mb=10 * 1024, shm_mb=256)
+# Limit field -> the environment variable that sets its server default.
+LIMIT_SETTINGS = {
+    "memory_mb": "COVE_DEFAULT_MEMORY_MB",
+    "cpus": "COVE_DEFAULT_CPUS",
+    "pids": "COVE_DEFAULT_PIDS",
+    "disk_mb": "COVE_DEFAULT_DISK_MB",
+    "shm_mb": "COVE_DEFAULT_SHM_MB",
+}
 
 
 def cove_home() -> Path:
@@ -27,14 +40,21 @@ class ServerSettings:
     reaper_interval: float = 1.0
     # Sandboxes kept started ahead of time for creates that can use them (``services.pool``); 0 disables.
     pool_size: int = DEFAULT_POOL_SIZE
+    # Applied to every limit a create leaves out; a default of 0 (from an option or the environment) means none.
+    default_limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
 
     @classmethod
-    def from_env(cls, *, host: str | None = None, port: int | None = None) -> ServerSettings:
+    def from_env(
+        cls, *, host: str | None = None, port: int | None = None, limits: dict[str, float | None] | None = None
+    ) -> ServerSettings:
+        """The environment's settings, under the options given (``limits``: limit field -> value; None leaves
+        the field to ``COVE_DEFAULT_*`` or the built-in default)."""
         return cls(
             home=cove_home(),
             host=host or os.environ.get("COVE_HOST", DEFAULT_HOST),
             port=port if port is not None else int(os.environ.get("COVE_PORT", DEFAULT_PORT)),
             pool_size=int(os.environ.get("COVE_POOL_SIZE") or DEFAULT_POOL_SIZE),
+            default_limits=default_limits(limits or {}),
         )
 
     @property
@@ -67,3 +87,31 @@ class ServerSettings:
     @property
     def admin_key_path(self) -> Path:
         return self.home / ADMIN_KEY_FILE
+
+
+def default_limits(options: dict[str, float | None]) -> Limits:
+    """The server's default limits: each from its option, else its environment variable, else ``DEFAULT_LIMITS``;
+    0 turns a default off (except /dev/shm, which always has a size: a tmpfs without one may take half the RAM)."""
+
+    def chosen(name: str) -> float | None:
+        value = options.get(name)
+        variable = LIMIT_SETTINGS[name]
+        if value is None and os.environ.get(variable):
+            value = float(os.environ[variable])
+        if value is None:
+            value = getattr(DEFAULT_LIMITS, name)
+        if name == "shm_mb" and not value:
+            raise ValueError(f"the default /dev/shm size must be at least 1 MiB ({variable})")
+        return value or None
+
+    def whole(name: str) -> int | None:
+        value = chosen(name)
+        return int(value) if value is not None else None
+
+    return Limits(
+        memory_mb=whole("memory_mb"),
+        cpus=chosen("cpus"),
+        pids=whole("pids"),
+        disk_mb=whole("disk_mb"),
+        shm_mb=whole("shm_mb"),
+    )

@@ -30,6 +30,7 @@ class ServerProcess:
     home: Path
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)  # options of ``cove serve``
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,7 +56,7 @@ class ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cove", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "cove", "serve", "--port", str(self.port), *self.extra_args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

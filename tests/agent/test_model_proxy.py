@@ -83,15 +83,17 @@ async def proxy_on(tmp_path: Path, base_url: str) -> AsyncIterator[tuple[httpx.A
     HTTP client on that socket and the usage records the proxy reported."""
     recorded: list[dict[str, int]] = []
 
-    async def resolve(token: str) -> str | None:
-        return "ses_test" if token == "cove_session_ok" else None
+    async def resolve(token: str, uid: int) -> str | None:
+        return "ses_test" if token == "cove_session_ok" and uid == 0 else None
 
     async def record(session_id: str, usage: dict[str, int]) -> None:
         recorded.append(usage)
 
     proxy = ModelProxy(resolve, Upstream(base_url), record)
     path = str(tmp_path / "model.sock")
-    server = await asyncio.start_unix_server(proxy.serve_connection, path=path, limit=MAX_HEAD)
+    server = await asyncio.start_unix_server(
+        lambda reader, writer: proxy.serve_connection(reader, writer, 0), path=path, limit=MAX_HEAD
+    )
     transport = httpx.AsyncHTTPTransport(uds=path)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://model") as client:

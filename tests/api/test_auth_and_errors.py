@@ -53,7 +53,7 @@ def test_validation_errors_name_the_field(server: CoveServer) -> None:
         reply = client.post("/v1/sandboxes", content=b"{not json", headers={"content-type": "application/json"})
         assert reply.status_code == 422
         reply = client.post("/v1/sandboxes", json={"cwd": "/etc"})
-        assert reply.status_code == 400 and "cwd" in reply.json()["error"]["message"]
+        assert reply.status_code == 422 and "cwd" in reply.json()["error"]["message"]
 
 
 def test_unknown_ids_and_routes_get_404_json(server: CoveServer) -> None:

@@ -56,8 +56,6 @@ async def test_sandboxes_that_died_while_the_server_was_down_are_marked_lost(tmp
         connection = {"url": server.url, "api_key": server.api_key}
         sandbox = await AsyncSandbox.create(**connection)
         server.kill()
-        init_pid = int((server.home / "sandboxes" / sandbox.id / "run" / "ready").read_text())
-        assert init_pid == 1  # the supervisor's pid inside its namespace
         pid = supervisor_pid(sandbox.id)
         assert pid is not None
         os.kill(pid, signal.SIGKILL)  # the sandbox dies while no server is running

@@ -29,7 +29,7 @@ import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from cove.guest.agent_transcripts import project_dir
-from cove.guest.journal import Journal, append_exit_if_missing, read_events, read_last_seq
+from cove.guest.journal import Journal, read_events, read_last_seq
 from cove.simulator.runner import BackgroundSimulator, run_in_background
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -521,11 +521,8 @@ def test_journal_numbers_events_and_continues_after_a_torn_line(tmp_path: Path) 
     journal.close()
     more, _ = read_events(path, offset)
     assert [(e["seq"], e["type"]) for e in more] == [(3, "stderr")]
-    assert append_exit_if_missing(path, "ses_1", 137) is True
-    assert append_exit_if_missing(path, "ses_1", 137) is False
     events, _ = read_events(path)
-    assert [e["seq"] for e in events] == [1, 2, 3, 4]
-    assert events[-1]["type"] == "exit" and events[-1]["exit_code"] == 137
+    assert [e["seq"] for e in events] == [1, 2, 3]
     for event in events:
         assert not list(VALIDATOR.iter_errors(event))
     assert read_last_seq(tmp_path / "missing.jsonl") == 0

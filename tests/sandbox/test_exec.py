@@ -133,7 +133,8 @@ async def test_a_finished_process_stream_takes_late_input_until_its_client_close
 ) -> None:
     """stdin or a signal the client sent before the exit reached it must not break the stream: a socket whose
     write failed loses what it had received and not yet read (the output, the exit frame)."""
-    guest = GuestClient(server.home / "sandboxes" / sandbox.id / "run" / "guest.sock")
+    root = server.home / "sandboxes" / sandbox.id
+    guest = GuestClient(root / "guest.sock", (root / "run").stat().st_uid)
     async with guest.process("exec", command=["echo", "done"], stdin=True) as stream:
         items = [item async for item in stream]
         assert isinstance(items[-1], Exited) and items[-1].info["exit_code"] == 0

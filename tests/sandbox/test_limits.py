@@ -33,11 +33,15 @@ async def test_fork_bomb_is_contained(connection: dict[str, str]) -> None:
         assert (await sandbox.exec.run("echo alive", timeout=10)).stdout == "alive\n"
 
 
-async def test_only_requested_limits_are_claimed(connection: dict[str, str]) -> None:
+async def test_limits_left_out_take_the_server_defaults_and_are_enforced(connection: dict[str, str]) -> None:
     async with await AsyncSandbox.create(limits={"cpus": 0.5, "disk_mb": 50}, **connection) as sandbox:
-        enforced = sandbox.info.enforced_limits
-        assert set(enforced) == {"cpus", "disk_mb"}
-        assert sandbox.info.limits.cpus == 0.5
+        limits, enforced = sandbox.info.limits, sandbox.info.enforced_limits
+        assert (limits.cpus, limits.disk_mb) == (0.5, 50)
+        # The defaults of a server started without options: nothing is unlimited unless asked to be.
+        assert (limits.memory_mb, limits.pids, limits.shm_mb) == (2048, 1024, 256)
+        assert set(enforced) == {"cpus", "disk_mb", "memory_mb", "pids", "shm_mb"}
+        shm = await sandbox.exec.run("df --output=size -B1M /dev/shm | tail -1")
+        assert int(shm.stdout) == 256
 
 
 async def test_disk_quota_stops_a_file_larger_than_the_quota(connection: dict[str, str]) -> None:

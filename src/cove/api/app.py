@@ -16,10 +16,12 @@ import cove
 from cove import __name__ as package_name
 from cove.api import auth, errors
 from cove.api.deps import Services
+from cove.api.request_limits import BodyLimit
 from cove.api.routes import agents, checkpoints, execs, files, model, pool, sandboxes
 from cove.config import ServerSettings
 from cove.events.log import EventLog
 from cove.modelproxy.gateway import ModelGateway
+from cove.runtime import safe_open
 from cove.runtime.bwrap import BwrapDriver
 from cove.runtime.cgroups import detect
 from cove.runtime.inotify import DirectoryWatcher
@@ -34,7 +36,7 @@ from cove.store.checkpoints import CheckpointStore
 from cove.store.db import open_engine
 from cove.store.events import EventStore
 from cove.store.keys import KeyStore, new_key
-from cove.store.sandboxes import SandboxStore
+from cove.store.sandboxes import SandboxStore, first_uid
 from cove.store.sessions import SessionStore
 from cove.store.writer import SqliteWriter
 
@@ -57,6 +59,19 @@ async def ensure_admin_key(settings: ServerSettings, keys: KeyStore) -> str | No
     return key
 
 
+def make_private(settings: ServerSettings) -> None:
+    """``$COVE_HOME`` and the database in it for this user alone: the admin key, every sandbox's files and the
+    checkpoint layers live there (a host user reaching a layer could run what a sandbox left in it)."""
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.home.chmod(0o700)
+    database = settings.database_path
+    # SQLite gives its -wal and -shm files the database's mode: the database is made 0600 before SQLite opens it.
+    os.close(os.open(database, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    for path in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            path.chmod(0o600)
+
+
 def precompile_guest() -> None:
     """Compile the supervisor's modules once, here: inside a sandbox the code is read-only and the supervisor
     runs with -B, so without this every sandbox start compiled them again (about 6 ms, benchmarks/RESULTS.md)."""
@@ -68,7 +83,9 @@ def precompile_guest() -> None:
 def create_app(settings: ServerSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        if not safe_open.available():
+            raise RuntimeError("Cove needs Linux 5.6 or later (openat2) to read what sandboxes write safely")
+        make_private(settings)
         settings.sandboxes_dir.mkdir(exist_ok=True)
         await asyncio.to_thread(precompile_guest)
         engine = await open_engine(settings.database_path)
@@ -85,7 +102,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         layers = LayerStore(settings.layers_dir)
         await asyncio.to_thread(layers.ensure)
         storage = open_storage(layers, settings.views_dir, settings.scratch_dir, settings.sandboxes_dir)
-        sandbox_service = SandboxService(settings, SandboxStore(engine), driver, storage)
+        sandbox_service = SandboxService(settings, SandboxStore(engine, first_uid(settings.home)), driver, storage)
         await sandbox_service.recover()
         checkpoint_service = CheckpointService(CheckpointStore(engine), sandbox_service, cgroups)
         await checkpoint_service.collect()
@@ -132,6 +149,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    errors.document(app)
+    app.add_middleware(BodyLimit)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from cove.services import errors
+from cove.wire import ErrorBody
 
 log = logging.getLogger("cove.api")
 
@@ -20,6 +21,7 @@ _STATUS_BY_CLASS: list[tuple[type[errors.CoveServiceError], int]] = [
     (errors.Conflict, 409),
     (errors.InvalidRequest, 400),
     (errors.PathNotAllowed, 403),
+    (errors.PayloadTooLarge, 413),
     (errors.SandboxStartFailed, 500),
     (errors.Unavailable, 503),
 ]
@@ -28,6 +30,9 @@ _STATUS_BY_CODE = {
     "directory_not_empty": 409,
     "is_a_directory": 400,
     "not_a_directory": 400,
+    "not_a_regular_file": 400,
+    "disk_quota_exceeded": 413,
+    "protocol_error": 502,
     "invalid_path": 400,
     "invalid_request": 400,
     "permission_denied": 403,
@@ -83,10 +88,38 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", f"internal error: {type(exc).__name__}")
+
+
+def document(app: FastAPI) -> None:
+    """Say in ``/openapi.json`` what errors really look like: FastAPI describes its own 422 body
+    (``HTTPValidationError``), which Cove replaces with ``ErrorBody`` like every other error, and every operation
+    may fail with one (an unknown id, a stopped sandbox, a refused path)."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(body.pop("$defs", {}))
+        schemas["ErrorBody"] = body
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                responses["422"] = {"description": "A field out of bounds, named in the message", **error}
+                responses["default"] = {"description": "An error: {error: {code, message}}", **error}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

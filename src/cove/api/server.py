@@ -7,6 +7,7 @@ import logging
 import uvicorn
 
 from cove.api.app import create_app
+from cove.api.request_limits import BoundedHttpToolsProtocol, RedactSecrets
 from cove.config import ServerSettings
 
 
@@ -17,6 +18,7 @@ def serve(settings: ServerSettings) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        http=BoundedHttpToolsProtocol,
         log_level="info",
         ws_max_size=16 * 1024 * 1024,
         # Compressing every event frame cost CPU on both ends for bytes that mostly cross loopback or a LAN,
@@ -24,4 +26,6 @@ def serve(settings: ServerSettings) -> None:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
     )
+    for name in ("uvicorn.access", "uvicorn.error"):  # configured by uvicorn.Config, so filtered after it
+        logging.getLogger(name).addFilter(RedactSecrets())
     uvicorn.Server(config).run()

@@ -19,12 +19,38 @@ app.add_typer(checkpoint.app, name="checkpoint")
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (COVE_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (COVE_PORT)")] = None,
+    default_memory_mb: Annotated[
+        int | None, typer.Option(min=0, help="Memory limit of a sandbox that sets none, MiB; 0: none (default 2048)")
+    ] = None,
+    default_cpus: Annotated[
+        float | None, typer.Option(min=0, help="CPU limit of a sandbox that sets none, cores; 0: none (the default)")
+    ] = None,
+    default_pids: Annotated[
+        int | None, typer.Option(min=0, help="Process limit of a sandbox that sets none; 0: none (default 1024)")
+    ] = None,
+    default_disk_mb: Annotated[
+        int | None, typer.Option(min=0, help="Disk quota of a sandbox that sets none, MiB; 0: none (default 10240)")
+    ] = None,
+    default_shm_mb: Annotated[
+        int | None, typer.Option(min=1, help="/dev/shm size of a sandbox that sets none, MiB (default 256)")
+    ] = None,
 ) -> None:
-    """Run the Cove server (state under $COVE_HOME, default ~/.cove)."""
+    """Run the Cove server (state under $COVE_HOME, default ~/.cove).
+
+    Every sandbox gets a memory, process, disk and /dev/shm limit even when it asks for none: the --default-*
+    options set them, as do COVE_DEFAULT_MEMORY_MB, COVE_DEFAULT_CPUS, COVE_DEFAULT_PIDS, COVE_DEFAULT_DISK_MB and
+    COVE_DEFAULT_SHM_MB (an option wins over its variable)."""
     from cove.api.server import serve as run_server
     from cove.config import ServerSettings
 
-    run_server(ServerSettings.from_env(host=host, port=port))
+    limits: dict[str, float | None] = {
+        "memory_mb": default_memory_mb,
+        "cpus": default_cpus,
+        "pids": default_pids,
+        "disk_mb": default_disk_mb,
+        "shm_mb": default_shm_mb,
+    }
+    run_server(ServerSettings.from_env(host=host, port=port, limits=limits))
 
 
 @app.command()

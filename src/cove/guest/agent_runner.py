@@ -35,6 +35,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import os
 import signal
 import socket
 import stat
@@ -61,6 +62,8 @@ EXIT_RESUME_NOT_FOUND = 3
 CONFIG_FILE = "config.json"
 JOURNAL_FILE = "events.jsonl"
 CONTROL_SOCKET = "control.sock"
+# Where the supervisor's forwarder says which loopback port leads to Cove's model proxy.
+MODEL_PORT_FILE = "/run/cove/model-port"
 
 # A prompt may carry a pasted file: allow long request lines on the control socket.
 _MAX_REQUEST_LINE = 16 * 1024 * 1024
@@ -597,6 +600,19 @@ def _socket_alive(path: Path) -> bool:
         return True
 
 
+def _model_port(path: str = MODEL_PORT_FILE) -> int | None:
+    """The model proxy's port in this sandbox (never blocking: the file is the sandbox's to replace)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        text = os.read(fd, 16) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    finally:
+        os.close(fd)
+    return int(text) if text.strip().isdigit() and 0 < int(text) < 65536 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -611,6 +627,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_START_FAILED
     journal = Journal(session_dir / JOURNAL_FILE, config.session_id)
     try:
+        if "ANTHROPIC_BASE_URL" not in os.environ:
+            port = _model_port()
+            if port is None:
+                journal.append(
+                    "error", code="start_failed", message=f"no model access: {MODEL_PORT_FILE} names no port"
+                )
+                journal.append("exit", exit_code=EXIT_START_FAILED)
+                return EXIT_START_FAILED
+            os.environ["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{port}"
         # uvloop: every message of Claude Code passes through this loop (SDK, journal, control socket), on the
         # cores the CLI itself needs; measured about 15% less of the runner's CPU per turn than asyncio's loop.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -1,9 +1,8 @@
 """The agent session journal: ``events.jsonl``, one JSON event per line, append-only.
 
-The agent runner is the journal's only writer while it lives; the guest supervisor may add the final ``exit``
-event (:func:`append_exit_if_missing`) when the runner died by a signal and could not write it itself.
-Readers (the supervisor shipping events to the server) only ever consume *complete* lines, so a line is
-visible to nobody until its trailing newline has been written and flushed.
+The agent runner is the journal's only writer; when it dies by a signal without writing ``exit``, the server
+closes the session with an ``exit`` of its own (it never writes into a sandbox). Readers only ever consume
+*complete* lines, so a line is visible to nobody until its trailing newline has been written and flushed.
 
 Every event carries ``seq`` (1, 2, 3… without gaps, continued across runner restarts on the same file),
 ``session_id``, ``type`` and ``time`` (RFC 3339, UTC). Standard library only: this runs inside the sandbox.
@@ -22,7 +21,6 @@ from typing import IO, Any
 
 __all__ = [
     "Journal",
-    "append_exit_if_missing",
     "read_events",
     "read_last_event",
     "read_last_seq",
@@ -171,20 +169,3 @@ class Journal:
 
     def close(self) -> None:
         self._file.close()
-
-
-def append_exit_if_missing(path: str | os.PathLike[str], session_id: str, exit_code: int) -> bool:
-    """Close a journal whose runner died without writing ``exit`` (killed by a signal, say).
-
-    For the supervisor, after it reaped the runner. Returns True when it appended the event, False when the
-    journal already ends with an ``exit``. ``exit_code`` follows the shell convention for signals (128 + n).
-    """
-    last = read_last_event(path)
-    if last is not None and last.get("type") == "exit":
-        return False
-    journal = Journal(path, session_id)
-    try:
-        journal.append("exit", exit_code=exit_code)
-    finally:
-        journal.close()
-    return True

@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import json
 import os
+import re
 import resource
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,6 +39,8 @@ from cove.guest.protocol import (
 )
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+_SESSION_ID = re.compile(r"ses_[0-9a-f]{16}")
+_PR_SET_DUMPABLE = 4
 # How long a process stream stays open after its exit frame for the client to close it (see _stream_process).
 LINGER_S = 5.0
 
@@ -56,13 +62,14 @@ def _require(request: dict[str, Any], key: str, kind: type) -> Any:
 class Supervisor:
     def __init__(
         self,
-        socket_path: Path,
+        listener: socket.socket,
         run_dir: Path,
         default_cwd: str,
         lifeline: int | None = None,
         ready_fd: int | None = None,
     ) -> None:
-        self.socket_path = socket_path
+        self.listener = listener
+        self.run_dir = run_dir
         self.ready_fd = ready_fd
         self.lifeline = lifeline
         self.default_cwd = default_cwd
@@ -80,6 +87,7 @@ class Supervisor:
             "remove": self._remove,
             "rename": self._rename,
             "configure": self._configure,
+            "prepare_agent": self._prepare_agent,
         }
 
     async def serve(self) -> None:
@@ -91,11 +99,10 @@ class Supervisor:
         if self.lifeline is not None:
             os.set_blocking(self.lifeline, False)
             loop.add_reader(self.lifeline, self._lifeline_readable, stop)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
-        server = await asyncio.start_unix_server(self._connection, path=str(self.socket_path), limit=CHUNK * 4)
-        forwarder = await model_forwarder.start(self.socket_path.parent / "model-port")
-        (self.socket_path.parent / "ready").write_text(str(os.getpid()))
+        # The server bound this socket where the sandbox cannot reach it; listening here makes the connections'
+        # peer credentials this process's (the sandbox's uid), which the server checks.
+        server = await asyncio.start_unix_server(self._connection, sock=self.listener, limit=CHUNK * 4)
+        forwarder = await model_forwarder.start(self.run_dir / "model-port")
         if self.ready_fd is not None:  # the server waits for this byte before it reports the sandbox running
             os.write(self.ready_fd, b"1")
             os.close(self.ready_fd)
@@ -132,6 +139,10 @@ class Supervisor:
                     return
                 except (RequestError, ProcessError, files.FileError) as exc:
                     writer.write(encode_json({"ok": False, "error": {"code": exc.code, "message": exc.message}}))
+                    await writer.drain()
+                except (OSError, TypeError, ValueError, OverflowError) as exc:
+                    message = f"{type(exc).__name__}: {exc}"
+                    writer.write(encode_json({"ok": False, "error": {"code": "invalid_request", "message": message}}))
                     await writer.drain()
         except (ProtocolError, ValueError) as exc:
             with contextlib.suppress(ConnectionError):
@@ -176,6 +187,23 @@ class Supervisor:
         set_rlimits(request.get("nproc"), request.get("fsize"))
         return {"cwd": self.default_cwd}
 
+    async def _prepare_agent(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Make an agent session's directory and write its runner's ``config.json``, as the sandbox's user:
+        the server never creates or writes anything in the sandbox's tree itself."""
+        session_id = _require(request, "session_id", str)
+        config = _require(request, "config", dict)
+        if not _SESSION_ID.fullmatch(session_id):
+            raise RequestError("invalid_request", "'session_id' is not a session id")
+        directory = self.run_dir / "agents" / session_id
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            temporary = directory / "config.json.tmp"
+            temporary.write_text(json.dumps(config))
+            temporary.replace(directory / "config.json")
+        except OSError as exc:
+            raise RequestError("agent_unavailable", f"cannot prepare the session directory: {exc}") from exc
+        return {"path": str(directory)}
+
     async def _list_processes(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         return [proc.info() for proc in self.processes.list()]
 
@@ -193,21 +221,23 @@ class Supervisor:
     async def _exists(self, request: dict[str, Any]) -> bool:
         return files.exists(_require(request, "path", str))
 
-    async def _list(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        return files.list_dir(_require(request, "path", str))
+    async def _list(self, request: dict[str, Any]) -> dict[str, Any]:
+        after = request.get("after")
+        limit = request.get("limit", files.MAX_LIST)
+        if after is not None and not isinstance(after, str):
+            raise RequestError("invalid_request", "'after' must be a name")
+        if not isinstance(limit, int):
+            raise RequestError("invalid_request", "'limit' must be an integer")
+        return files.list_dir(_require(request, "path", str), after=after, limit=limit)
 
     async def _mkdir(self, request: dict[str, Any]) -> dict[str, Any]:
-        path = _require(request, "path", str)
-        files.mkdir(path, parents=bool(request.get("parents", True)))
-        return files.stat_path(path)
+        return files.mkdir(_require(request, "path", str), parents=bool(request.get("parents", True)))
 
     async def _remove(self, request: dict[str, Any]) -> None:
         files.remove(_require(request, "path", str), recursive=bool(request.get("recursive", False)))
 
     async def _rename(self, request: dict[str, Any]) -> dict[str, Any]:
-        destination = _require(request, "destination", str)
-        files.rename(_require(request, "source", str), destination)
-        return files.stat_path(destination)
+        return files.rename(_require(request, "source", str), _require(request, "destination", str))
 
     def _start(self, request: dict[str, Any]) -> Process:
         command = _require(request, "command", list)
@@ -281,7 +311,8 @@ class Supervisor:
             if message.get("op") == "stdin_close":
                 self.processes.close_stdin(proc)
             elif message.get("op") == "signal":
-                self.processes.signal(proc.id, int(message.get("signal", signal.SIGTERM)))
+                with contextlib.suppress(TypeError, ValueError, OSError):  # not a signal: nothing to deliver
+                    self.processes.signal(proc.id, int(message.get("signal", signal.SIGTERM)))
 
     async def _read_file(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         fd, size = files.open_for_read(_require(request, "path", str))
@@ -301,10 +332,15 @@ class Supervisor:
     async def _write_file(
         self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        path = _require(request, "path", str)
+        """An upload: data frames up to an ``end`` frame. A write that fails (the disk quota) is answered only
+        after the client's ``end``, its remaining data read and dropped: answering at once would make the
+        client's next write fail and lose the answer with it."""
         mode = request.get("mode")
-        fd, temp, final = files.open_for_write(path, mode=int(mode) if mode is not None else None)
-        done = False
+        if mode is not None and not isinstance(mode, int):
+            raise RequestError("invalid_request", "'mode' must be an integer")
+        upload = files.Upload(_require(request, "path", str), mode)
+        completed = False
+        failure: files.FileError | None = None
         try:
             writer.write(encode_json({"ok": True, "result": {"ready": True}}))
             await writer.drain()
@@ -313,21 +349,22 @@ class Supervisor:
                 if frame is None:
                     raise ProtocolError("upload ended before its end frame")
                 if frame.kind == DATA:
-                    view = memoryview(frame.payload)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    if failure is None:
+                        try:
+                            upload.write(frame.payload)
+                        except files.FileError as exc:
+                            failure = exc
                     continue
                 if frame.json().get("op") == "end":
                     break
-            os.rename(temp, final)
-            done = True
-            writer.write(encode_json({"ok": True, "result": files.describe(final)}))
+            if failure is not None:
+                raise failure
+            result = upload.finish()
+            completed = True
+            writer.write(encode_json({"ok": True, "result": result}))
             await writer.drain()
         finally:
-            os.close(fd)
-            if not done:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
+            upload.close(completed=completed)
 
 
 def set_rlimits(nproc: int | None, fsize: int | None) -> None:
@@ -337,9 +374,16 @@ def set_rlimits(nproc: int | None, fsize: int | None) -> None:
             resource.setrlimit(limit, (int(value), int(value)))
 
 
+def not_traceable() -> None:
+    """Keep the sandbox's own processes (same uid) from ptrace-ing this one or opening its /proc entries (its
+    descriptors: the socket to the server among them). Children get it back at their exec, as usual."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
 def main() -> None:
+    not_traceable()
     parser = argparse.ArgumentParser(description="Cove sandbox supervisor (runs as PID 1 inside the sandbox)")
-    parser.add_argument("--socket", default="/run/cove/guest.sock")
+    parser.add_argument("--listen-fd", type=int, required=True, help="fd of the socket the server bound for us")
     parser.add_argument("--run-dir", default="/run/cove")
     parser.add_argument("--cwd", default="/workspace")
     parser.add_argument("--nproc", type=int, help="RLIMIT_NPROC, where no pids cgroup is available")
@@ -348,7 +392,9 @@ def main() -> None:
     parser.add_argument("--ready-fd", type=int, help="fd; one byte is written there once the socket listens")
     args = parser.parse_args()
     set_rlimits(args.nproc, args.fsize)
-    supervisor = Supervisor(Path(args.socket), Path(args.run_dir), args.cwd, args.lifeline, args.ready_fd)
+    listener = socket.socket(fileno=args.listen_fd)
+    listener.set_inheritable(False)  # nothing the supervisor starts may hold the server's road into the sandbox
+    supervisor = Supervisor(listener, Path(args.run_dir), args.cwd, args.lifeline, args.ready_fd)
     asyncio.run(supervisor.serve())
 
 

@@ -2,9 +2,13 @@
 
 Sandboxes reach it through ``handoff.sock``, in a directory bound into every sandbox: each sandbox's forwarder
 (``cove.guest.model_forwarder``) passes the loopback connections its CLI opens through it, as descriptors, and
-the proxy serves them as if accepted here — no relay in between. Only TCP stream sockets are taken; anything a
-sandbox could pass is no more than a connection it could have made to the proxy itself, and every request on it
-still needs a live session's token.
+the proxy serves them as if accepted here — no relay in between.
+
+The socket is shared by every sandbox and everything on it is hostile, so each channel is tied to its peer's uid
+(``SO_PEERCRED``: each sandbox runs as a uid of its own) and bounded: a few channels per uid, one descriptor per
+message (the kernel closes any more a message carries), a bounded number of connections served per uid at once,
+and only connected TCP stream sockets are taken. Each connection's requests need a live session's token issued
+to that same uid's sandbox, so a token copied into another sandbox opens nothing there.
 """
 
 from __future__ import annotations
@@ -16,15 +20,18 @@ import os
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import httpx
 
 from cove.modelproxy.proxy import MAX_HEAD, ModelProxy, TokenResolver, Upstream, UsageSink
+from cove.runtime.safe_open import peer_uid
 
 log = logging.getLogger("cove.modelproxy")
 HANDOFF_NAME = "handoff.sock"
-_MAX_FDS = 16  # descriptors per message; the forwarder sends one
+MAX_CHANNELS_PER_PEER = 4  # the forwarder keeps one (and reconnects once after a server restart)
+MAX_CONNECTIONS_PER_PEER = 64  # the CLI keeps a few kept-alive connections
 
 
 class ModelGateway:
@@ -37,7 +44,9 @@ class ModelGateway:
         self.upstream: Upstream | None = None
         self._proxy: ModelProxy | None = None
         self._handoff: socket.socket | None = None
-        self._forwarders: set[socket.socket] = set()
+        self._forwarders: dict[socket.socket, int] = {}  # channel -> its peer's uid
+        self._channels: Counter[int] = Counter()  # open channels per uid
+        self._serving: Counter[int] = Counter()  # connections being served per uid
         self._passed: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -70,47 +79,70 @@ class ModelGateway:
                 channel, _address = self._handoff.accept()
             except BlockingIOError:
                 return
+            uid = peer_uid(channel)
+            if self._channels[uid] >= MAX_CHANNELS_PER_PEER:
+                channel.close()
+                continue
             channel.setblocking(False)
-            self._forwarders.add(channel)
+            self._forwarders[channel] = uid
+            self._channels[uid] += 1
             asyncio.get_running_loop().add_reader(channel.fileno(), self._receive_passed, channel)
 
     def _receive_passed(self, channel: socket.socket) -> None:
-        """A forwarder's message: the client connections to serve (plain sockets, for the ancillary data)."""
+        """A forwarder's message: one client connection to serve. A message carrying more descriptors has the
+        rest closed by the kernel (``recvmsg`` with room for one)."""
         try:
-            data, fds, _flags, _address = socket.recv_fds(channel, 64, _MAX_FDS)
+            data, fds, _flags, _address = socket.recv_fds(channel, 64, 1)
         except BlockingIOError:
             return
         except OSError:
             data, fds = b"", []
         for fd in fds:
-            self._serve_passed(fd)
+            self._serve_passed(fd, self._forwarders[channel])
         if not data and not fds:  # the forwarder went away
-            asyncio.get_running_loop().remove_reader(channel.fileno())
-            self._forwarders.discard(channel)
-            channel.close()
+            self._close_channel(channel)
 
-    def _serve_passed(self, fd: int) -> None:
+    def _close_channel(self, channel: socket.socket) -> None:
+        asyncio.get_running_loop().remove_reader(channel.fileno())
+        uid = self._forwarders.pop(channel)
+        self._channels[uid] -= 1
+        if not self._channels[uid]:
+            del self._channels[uid]
+        channel.close()
+
+    def _serve_passed(self, fd: int, uid: int) -> None:
         try:
             client = socket.socket(fileno=fd)
         except OSError:
             os.close(fd)
             return
-        if client.type != socket.SOCK_STREAM or client.family not in (socket.AF_INET, socket.AF_INET6):
+        if (
+            client.type != socket.SOCK_STREAM
+            or client.family not in (socket.AF_INET, socket.AF_INET6)
+            or client.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            or self._serving[uid] >= MAX_CONNECTIONS_PER_PEER
+        ):
             client.close()
             return
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        task = asyncio.create_task(self._serve_socket(client))
+        self._serving[uid] += 1
+        task = asyncio.create_task(self._serve_socket(client, uid))
         self._passed.add(task)
         task.add_done_callback(self._passed.discard)
 
-    async def _serve_socket(self, client: socket.socket) -> None:
+    async def _serve_socket(self, client: socket.socket, uid: int) -> None:
         assert self._proxy is not None
         try:
             reader, writer = await asyncio.open_connection(sock=client, limit=MAX_HEAD)
         except OSError:
             client.close()
             return
-        await self._proxy.serve_connection(reader, writer)
+        try:
+            await self._proxy.serve_connection(reader, writer, uid)
+        finally:
+            self._serving[uid] -= 1
+            if not self._serving[uid]:
+                del self._serving[uid]
 
     async def _start_simulator(self) -> str:
         """The simulator runs in a process of its own, as a remote model would: sharing the server's event loop
@@ -136,10 +168,11 @@ class ModelGateway:
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
-        for channel in [*self._forwarders, *([self._handoff] if self._handoff is not None else [])]:
-            loop.remove_reader(channel.fileno())
-            channel.close()
-        self._forwarders.clear()
+        for channel in list(self._forwarders):
+            self._close_channel(channel)
+        if self._handoff is not None:
+            loop.remove_reader(self._handoff.fileno())
+            self._handoff.close()
         for task in self._passed:
             task.cancel()
         if self._proxy is not None:

@@ -9,6 +9,11 @@ streams rather than an ASGI app with an HTTP client behind it: the request body 
 response (status line, headers, body framing) is relayed as the upstream sent it, and upstream connections are
 kept alive between calls. That costs about a tenth of a millisecond per call where the framework stack (parse,
 re-serialise, re-chunk) cost two (benchmarks/RESULTS.md, "Agent turns"). Only the request head is rewritten.
+
+The client is a sandbox, so it gets the model API and nothing else: only ``POST /v1/messages``, ``POST
+/v1/messages/count_tokens`` and ``GET /v1/models`` (and one model's page) are forwarded, with the path matched
+exactly (no ``..``, no ``//``, no percent-escapes), no forwarding headers, a token that belongs to the session of
+the sandbox the connection came from, and a deadline on every request head and body.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -23,7 +29,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-TokenResolver = Callable[[str], Awaitable[str | None]]
+TokenResolver = Callable[[str, int], Awaitable[str | None]]  # (token, the sandbox's uid) -> session id
 UsageSink = Callable[[str, dict[str, int]], Coroutine[Any, Any, None]]
 ANTHROPIC_URL = "https://api.anthropic.com"
 # Request headers that are the proxy's to set (credentials, framing, connection management), never the client's.
@@ -43,13 +49,23 @@ _HOP_HEADERS = {
     "expect",
     "accept-encoding",
 }
+# Forwarding headers say where a request came from; the sandbox's word on that is not to be passed on.
+_FORWARDING = ("forwarded", "x-forwarded-", "x-real-ip", "via", "x-client-ip", "true-client-ip", "x-original-")
 _METERED = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-_METHODS = {"GET", "POST", "HEAD"}
+# The model API, as (method, exact path): nothing else of the upstream (admin, batches, files) is reachable.
+_ROUTES = {("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens"), ("GET", "/v1/models")}
+_MODEL_PAGE = re.compile(r"/v1/models/[A-Za-z0-9._:@-]{1,128}")
+_QUERY = re.compile(r"[A-Za-z0-9_.=&-]{0,256}")
+_NOT_FORWARDED = "the model proxy forwards only POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024  # the Messages API itself refuses requests over 32 MB
 _CHUNK = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 RESPONSE_TIMEOUT = 600.0  # until the response head: a long non-streamed answer may take minutes
+# A request head must arrive whole within this of the connection (or of the previous answer, when kept alive),
+# and its body within BODY_TIMEOUT: a client trickling bytes holds no connection for long.
+HEAD_TIMEOUT = 300.0
+BODY_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +207,18 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         body += (await reader.readexactly(size + 2))[:-2]
 
 
+def _forwarded(method: str, target: str) -> bool:
+    """Whether a request is for the model API (the path exactly; the query only plain ``name=value`` pairs)."""
+    path, _, query = target.partition("?")
+    if not _QUERY.fullmatch(query):
+        return False
+    return (method, path) in _ROUTES or (method == "GET" and _MODEL_PAGE.fullmatch(path) is not None)
+
+
+def _passed_on(name: str) -> bool:
+    return name not in _HOP_HEADERS and not name.startswith(_FORWARDING)
+
+
 class ModelProxy:
     """Serves model calls from sandboxes (one :meth:`serve_connection` per client connection, kept alive)."""
 
@@ -218,7 +246,8 @@ class ModelProxy:
         if self._pending:
             await asyncio.wait(self._pending, timeout=5)
 
-    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, uid: int) -> None:
+        """Serve one client connection, handed over from the sandbox whose uid is ``uid``."""
         self._clients.add(writer)
         try:
             while True:
@@ -228,17 +257,18 @@ class ModelProxy:
                     writer.write(_error_bytes(error.status, "invalid_request_error", str(error), close=True))
                     await writer.drain()
                     return
-                if request is None or not await self._handle(request, writer) or not request.keep_alive:
+                if request is None or not await self._handle(request, writer, uid) or not request.keep_alive:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError):
-            pass  # the client went away (RuntimeError: uvloop's word for a write to a closed transport)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError, TimeoutError):
+            pass  # the client went away or stalled (RuntimeError: uvloop's word for a write to a closed transport)
         finally:
             self._clients.discard(writer)
             writer.close()
 
     async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Request | None:
         try:
-            raw = await reader.readuntil(b"\r\n\r\n")
+            async with asyncio.timeout(HEAD_TIMEOUT):
+                raw = await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError as error:
             if error.partial.strip():
                 raise _HTTPError(400, "incomplete request head") from None
@@ -256,16 +286,17 @@ class ModelProxy:
         length, chunked = request.header("content-length"), request.header("transfer-encoding")
         if (request.header("expect") or "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if chunked is not None:
-            if length is not None or chunked.lower() != "chunked":
-                raise _HTTPError(400, "unsupported transfer-encoding")
-            request.body = await _read_chunked(reader)
-        elif length is not None:
-            if not length.isdigit():
-                raise _HTTPError(400, "malformed content-length")
-            if int(length) > MAX_BODY:
-                raise _HTTPError(413, "request body too large")
-            request.body = await reader.readexactly(int(length))
+        async with asyncio.timeout(BODY_TIMEOUT):
+            if chunked is not None:
+                if length is not None or chunked.lower() != "chunked":
+                    raise _HTTPError(400, "unsupported transfer-encoding")
+                request.body = await _read_chunked(reader)
+            elif length is not None:
+                if not length.isdigit():
+                    raise _HTTPError(400, "malformed content-length")
+                if int(length) > MAX_BODY:
+                    raise _HTTPError(413, "request body too large")
+                request.body = await reader.readexactly(int(length))
         return request
 
     def _token(self, request: _Request) -> str | None:
@@ -275,18 +306,17 @@ class ModelProxy:
         auth = request.header("authorization") or ""
         return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
-    async def _handle(self, request: _Request, client: asyncio.StreamWriter) -> bool:
+    async def _handle(self, request: _Request, client: asyncio.StreamWriter, uid: int) -> bool:
         """Answer one request; False when the client connection cannot carry another."""
         token = self._token(request)
-        session_id = await self._resolve(token) if token else None
+        session_id = await self._resolve(token, uid) if token else None
         if session_id is None:
             message = "invalid or missing Cove session token"
             client.write(_error_bytes(401, "authentication_error", message, close=not request.keep_alive))
             await client.drain()
             return True
-        if request.method not in _METHODS:
-            message = f"method {request.method} not allowed"
-            client.write(_error_bytes(405, "invalid_request_error", message, close=not request.keep_alive))
+        if not _forwarded(request.method, request.target):
+            client.write(_error_bytes(404, "not_found_error", _NOT_FORWARDED, close=not request.keep_alive))
             await client.drain()
             return True
         head = self._upstream_head(request)
@@ -301,7 +331,7 @@ class ModelProxy:
 
     def _upstream_head(self, request: _Request) -> bytes:
         lines = [f"{request.method} {self._base_path}{request.target} HTTP/1.1\r\nhost: {self._netloc}\r\n"]
-        lines += [f"{k}: {v}\r\n" for k, v in request.headers if k.lower() not in _HOP_HEADERS]
+        lines += [f"{k}: {v}\r\n" for k, v in request.headers if _passed_on(k.lower())]
         lines.append(self._credentials)
         lines.append("accept-encoding: identity\r\n")  # metering reads the bytes as they pass
         if request.body or request.method == "POST":

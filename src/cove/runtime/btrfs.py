@@ -92,6 +92,7 @@ def usable(directory: Path, other: Path) -> bool:
 
 class BtrfsStorage:
     name = BTRFS
+    reads_live_files = False  # a seal is one snapshot ioctl: nothing is read by path
 
     def __init__(self, layers: SnapshotLayers) -> None:
         self.layers: LayerStore = layers

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cove
@@ -25,6 +25,7 @@ from cove.runtime import seccomp
 from cove.runtime.cgroups import Cgroups
 from cove.runtime.mounts import bind, detach, is_mount_point, make_shared
 from cove.runtime.spec import Limits, SandboxSpec
+from cove.runtime.unix import bind_unix
 
 SANDBOX_USER = "user"
 HOME = "/home/user"
@@ -40,6 +41,7 @@ BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # whose files come to more than ``disk_mb`` plus this. A single write that hits the limit (the file at exactly
 # ``disk_mb``, beside the sandbox's few small files of its own) then fails without costing the sandbox.
 DISK_TOLERANCE_MB = 1
+DEFAULT_SHM_MB = 64  # only for a spec that names none (the services always fill in the server's default)
 
 
 class SandboxStartError(Exception):
@@ -87,7 +89,9 @@ class SandboxPaths:
 
     @property
     def socket(self) -> Path:
-        return self.run / "guest.sock"
+        """The supervisor's socket: bound by the server in the sandbox's root, which the sandbox cannot see, so it
+        can be neither replaced nor redirected from inside (the supervisor listens on the descriptor)."""
+        return self.root / "guest.sock"
 
     @property
     def log(self) -> Path:
@@ -164,7 +168,10 @@ def _fsize_bytes(disk_mb: int) -> int:
 
 def rlimit_fallbacks(limits: Limits, enforced: dict[str, str]) -> tuple[int | None, int | None]:
     """RLIMIT_NPROC and RLIMIT_FSIZE for the supervisor, given what the cgroups already ``enforced`` (which
-    this completes): shared by a cold spawn (command-line flags) and a warm-pool claim (``configure``)."""
+    this completes, with the /dev/shm size bwrap gives its tmpfs): shared by a cold spawn (command-line flags) and
+    a warm-pool claim (``configure``; a pooled sandbox's /dev/shm already has the size a claim may ask for)."""
+    if limits.shm_mb:
+        enforced["shm_mb"] = "tmpfs-size"
     # Without a pids controller the per-sandbox uid makes RLIMIT_NPROC a per-sandbox process limit.
     nproc = limits.pids if limits.pids and "pids" not in enforced else None
     if nproc:
@@ -196,7 +203,7 @@ class BwrapDriver:
 
     def prepare(self, paths: SandboxPaths, uid: int) -> None:
         """Create the sandbox's writable directories, owned by its unprivileged uid."""
-        paths.root.mkdir(parents=True, exist_ok=True)
+        paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         for directory in paths.writable():
             directory.mkdir(exist_ok=True)
             os.chown(directory, uid, uid)
@@ -235,6 +242,7 @@ class BwrapDriver:
         paths: SandboxPaths,
         uid: int,
         info_fd: int,
+        listen_fd: int,
         nproc: int | None,
         seccomp_fd: int | None = None,
     ) -> list[str]:
@@ -246,8 +254,10 @@ class BwrapDriver:
         args += ["--ro-bind", str(paths.etc / "group"), "/etc/group"]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--dir", "/run/user"]
         # POSIX shared memory and semaphores (Python's multiprocessing, browsers, databases) need a writable
-        # /dev/shm; bwrap's /dev has only a root-owned directory there. Its pages count against the memory limit.
-        args += ["--perms", "1777", "--tmpfs", "/dev/shm"]
+        # /dev/shm; bwrap's /dev has only a root-owned directory there. Its pages count against the memory limit,
+        # and it has a size of its own: a tmpfs without one may grow to half the host's memory.
+        shm_mb = spec.limits.shm_mb or DEFAULT_SHM_MB
+        args += ["--size", str(shm_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/dev/shm"]
         args += ["--perms", "0755", "--dir", "/home"]
         for inside, name in STORAGE_IN_SANDBOX.items():
             args += ["--bind", str(paths.slots / name), inside]
@@ -277,7 +287,7 @@ class BwrapDriver:
         args += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         args += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
         args += [python_executable(), "-I", "-S", "-B", "-c", self._guest_bootstrap()]
-        args += ["--socket", f"{GUEST_RUN}/guest.sock", "--run-dir", GUEST_RUN, "--cwd", spec.cwd]
+        args += ["--listen-fd", str(listen_fd), "--run-dir", GUEST_RUN, "--cwd", spec.cwd]
         if nproc:
             args += ["--nproc", str(nproc)]
         if spec.limits.disk_mb:
@@ -300,15 +310,20 @@ class BwrapDriver:
         """Start the sandbox. ``lifeline``: the read end of a pipe whose write end only this server holds; the
         supervisor ends itself when it reads EOF there (the server is gone) unless it was claimed first — for
         warm-pool sandboxes, which no user knows of and which must not outlive the server that made them."""
-        procs, enforced = self.cgroups.create(sandbox_id, spec.limits)
+        # The CPU quota binds once the supervisor is up, as it does for a pooled sandbox's claim: at 0.01 of a core
+        # its start alone would take seconds, and the sandbox would fail to start rather than be slow.
+        procs, enforced = self.cgroups.create(sandbox_id, replace(spec.limits, cpus=None))
         nproc, _fsize = rlimit_fallbacks(spec.limits, enforced)
+        listener = bind_unix(paths.socket)
         info_r, info_w = os.pipe()
         ready_r, ready_w = os.pipe()
         filter_fd = seccomp.program_fd()
-        command = [*self.command(sandbox_id, spec, paths, uid, info_w, nproc, filter_fd), "--ready-fd", str(ready_w)]
+        listen_fd = listener.fileno()
+        command = self.command(sandbox_id, spec, paths, uid, info_w, listen_fd, nproc, filter_fd)
+        command += ["--ready-fd", str(ready_w)]
         if lifeline is not None:
             command += ["--lifeline", str(lifeline)]
-        passed = [fd for fd in (info_w, ready_w, lifeline, filter_fd) if fd is not None]
+        passed = [fd for fd in (info_w, ready_w, lifeline, filter_fd, listen_fd) if fd is not None]
         # A two-line launcher joins the cgroups before bwrap forks, so nothing in the sandbox ever runs outside.
         launcher = ['for f in $COVE_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@"']
         env = {"PATH": BASE_PATH, "COVE_CGROUP_PROCS": " ".join(str(p) for p in procs)}
@@ -328,6 +343,7 @@ class BwrapDriver:
             os.close(ready_r)
             raise
         finally:  # the child has its copies (or failed to start): ours go, either way
+            listener.close()
             for fd in (info_w, ready_w, filter_fd):
                 if fd is not None:
                     os.close(fd)
@@ -346,6 +362,9 @@ class BwrapDriver:
             raise SandboxStartError(f"sandbox failed to start: {log_tail.strip() or exc}") from exc
         finally:
             os.close(ready_r)
+        if spec.limits.cpus:
+            _procs, with_cpus = self.cgroups.create(sandbox_id, spec.limits)
+            enforced.update(with_cpus)
         return Spawned(pid=process.pid, init_pid=init_pid, enforced=enforced)
 
     def kill(self, sandbox_id: str, init_pid: int | None) -> None:

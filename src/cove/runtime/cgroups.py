@@ -44,6 +44,17 @@ class Cgroups(Protocol):
         """Remove the sandbox's groups; True once none is left (a group with live processes stays)."""
         ...
 
+    def existing(self) -> set[str]:
+        """The sandboxes that have groups here (for the clean-up of what a crash left behind)."""
+        ...
+
+
+def _children(directory: Path) -> set[str]:
+    try:
+        return {entry.name for entry in directory.iterdir() if entry.is_dir()}
+    except OSError:
+        return set()
+
 
 def _rmdir(group: Path) -> bool:
     try:
@@ -137,6 +148,9 @@ class CgroupV2:
     def remove(self, sandbox_id: str) -> bool:
         return _rmdir(self._dir(sandbox_id))
 
+    def existing(self) -> set[str]:
+        return _children(self._base)
+
     def freeze(self, sandbox_id: str) -> bool:
         group = self._dir(sandbox_id)
         if not _write(group / "cgroup.freeze", "1"):
@@ -174,9 +188,14 @@ class CgroupV1:
                 procs.append(group / "cgroup.procs")
         enforced: dict[str, str] = {}
         memory = self._dir("memory", sandbox_id)
-        if limits.memory_mb and _write(memory / "memory.limit_in_bytes", str(limits.memory_mb * 1024 * 1024)):
-            _write(memory / "memory.memsw.limit_in_bytes", str(limits.memory_mb * 1024 * 1024))
-            enforced["memory_mb"] = self.name
+        if limits.memory_mb:
+            # memsw (memory + swap) may never be under the memory limit: when a claim raises a pooled sandbox's
+            # limit it must go first, when it lowers it, second. Writing it before and after covers both.
+            value = str(limits.memory_mb * 1024 * 1024)
+            _write(memory / "memory.memsw.limit_in_bytes", value)
+            if _write(memory / "memory.limit_in_bytes", value):
+                _write(memory / "memory.memsw.limit_in_bytes", value)
+                enforced["memory_mb"] = self.name
         cpu = self._dir("cpu", sandbox_id)
         quota = str(int((limits.cpus or 0) * CPU_PERIOD_US))
         if (
@@ -198,6 +217,9 @@ class CgroupV1:
     def remove(self, sandbox_id: str) -> bool:
         results = [_rmdir(self._dir(controller, sandbox_id)) for controller in self._controllers()]
         return all(results)
+
+    def existing(self) -> set[str]:
+        return set().union(*(_children(self._root / controller / "cove") for controller in self._controllers()))
 
     def _controllers(self) -> tuple[str, ...]:
         if (self._root / self.FREEZER).is_dir():
@@ -236,6 +258,9 @@ class NoCgroups:
 
     def remove(self, sandbox_id: str) -> bool:
         return True
+
+    def existing(self) -> set[str]:
+        return set()
 
     def freeze(self, sandbox_id: str) -> bool:
         return False

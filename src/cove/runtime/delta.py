@@ -17,7 +17,9 @@ are looked at, and the manifest is left as it is.
 
 What changed is copied in one ``tar`` pipe (not file by file: a first checkpoint of 20,000 files took seconds of
 Python per-file work), owned by ``LAYER_UID`` as the archive is written, so no ownership pass is needed; a few
-hundred entries or fewer are copied in process instead, which skips tar's start-up.
+hundred entries or fewer are copied in process instead, which skips tar's start-up. Either way the copies lose
+their setuid and setgid bits: a layer is shared by every fork of the checkpoint, and a setuid file owned by
+``LAYER_UID`` would let whoever ran it rewrite what all of them see.
 
 The manifest and marker are written as ``*.next`` and only replace the current ones on ``commit``, so a seal
 that is thrown away leaves the next one comparing against the last seal that counted.
@@ -36,6 +38,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from cove.runtime import safe_open
 from cove.runtime.layers import LAYER_UID
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -148,7 +151,7 @@ def _copy(upper: Path, layer: Path, paths: list[bytes]) -> None:
     tar pipe, owned by ``LAYER_UID``, with their modes and mtimes; directories are copied without their content
     (what of it is needed is listed too). Hard links are copied as separate files, extended attributes not at all.
     """
-    owner = [f"--owner=:{LAYER_UID}", f"--group=:{LAYER_UID}", "--numeric-owner"]
+    owner = [f"--owner=:{LAYER_UID}", f"--group=:{LAYER_UID}", "--numeric-owner", "--mode=u-s,g-s"]
     create = ["tar", "-C", str(upper), "--null", "--verbatim-files-from", "--no-recursion", "--hard-dereference"]
     create += ["--format=posix", "-T", "-", "-cf", "-"]
     extract = ["tar", "-C", str(layer), "-xf", "-", "--numeric-owner", "--same-owner", "--same-permissions"]
@@ -162,30 +165,51 @@ def _copy(upper: Path, layer: Path, paths: list[bytes]) -> None:
         raise subprocess.CalledProcessError(done.returncode, "tar", done.stdout, done.stderr)
 
 
+def _copy_file(upper: int, path: bytes, target: bytes) -> None:
+    """A regular file's content, through a descriptor that is that file: resolved beneath the upper through no
+    link, never blocking, checked to be a regular file (the sandbox is frozen during a seal; this holds without)."""
+    fd = safe_open.openat2(upper, os.fsdecode(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{os.fsdecode(path)} is no longer a regular file")
+        with open(fd, "rb", closefd=False) as reader, open(target, "xb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+    finally:
+        os.close(fd)
+
+
 def _copy_each(upper: Path, layer: Path, paths: list[bytes]) -> None:
     """``_copy`` entry by entry in this process: for a few entries, much cheaper than starting two tars (which
     cost 20-60 ms on a loaded machine, most of a checkpoint after a few edits)."""
     directories = []
-    for path in paths:
-        source, target = os.path.join(bytes(upper), path), os.path.join(bytes(layer), path)
-        st = os.lstat(source)
-        kind = stat.S_IFMT(st.st_mode)
-        if kind == stat.S_IFDIR:
-            os.mkdir(target)
-            directories.append((target, st))
-        elif kind == stat.S_IFREG:
-            shutil.copyfile(source, target)
-        elif kind == stat.S_IFLNK:
-            os.symlink(os.readlink(source), target)
-        else:  # whiteouts and fifos (sockets are never copied)
-            os.mknod(target, st.st_mode, st.st_rdev)
-        os.chown(target, LAYER_UID, LAYER_UID, follow_symlinks=False)
-        if kind != stat.S_IFLNK:
-            os.chmod(target, stat.S_IMODE(st.st_mode))
-        if kind != stat.S_IFDIR:
-            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    with safe_open.opened(safe_open.open_root(upper)) as upper_fd:
+        for path in paths:
+            target = os.path.join(bytes(layer), path)
+            st = os.stat(path, dir_fd=upper_fd, follow_symlinks=False)
+            kind = stat.S_IFMT(st.st_mode)
+            if kind == stat.S_IFDIR:
+                os.mkdir(target)
+                directories.append((target, st))
+            elif kind == stat.S_IFREG:
+                _copy_file(upper_fd, path, target)
+            elif kind == stat.S_IFLNK:
+                os.symlink(os.readlink(path, dir_fd=upper_fd), target)
+            elif kind == stat.S_IFIFO or (kind == stat.S_IFCHR and st.st_rdev == 0):  # a FIFO, or a whiteout
+                os.mknod(target, st.st_mode, st.st_rdev)
+            else:
+                continue  # sockets are never copied; no other device can be made in a sandbox
+            _finish(target, st, kind)
     for target, st in reversed(directories):  # after their content, which moved their mtimes
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _finish(target: bytes, st: os.stat_result, kind: int) -> None:
+    """Owner, mode (without setuid and setgid) and times of a copied entry."""
+    os.chown(target, LAYER_UID, LAYER_UID, follow_symlinks=False)
+    if kind != stat.S_IFLNK:
+        os.chmod(target, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+    if kind != stat.S_IFDIR:
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
 def seal(upper: Path, layer: Path, state: Path, only: set[bytes] | None = None) -> Sealed:

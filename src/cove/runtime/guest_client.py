@@ -26,7 +26,29 @@ from cove.guest.protocol import (
     encode_json,
     read_frame,
 )
+from cove.runtime.safe_open import peer_uid
 from cove.runtime.unix import open_unix
+
+# How long the supervisor may take to answer a request (not to stream a process's output: that takes as long as
+# the process). A supervisor that stops answering costs its own sandbox's request, never a stalled server.
+REPLY_TIMEOUT = 60.0
+
+
+async def _first_reply(reader: asyncio.StreamReader) -> Any:
+    try:
+        async with asyncio.timeout(REPLY_TIMEOUT):
+            frame = await read_frame(reader)
+    except TimeoutError as exc:
+        raise GuestUnavailable(f"the sandbox's supervisor did not answer within {REPLY_TIMEOUT:.0f} s") from exc
+    return _result(frame)
+
+
+async def _drained(writer: asyncio.StreamWriter) -> None:
+    try:
+        async with asyncio.timeout(REPLY_TIMEOUT):
+            await writer.drain()
+    except TimeoutError as exc:
+        raise GuestUnavailable(f"the sandbox's supervisor stopped reading for {REPLY_TIMEOUT:.0f} s") from exc
 
 
 class GuestError(Exception):
@@ -107,21 +129,30 @@ class ProcessStream:
 
 
 class GuestClient:
-    def __init__(self, socket_path: Path) -> None:
+    """The road to one sandbox's supervisor. ``uid`` is the sandbox's: the process listening on the socket must
+    run as it (the socket lives where the sandbox cannot reach, and its peer is checked all the same)."""
+
+    def __init__(self, socket_path: Path, uid: int) -> None:
         self.socket_path = socket_path
+        self.uid = uid
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
-            return await open_unix(self.socket_path, limit=CHUNK * 4)
+            reader, writer = await open_unix(self.socket_path, limit=CHUNK * 4)
         except OSError as exc:
             raise GuestUnavailable(f"sandbox supervisor unreachable at {self.socket_path}: {exc}") from exc
+        peer = peer_uid(writer.get_extra_info("socket"))
+        if peer != self.uid:
+            writer.close()
+            raise GuestUnavailable(f"{self.socket_path} is served by uid {peer}, not by the sandbox's supervisor")
+        return reader, writer
 
     async def request(self, op: str, **fields: Any) -> Any:
         reader, writer = await self._open()
         try:
             writer.write(encode_json({"op": op, **fields}))
             await writer.drain()
-            return _result(await read_frame(reader))
+            return await _first_reply(reader)
         except (ConnectionError, ProtocolError) as exc:
             raise GuestUnavailable(str(exc)) from exc
         finally:
@@ -134,7 +165,7 @@ class GuestClient:
         try:
             writer.write(encode_json({"op": op, **fields}))
             await writer.drain()
-            stream = ProcessStream(reader, writer, _result(await read_frame(reader)))
+            stream = ProcessStream(reader, writer, await _first_reply(reader))
             yield stream
         except (ConnectionError, ProtocolError) as exc:
             raise GuestUnavailable(str(exc)) from exc
@@ -159,7 +190,7 @@ class GuestClient:
         try:
             writer.write(encode_json({"op": "read", "path": path}))
             await writer.drain()
-            size = int(_result(await read_frame(reader))["size"])
+            size = int((await _first_reply(reader))["size"])
             yield size, chunks()
         finally:
             writer.close()
@@ -169,14 +200,14 @@ class GuestClient:
         try:
             writer.write(encode_json({"op": "write", "path": path, "mode": mode}))
             await writer.drain()
-            _result(await read_frame(reader))
+            await _first_reply(reader)
             async for chunk in chunks:
                 for start in range(0, len(chunk), CHUNK):
                     writer.write(encode_data(DATA, chunk[start : start + CHUNK]))
-                    await writer.drain()
+                    await _drained(writer)
             writer.write(encode_json({"op": "end"}))
             await writer.drain()
-            result: dict[str, Any] = _result(await read_frame(reader))
+            result: dict[str, Any] = await _first_reply(reader)
             return result
         except (ConnectionError, ProtocolError) as exc:
             raise GuestUnavailable(str(exc)) from exc

@@ -11,7 +11,6 @@ import ctypes
 import os
 import struct
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 IN_MODIFY = 0x002
 IN_ATTRIB = 0x004
@@ -69,29 +68,31 @@ class DirectoryWatcher:
 
     def __init__(self) -> None:
         self._callbacks: dict[int, Callable[[], None]] = {}
-        self._by_path: dict[str, int] = {}
+        self._by_key: dict[str, int] = {}
         self._polled: dict[str, Callable[[], None]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._fd = open_instance()
         if self._fd >= 0:
             asyncio.get_running_loop().add_reader(self._fd, self._drain)
 
-    def watch(self, directory: Path, callback: Callable[[], None]) -> None:
-        key = str(directory)
-        if self._fd >= 0:
-            wd = add_watch(self._fd, key.encode(), IN_MODIFY | IN_CREATE | IN_MOVED_TO)
+    def watch(self, key: str, directory: int | None, callback: Callable[[], None]) -> None:
+        """Watch the open ``directory`` (a descriptor: the caller opened it safely, and closes it) under ``key``;
+        with no descriptor, or no inotify, ``callback`` is polled instead."""
+        if self._fd >= 0 and directory is not None:
+            # Through /proc/self/fd: the watch lands on the very directory the descriptor holds, never on what
+            # a path might name by the time it is resolved again.
+            wd = add_watch(self._fd, f"/proc/self/fd/{directory}".encode(), IN_MODIFY | IN_CREATE | IN_MOVED_TO)
             if wd >= 0:
                 self._callbacks[wd] = callback
-                self._by_path[key] = wd
+                self._by_key[key] = wd
                 return
         self._polled[key] = callback
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
 
-    def unwatch(self, directory: Path) -> None:
-        key = str(directory)
+    def unwatch(self, key: str) -> None:
         self._polled.pop(key, None)
-        wd = self._by_path.pop(key, None)
+        wd = self._by_key.pop(key, None)
         if wd is not None and self._fd >= 0:
             self._callbacks.pop(wd, None)
             remove_watch(self._fd, wd)

@@ -29,10 +29,18 @@ _CLOEXEC = 0o2000000  # open_tree takes O_CLOEXEC; fsopen and fsmount have their
 _FS_CLOEXEC = 0x1
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
 _MOUNT_ATTR_RDONLY = 0x1
+_MOUNT_ATTR_NOSUID = 0x2
+_MOUNT_ATTR_NODEV = 0x4
 _MOUNT_ATTR_IDMAP = 0x100000
+# Every mount Cove makes of a sandbox's files: a setuid file or a device node a sandbox made means nothing
+# through it, on the host included.
+_INERT = _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV
 _FSCONFIG_SET_STRING = 1
 _FSCONFIG_CMD_CREATE = 6
 _MNT_DETACH = 2
+_MS_NOSUID = 0x2
+_MS_NODEV = 0x4
+_MS_REMOUNT = 0x20
 _MS_BIND = 0x1000
 _MS_PRIVATE = 1 << 18
 _MS_SHARED = 1 << 20
@@ -92,17 +100,17 @@ def bind_idmapped(source: Path, target: Path, *, disk_uid: int, uid: int, read_o
     ``uid`` creates through it lands on disk owned by ``disk_uid`` (and nobody else can create anything)."""
     userns = _userns_fd(disk_uid, uid)
     try:
-        _bind(source, target, _MountAttr(_MOUNT_ATTR_IDMAP | (_MOUNT_ATTR_RDONLY if read_only else 0), 0, 0, userns))
+        attr = _MOUNT_ATTR_IDMAP | _INERT | (_MOUNT_ATTR_RDONLY if read_only else 0)
+        _bind(source, target, _MountAttr(attr, 0, 0, userns))
     finally:
         os.close(userns)
 
 
-def _bind(source: Path, target: Path, attr: _MountAttr | None) -> None:
+def _bind(source: Path, target: Path, attr: _MountAttr) -> None:
     """Clone the mount at ``source``, give it ``attr``, attach it at ``target`` (stacked on what is there)."""
     tree = _syscall(_OPEN_TREE, _AT_FDCWD, os.fsencode(source), _OPEN_TREE_CLONE | _CLOEXEC)
     try:
-        if attr is not None:
-            _syscall(_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr))
+        _syscall(_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr))
         _syscall(_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
     finally:
         os.close(tree)
@@ -132,7 +140,7 @@ def mount_overlay(lowers: list[Path], upper: Path | None, work: Path | None, tar
         for key in ("redirect_dir", "metacopy", "index"):
             config(key, "off")
         _syscall(_FSCONFIG, fs, _FSCONFIG_CMD_CREATE, None, None, 0)
-        mounted = _syscall(_FSMOUNT, fs, _FS_CLOEXEC, 0)
+        mounted = _syscall(_FSMOUNT, fs, _FS_CLOEXEC, _INERT)
         try:
             _syscall(_MOVE_MOUNT, mounted, b"", _AT_FDCWD, os.fsencode(target), _MOVE_MOUNT_F_EMPTY_PATH)
         finally:
@@ -150,19 +158,21 @@ def detach(target: Path) -> None:
 
 
 def bind(source: Path, target: Path) -> None:
-    """Bind ``source`` at ``target`` (stacked on whatever is mounted there)."""
-    _bind(source, target, None)
+    """Bind ``source`` at ``target`` (stacked on whatever is mounted there), nosuid and nodev."""
+    _bind(source, target, _MountAttr(_INERT, 0, 0, 0))
 
 
 def make_shared(target: Path) -> None:
     """Make the directory ``target`` a mount point of its own peer group, unless it is one already.
 
     Mounts made under it afterwards propagate to every copy of it, the copies bwrap makes in a sandbox's mount
-    namespace included (bwrap turns them into slaves): the way to change what a running sandbox sees.
+    namespace included (bwrap turns them into slaves): the way to change what a running sandbox sees. Like every
+    mount Cove makes of a sandbox's tree, it is nosuid and nodev.
     """
     if is_mount_point(target):
         return
-    for source, flags in ((target, _MS_BIND), (None, _MS_PRIVATE), (None, _MS_SHARED)):
+    inert = _MS_BIND | _MS_REMOUNT | _MS_NOSUID | _MS_NODEV
+    for source, flags in ((target, _MS_BIND), (None, inert), (None, _MS_PRIVATE), (None, _MS_SHARED)):
         if _libc.mount(source and os.fsencode(source), os.fsencode(target), None, flags, None) != 0:
             errno = ctypes.get_errno()
             raise MountError(errno, f"cannot make {target} a shared mount: {os.strerror(errno)}")

@@ -14,6 +14,11 @@ class Limits:
     cpus: float | None = None
     pids: int | None = None
     disk_mb: int | None = None
+    shm_mb: int | None = None
+
+    def over(self, defaults: Limits) -> Limits:
+        """These limits, with ``defaults`` for every one not set."""
+        return Limits(**{k: v if v is not None else getattr(defaults, k) for k, v in asdict(self).items()})
 
 
 @dataclass(frozen=True)

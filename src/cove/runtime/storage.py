@@ -73,6 +73,8 @@ class Storage(Protocol):
 
     name: str
     layers: LayerStore
+    # Whether a seal reads the sandbox's files by path (and so must never run while its processes can move them).
+    reads_live_files: bool
 
     def mount(self, root: Path, chain: list[str], uid: int) -> None: ...
     def remount(self, root: Path, chain: list[str], uid: int) -> None: ...
@@ -124,6 +126,7 @@ def _probe(layers: LayerStore, sandboxes: Path) -> str:
 
 class OverlayStorage:
     name = OVERLAYFS
+    reads_live_files = True
 
     def __init__(self, layers: LayerStore, views: Path, scratch: Path) -> None:
         self.layers = layers

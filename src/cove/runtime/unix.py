@@ -7,7 +7,9 @@ through ``/proc/self/fd/<dir fd>/<name>``, which is short whatever the directory
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 from pathlib import Path
 
 MAX_UNIX_PATH = 104
@@ -24,3 +26,19 @@ async def open_unix(path: Path, *, limit: int = 2**16) -> tuple[asyncio.StreamRe
     finally:
         if directory is not None:
             os.close(directory)
+
+
+def bind_unix(path: Path) -> socket.socket:
+    """A unix stream socket bound at ``path`` (replacing a stale one there), not yet listening."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    directory = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path.name, dir_fd=directory)
+        sock.bind(f"/proc/self/fd/{directory}/{path.name}")
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.close(directory)
+    return sock

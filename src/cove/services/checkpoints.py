@@ -25,7 +25,7 @@ from cove.runtime.bwrap import STORAGE_IN_SANDBOX
 from cove.runtime.cgroups import Cgroups
 from cove.runtime.changes import mapped_for_writing
 from cove.runtime.storage import SealedChain
-from cove.services.errors import CheckpointNotFound, SandboxNotRunning
+from cove.services.errors import CheckpointNotFound, CheckpointUnavailable, SandboxNotRunning
 from cove.services.sandboxes import RUNNING, STARTING, CreateRequest, SandboxService
 from cove.store.checkpoints import CheckpointRecord, CheckpointStore
 from cove.store.sandboxes import SandboxRecord
@@ -68,6 +68,13 @@ class CheckpointService:
 
     async def _seal(self, sandbox_id: str, root: Path, layer: str, name: str | None) -> CheckpointRecord:
         frozen = await asyncio.to_thread(self._cgroups.freeze, sandbox_id)
+        if not frozen and self._storage.reads_live_files:
+            # A seal that copies files (overlayfs) from a sandbox whose processes still run would race them: they
+            # could swap a directory for a link to a host path between the listing and the copy.
+            raise CheckpointUnavailable(
+                f"sandbox {sandbox_id} could not be frozen (no cgroup freezer here, or a process would not stop); "
+                "no checkpoint was taken"
+            )
         if not frozen:
             log.warning("sandbox %s cannot be frozen here: checkpoint is not a point-in-time view", sandbox_id)
         try:

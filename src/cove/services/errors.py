@@ -67,3 +67,15 @@ class AgentUnavailable(Unavailable):
 
 class CheckpointNotFound(NotFound):
     code = "checkpoint_not_found"
+
+
+class CheckpointUnavailable(Unavailable):
+    code = "checkpoint_unavailable"
+
+
+class PayloadTooLarge(CoveServiceError):
+    code = "payload_too_large"
+
+
+class DiskQuotaExceeded(PayloadTooLarge):
+    code = "disk_quota_exceeded"

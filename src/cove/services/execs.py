@@ -46,6 +46,8 @@ def shell(command: str) -> list[str]:
 
 def parse_signal(value: str | int) -> int:
     if isinstance(value, int):
+        if not 1 <= value <= signal.SIGRTMAX:
+            raise InvalidRequest(f"signal numbers run from 1 to {int(signal.SIGRTMAX)}; got {value}")
         return value
     name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
     if name not in SIGNALS:

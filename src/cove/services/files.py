@@ -39,8 +39,9 @@ class FileService:
     async def exists(self, sandbox_id: str, path: str) -> bool:
         return bool(await self._request(sandbox_id, "exists", path=path))
 
-    async def list(self, sandbox_id: str, path: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._request(sandbox_id, "list", path=path)
+    async def list(self, sandbox_id: str, path: str, after: str | None, limit: int) -> dict[str, Any]:
+        """A page of a directory's entries, by name: ``entries`` and ``has_more``."""
+        result: dict[str, Any] = await self._request(sandbox_id, "list", path=path, after=after, limit=limit)
         return result
 
     async def mkdir(self, sandbox_id: str, path: str, parents: bool = True) -> dict[str, Any]:
@@ -62,6 +63,8 @@ class FileService:
                 yield size, chunks
         except GuestError as exc:
             raise _error(exc) from exc
+        except GuestUnavailable as exc:
+            raise Unavailable(f"sandbox {sandbox_id} is not reachable") from exc
 
     async def write(
         self, sandbox_id: str, path: str, chunks: AsyncIterator[bytes], mode: int | None = None

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import secrets
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cove.config import ServerSettings
@@ -36,6 +37,7 @@ STARTING = "starting"
 FAILED = "failed"
 DISK_CHECK_INTERVAL = 5.0
 POOL_REFILL_DELAY = 0.1
+_SANDBOX_ID = re.compile(r"sbx_[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,20 @@ class SandboxService:
     def paths(self, sandbox_id: str) -> SandboxPaths:
         return SandboxPaths(self._settings.sandboxes_dir / sandbox_id)
 
+    def _with_defaults(self, spec: SandboxSpec) -> SandboxSpec:
+        return replace(spec, limits=spec.limits.over(self._settings.default_limits))
+
+    def _poolable(self, spec: SandboxSpec) -> bool:
+        """Whether a pooled sandbox can become this one: what is fixed when bwrap starts must match."""
+        return spec.network == "none" and spec.limits.shm_mb == self._settings.default_limits.shm_mb
+
     async def create(self, request: CreateRequest) -> SandboxRecord:
-        """A sandbox for ``request``: claimed from the warm pool when the spec allows it (a fork too: its files
-        are attached at the claim), else started cold. Either way the pool is topped up in the background
-        afterwards, so the create never waits for it."""
+        """A sandbox for ``request``, with the server's default for every limit it leaves out: claimed from the
+        warm pool when the spec allows it (a fork too: its files are attached at the claim), else started cold.
+        Either way the pool is topped up in the background afterwards, so the create never waits for it."""
+        request = replace(request, spec=self._with_defaults(request.spec))
         try:
-            if request.spec.network == "none" and (pooled := self.pool.take()) is not None:
+            if self._poolable(request.spec) and (pooled := self.pool.take()) is not None:
                 try:
                     return await self._claim(pooled, request)
                 except (GuestUnavailable, GuestError, OSError) as exc:
@@ -145,7 +155,7 @@ class SandboxService:
         self.pool.refill()
 
     async def _spawn_pooled(self) -> SandboxRecord:
-        return await self._start(CreateRequest(spec=SandboxSpec()), pooled=True)
+        return await self._start(CreateRequest(spec=self._with_defaults(SandboxSpec())), pooled=True)
 
     async def _discard_pooled(self, record: SandboxRecord) -> None:
         self._driver.kill(record.id, record.init_pid)
@@ -165,7 +175,7 @@ class SandboxService:
             await asyncio.to_thread(self._swap_storage, paths, list(request.layers), pooled.uid)
         _procs, enforced = self._driver.cgroups.create(pooled.id, spec.limits)
         nproc, fsize = rlimit_fallbacks(spec.limits, enforced)
-        guest = GuestClient(self.paths(pooled.id).socket)
+        guest = GuestClient(self.paths(pooled.id).socket, pooled.uid)
         await guest.request("configure", env=spec.env, cwd=spec.cwd, nproc=nproc, fsize=fsize)
         if request.labels:
             # Before the state flips to running, so that no listing sees the sandbox without its labels.
@@ -213,7 +223,7 @@ class SandboxService:
             raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}" + _reason(record))
         self._last_active[sandbox_id] = time.time()
         self._unsaved_activity.add(sandbox_id)
-        return GuestClient(self.paths(sandbox_id).socket)
+        return GuestClient(self.paths(sandbox_id).socket, record.uid)
 
     def oom_kills(self, sandbox_id: str) -> int:
         return self._driver.cgroups.oom_kills(sandbox_id)
@@ -285,26 +295,39 @@ class SandboxService:
         log.warning("sandbox %s: could not free all of its cgroups and files", sandbox_id)
 
     async def recover(self) -> None:
-        """After a (re)start: keep sandboxes whose supervisor still answers, mark the rest as lost.
+        """After a (re)start: keep sandboxes whose supervisor still answers, mark the rest as lost, then free
+        whatever no running sandbox owns (``reconcile``).
 
         Pooled sandboxes left by the previous server are killed, not re-adopted (see ``services.pool``)."""
         for record in await self._store.list(state=POOLED):
-            try:
-                await GuestClient(self.paths(record.id).socket).request("ping")
-            except (GuestUnavailable, OSError):
-                record.init_pid = None  # gone already (a reboot?): its pid may be someone else's by now
-            await self._discard_pooled(record)
+            await self._store.update(record.id, state=UNCLAIMED, stop_reason="pool of a previous server")
         for record in await self._store.list(state=RUNNING):
             try:
-                await GuestClient(self.paths(record.id).socket).request("ping")
-            except (GuestUnavailable, OSError):
+                await GuestClient(self.paths(record.id).socket, record.uid).request("ping")
+            except (GuestUnavailable, GuestError, OSError):
                 log.warning("sandbox %s did not survive; marking it stopped", record.id)
                 await self._store.update(record.id, state=STOPPED, stop_reason="lost")
-                await asyncio.to_thread(self._cleanup, record.id)
         for record in await self._store.list(state=STARTING):
             await self._store.update(record.id, state=FAILED, stop_reason="server stopped during start")
-            self._driver.kill(record.id, record.init_pid)
-            await asyncio.to_thread(self._cleanup, record.id)
+        await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Free every sandbox directory, mount, cgroup and process that no running sandbox owns: what a crash,
+        a failed start or an interrupted clean-up left behind (rows in every other state included)."""
+        live = {record.id for record in await self._store.list(state=RUNNING)}
+        on_disk = {p.name for p in self._settings.sandboxes_dir.iterdir() if _SANDBOX_ID.fullmatch(p.name)}
+        # Cgroups are host-wide: only those of sandboxes this server made (they have a row) are its to free;
+        # another server on the host has its own.
+        grouped = {sandbox_id for sandbox_id in self._driver.cgroups.existing() if await self._store.get(sandbox_id)}
+        for sandbox_id in sorted((on_disk | grouped) - live):
+            record = await self._store.get(sandbox_id)
+            init_pid = record.init_pid if record is not None else None
+            if init_pid and not _is_sandbox_process(init_pid, sandbox_id):
+                init_pid = None  # not this sandbox's supervisor (any more): that pid may be anyone's now
+            self._driver.kill(sandbox_id, init_pid)
+            await asyncio.to_thread(wait_exited, init_pid, 5.0)
+            await asyncio.to_thread(self._cleanup, sandbox_id)
+            log.info("freed what sandbox %s left behind", sandbox_id)
 
     async def enforce_timeouts(self) -> None:
         """One pass of the reaper: absolute and idle timeouts, the disk quota watchdog, and dead sandboxes."""
@@ -336,6 +359,16 @@ class SandboxService:
             except Exception:
                 log.exception("reaper pass failed")
             await asyncio.sleep(self._settings.reaper_interval)
+
+
+def _is_sandbox_process(pid: int, sandbox_id: str) -> bool:
+    """Whether ``pid`` runs in the sandbox ``sandbox_id`` (its environment names it)."""
+    needle = f"COVE_SANDBOX_ID={sandbox_id}".encode()
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return needle in environ.read(64 * 1024)
+    except OSError:
+        return False
 
 
 def _reason(record: SandboxRecord) -> str:

@@ -1,8 +1,14 @@
 """How a session's summary follows from its events — one pure function, so ingest after a restart (replaying a
-journal from the stored cursor) reaches exactly the state a live ingest would have."""
+journal from the stored cursor) reaches exactly the state a live ingest would have.
+
+The events come from a journal the sandbox can write, so every value taken from one is checked for its type and
+range: a forged event may make its own session's summary wrong, never make ingest fail or store a value that
+breaks the API's replies (an infinite cost, a count that is a string).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from cove.guest.agent_config import CONFIGURABLE
@@ -25,30 +31,52 @@ def _merge_config(record: SessionRecord, config: Any) -> None:
         record.config = {**record.config, **{k: v for k, v in config.items() if k in CONFIG_KEYS}}
 
 
+_MAX_COUNT = 2**53  # what a JSON number carries exactly
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative whole number from an event, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return int(value) if 0 <= value < _MAX_COUNT else None
+
+
+def _text(value: Any, limit: int = 1000) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def _session_id(value: Any) -> str | None:
+    text = _text(value, 128)
+    return text if text and all(c.isalnum() or c in "-_" for c in text) else None
+
+
 def apply_event(record: SessionRecord, event: dict[str, Any]) -> None:
     kind = event.get("type")
     if kind == "ready":
         record.status = IDLE if record.status in (STARTING, IDLE) else record.status
-        record.claude_session_id = event.get("claude_session_id") or record.claude_session_id
+        record.claude_session_id = _session_id(event.get("claude_session_id")) or record.claude_session_id
         _merge_config(record, event.get("config"))
     elif kind == "turn_started":
         record.status = RUNNING
     elif kind == "turn_complete":
         record.status = IDLE
-        record.turns = int(event.get("turn") or record.turns)
-        record.claude_session_id = event.get("claude_session_id") or record.claude_session_id
+        record.turns = _count(event.get("turn")) or record.turns
+        record.claude_session_id = _session_id(event.get("claude_session_id")) or record.claude_session_id
         if isinstance(event.get("total_usage"), dict):
-            record.usage = {k: int(v) for k, v in event["total_usage"].items() if isinstance(v, int | float)}
-        if isinstance(event.get("total_cost_usd"), int | float):
-            record.total_cost_usd = float(event["total_cost_usd"])
+            usage = {k: _count(v) for k, v in event["total_usage"].items() if k in record.usage}
+            record.usage = {**record.usage, **{k: v for k, v in usage.items() if v is not None}}
+        cost = event.get("total_cost_usd")
+        if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0:
+            record.total_cost_usd = float(cost)
     elif kind == "configured":
         _merge_config(record, event.get("config"))
     elif kind == "error":
-        record.error = {"code": event.get("code"), "message": event.get("message")}
+        record.error = {"code": _text(event.get("code"), 100), "message": _text(event.get("message"))}
         if record.status == STARTING:
             record.status = FAILED
     elif kind == "exit":
-        record.exit_code = event.get("exit_code")
+        code = event.get("exit_code")
+        record.exit_code = code if type(code) is int and -(2**31) <= code < 2**31 else 1
         # A start error has already marked the session failed; any other end (a kill included) is an exit.
         if record.status != FAILED:
             record.status = EXITED

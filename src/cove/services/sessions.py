@@ -3,7 +3,12 @@
 The runner inside the sandbox journals every event before anything else sees it; this service ingests each
 journal into the event log (inotify wakes it), derives the session's summary from the events, and forwards
 commands to the runner's control socket. A server restart loses nothing: ingest resumes from the cursor stored
-with the last batch, and a runner that died unseen gets its ``exit`` event appended from its exit status.
+with the last batch, and a runner that died unseen gets an ``exit`` event of Cove's own from its exit status.
+
+Everything the runner writes is the sandbox's, so hostile: the journal and the socket are reached only through
+``runtime.agent_files`` (opened safely, read in bounded pieces) and transcripts through ``runtime.transcripts``;
+a journal line that is not an event of this session is skipped, and nothing is ever written into the sandbox's
+tree from here (the supervisor prepares the session's directory).
 """
 
 from __future__ import annotations
@@ -22,16 +27,18 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from cove.events.log import EventLog
 from cove.guest.agent_config import AgentConfig
-from cove.guest.journal import append_exit_if_missing, read_lines, utc_now
-from cove.runtime.bwrap import GUEST_CODE, runner_python
+from cove.guest.journal import utc_now
+from cove.runtime import agent_files, transcripts
+from cove.runtime.agent_files import JournalTail
+from cove.runtime.bwrap import GUEST_CODE, GUEST_RUN, runner_python
 from cove.runtime.guest_client import GuestError, GuestUnavailable
 from cove.runtime.inotify import DirectoryWatcher
-from cove.runtime.unix import open_unix
+from cove.runtime.safe_open import UnsafePath
+from cove.runtime.transcripts import SavedTranscript
 from cove.services.errors import (
     AgentUnavailable,
     CoveServiceError,
@@ -44,14 +51,13 @@ from cove.services.errors import (
 from cove.services.execs import ExecRequest, ExecService
 from cove.services.sandboxes import SandboxService
 from cove.services.session_state import CONFIG_KEYS, FINAL, STARTING, apply_event, summary_values
-from cove.services.transcript_tail import SavedTranscript, grew_by, read_transcript
 from cove.store.events import StoredEvent
 from cove.store.sessions import SessionRecord, SessionStore, zero_usage
+from cove.wire.bounds import MAX_SEQ
 
 log = logging.getLogger("cove.sessions")
 T = TypeVar("T")
 
-GUEST_AGENTS = "/run/cove/agents"
 CONTROL_TIMEOUT = 30.0
 INLINE_READ_BYTES = 256 * 1024
 USAGE_SAVE_DELAY = 1.0  # at most this long between a model call and its usage reaching the database
@@ -85,12 +91,9 @@ async def _read(size: int, read: Callable[[], T]) -> T:
     return read() if size <= INLINE_READ_BYTES else await asyncio.to_thread(read)
 
 
-async def _read_journal(path: Path, offset: int) -> tuple[builtins.list[bytes], int]:
-    try:
-        added = os.stat(path).st_size - offset
-    except FileNotFoundError:
-        return [], offset
-    return await _read(added, functools.partial(read_lines, path, offset))
+async def _read_journal(journal: JournalTail, offset: int) -> agent_files.JournalRead:
+    added = journal.size() - offset
+    return await _read(max(added, 0), functools.partial(journal.read, offset))
 
 
 _Control = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -99,8 +102,10 @@ _Control = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 class _Follower:
     """Ingests one session's journal and watches its runner process until it exits."""
 
-    def __init__(self, record: SessionRecord) -> None:
+    def __init__(self, record: SessionRecord, journal: JournalTail, uid: int) -> None:
         self.sandbox_id = record.sandbox_id
+        self.journal = journal
+        self.uid = uid  # the sandbox's: what the session's files and sockets must be owned by
         self.wake = asyncio.Event()
         self.exited = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -115,6 +120,7 @@ class _Follower:
         self.lost_exit: int | None = None
         # The runner's control socket, kept open between commands (one at a time).
         self.control: _Control | None = None
+        self.warned = False  # a refused journal is logged once
         self.control_lock = asyncio.Lock()
 
     def close_control(self) -> None:
@@ -138,16 +144,8 @@ class SessionService:
         self._execs = execs
         self._watcher = watcher
         self._followers: dict[str, _Follower] = {}
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, tuple[str, int]] = {}  # token hash -> (session, its sandbox's uid)
         self._saved_transcripts: dict[str, SavedTranscript] = {}  # by transcript file name
-
-    # -- paths -------------------------------------------------------------------------------------------
-
-    def session_dir(self, record: SessionRecord) -> Path:
-        return self._sandboxes.paths(record.sandbox_id).run / "agents" / record.id
-
-    def _journal(self, record: SessionRecord) -> Path:
-        return self.session_dir(record) / "events.jsonl"
 
     # -- queries -----------------------------------------------------------------------------------------
 
@@ -178,16 +176,22 @@ class SessionService:
     def log(self) -> EventLog:
         return self._events
 
-    async def resolve_token(self, token: str) -> str | None:
-        """For the model proxy: which live session presents this token."""
+    async def resolve_token(self, token: str, uid: int) -> str | None:
+        """For the model proxy: which live session presents this token, from the sandbox it was issued to (the
+        sandbox's uid, which the proxy read off the connection's hand-off socket). A token copied into another
+        sandbox opens nothing there."""
         digest = hash_token(token)
-        if digest in self._tokens:
-            return self._tokens[digest]
-        record = await self._store.by_token_hash(digest)
-        if record is None or record.status in FINAL:
-            return None
-        self._tokens[digest] = record.id
-        return record.id
+        if digest not in self._tokens:
+            record = await self._store.by_token_hash(digest)
+            if record is None or record.status in FINAL:
+                return None
+            try:
+                sandbox = await self._sandboxes.get(record.sandbox_id)
+            except CoveServiceError:
+                return None
+            self._tokens[digest] = (record.id, sandbox.uid)
+        session_id, owner = self._tokens[digest]
+        return session_id if owner == uid else None
 
     async def record_usage(self, session_id: str, usage: dict[str, int]) -> None:
         """Add a model call's usage. A followed session keeps it in memory and stores it with its next ingest
@@ -224,12 +228,7 @@ class SessionService:
         if request.fork and not request.resume:
             raise InvalidRequest("fork needs resume: the claude_session_id of the conversation to branch")
         if request.resume:
-            await self._ensure_transcript(sandbox_id, request.resume, str(config["cwd"]))
-        port_file = self._sandboxes.paths(sandbox_id).run / "model-port"
-        try:
-            model_port = int(port_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise AgentUnavailable(f"sandbox {sandbox_id} has no model access (no proxy forwarder)") from exc
+            await self._ensure_transcript(sandbox_id, sandbox.uid, request.resume, str(config["cwd"]))
         token = "cove_session_" + secrets.token_urlsafe(24)
         now = time.time()
         record = SessionRecord(
@@ -246,8 +245,7 @@ class SessionService:
             proxy_usage=zero_usage(),
         )
         await self._store.insert(record)
-        self._tokens[record.token_hash] = record.id
-        directory = self.session_dir(record)
+        self._tokens[record.token_hash] = (record.id, sandbox.uid)
         runner_config = {
             "session_id": record.id,
             "prompt": request.prompt,
@@ -255,19 +253,25 @@ class SessionService:
             "fork": request.fork,
             **config,
         }
-        await asyncio.to_thread(_prepare_dir, directory, sandbox.uid, runner_config)
-        follower = self._follow(record)
+        try:
+            guest = await self._sandboxes.guest(sandbox_id)
+            await guest.request("prepare_agent", session_id=record.id, config=runner_config)
+        except (GuestError, GuestUnavailable) as exc:
+            await self._store.update(record.id, status="failed", error={"code": "start_failed", "message": str(exc)})
+            raise AgentUnavailable(f"sandbox {sandbox_id} could not prepare the agent session: {exc}") from exc
+        follower = self._follow(record, sandbox.uid)
         if request.prompt:
             follower.accepted_turn = 1
+        # The runner finds the model proxy's port in the sandbox itself (the supervisor's forwarder writes it).
         env = {
-            "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{model_port}",
             "ANTHROPIC_API_KEY": token,
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_AUTOUPDATER": "1",
         }
         # PYTHONPATH: Cove's code as bound into the sandbox wins over an editable install's host path.
         env["PYTHONPATH"] = GUEST_CODE
-        command = [runner_python(), "-m", "cove.guest.agent_runner", f"{GUEST_AGENTS}/{record.id}"]
+        session_dir = f"{GUEST_RUN}/{agent_files.session_dir(record.id)}"
+        command = [runner_python(), "-m", "cove.guest.agent_runner", session_dir]
         try:
             info = await self._execs.start(sandbox_id, ExecRequest(command=command, env=env, tag=f"agent:{record.id}"))
         except Exception as exc:
@@ -279,14 +283,13 @@ class SessionService:
         follower.tasks.append(asyncio.create_task(self._watch_process(record)))
         return await self.get(record.id)
 
-    async def _ensure_transcript(self, sandbox_id: str, claude_session_id: str, cwd: str) -> None:
+    async def _ensure_transcript(self, sandbox_id: str, uid: int, claude_session_id: str, cwd: str) -> None:
         """A resume must find its conversation: in the sandbox, or from Cove's stored copy — never silently
         start a fresh one."""
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", claude_session_id):
             raise InvalidRequest("resume must be a claude_session_id (letters, digits, '-' and '_')")
-        projects = self._sandboxes.paths(sandbox_id).home / ".claude" / "projects"
-        found = await asyncio.to_thread(lambda: any(projects.glob(f"*/{claude_session_id}.jsonl")))
-        if found:
+        home = self._sandboxes.paths(sandbox_id).home
+        if await asyncio.to_thread(transcripts.exists, home, uid, claude_session_id):
             return
         stored = await self._store.transcript(claude_session_id)
         if stored is None:
@@ -308,12 +311,21 @@ class SessionService:
 
     # -- following a session -----------------------------------------------------------------------------
 
-    def _follow(self, record: SessionRecord) -> _Follower:
-        follower = _Follower(record)
+    def _follow(self, record: SessionRecord, uid: int) -> _Follower:
+        run_dir = self._sandboxes.paths(record.sandbox_id).run
+        follower = _Follower(record, JournalTail(run_dir, uid, record.id), uid)
         self._followers[record.id] = follower
         self._events.reopen(record.id)
-        directory = self.session_dir(record)
-        self._watcher.watch(directory, follower.wake.set)
+        try:
+            directory: int | None = agent_files.open_session_dir(run_dir, uid, record.id)
+        except OSError as exc:  # gone with its sandbox, or not what it should be: polled (its exit comes anyway)
+            log.warning("session %s: not watching its directory (%s)", record.id, exc)
+            directory = None
+        try:
+            self._watcher.watch(record.id, directory, follower.wake.set)
+        finally:
+            if directory is not None:
+                os.close(directory)
         follower.tasks.append(asyncio.create_task(self._ingest(record.id, follower)))
         return follower
 
@@ -326,13 +338,18 @@ class SessionService:
 
     async def _ingest(self, session_id: str, follower: _Follower) -> None:
         record = follower.record
-        journal = self._journal(record)
         try:
             while True:
-                lines, offset = await _read_journal(journal, record.journal_offset)
+                read = await _read_journal(follower.journal, record.journal_offset)
+                lines, offset = read.lines, read.offset
+                if read.skipped:
+                    log.warning("session %s: skipped a journal line of %d bytes (too long)", session_id, read.skipped)
+                if follower.journal.refused is not None and not follower.warned:
+                    follower.warned = True
+                    log.warning("session %s: its journal is refused: %s", session_id, follower.journal.refused)
                 if not lines and follower.lost_exit is not None and record.status not in FINAL:
                     lines = [_exit_line(record, follower.lost_exit)]
-                if lines:
+                if lines or offset != record.journal_offset:
                     await self._ingest_batch(record, lines, offset)
                 if record.status in FINAL and record.exit_code is not None:
                     break
@@ -348,7 +365,8 @@ class SessionService:
             log.exception("ingest of session %s failed", session_id)
         finally:
             self._tokens.pop(record.token_hash, None)  # an ended session's token opens nothing any more
-            self._watcher.unwatch(journal.parent)
+            self._watcher.unwatch(session_id)
+            follower.journal.close()
             self._events.close(session_id)
             follower.close_control()
             follower.exited.set()
@@ -357,12 +375,11 @@ class SessionService:
         batch: list[StoredEvent] = []
         completed_turn = False
         for line in lines:
-            try:
-                event = json.loads(line)
-                seq = int(event["seq"])
-            except (ValueError, KeyError, TypeError):
-                log.warning("session %s: skipping an unreadable journal line", record.id)
+            event = _event_of(record, line)
+            if event is None:
+                log.warning("session %s: skipping a journal line that is not one of its events", record.id)
                 continue
+            seq = event["seq"]
             if seq <= record.last_seq:
                 continue  # already ingested before a restart
             apply_event(record, event)
@@ -385,21 +402,28 @@ class SessionService:
         claude_session_id = record.claude_session_id
         if not claude_session_id:
             return
-        projects = self._sandboxes.paths(record.sandbox_id).home / ".claude" / "projects"
+        follower = self._followers.get(record.id)
+        if follower is None:
+            return
+        home, uid = self._sandboxes.paths(record.sandbox_id).home, follower.uid
         name = f"{claude_session_id}.jsonl"
         saved = self._saved_transcripts.get(name)
         try:
-            size = grew_by(saved) if saved is not None else INLINE_READ_BYTES + 1  # the first read is whole
-            found = await _read(size, functools.partial(read_transcript, projects, name, saved))
+            # The first read is whole (and so off the event loop); later ones are what the turn appended.
+            size = transcripts.grew_by(home, uid, saved, name) if saved is not None else INLINE_READ_BYTES + 1
+            found = await _read(size, functools.partial(transcripts.read, home, uid, name, saved))
             if found is not None and found.tail is not None:
                 if found.tail == "" or await self._store.append_transcript(claude_session_id, found.tail):
                     self._saved_transcripts[name] = found.saved
                     return
-                found = await asyncio.to_thread(read_transcript, projects, name, None)  # no stored copy to add to
+                found = await asyncio.to_thread(transcripts.read, home, uid, name, None)  # nothing stored to add to
+        except UnsafePath as exc:
+            log.warning("session %s: its transcript is not stored: %s", record.id, exc)
+            return
         except OSError:
             return
         if found is not None:
-            await self._store.save_transcript(claude_session_id, record.sandbox_id, found.path.parent.name, found.text)
+            await self._store.save_transcript(claude_session_id, record.sandbox_id, found.project, found.text)
             self._saved_transcripts[name] = found.saved
 
     async def _watch_process(self, record: SessionRecord) -> None:
@@ -419,13 +443,12 @@ class SessionService:
         self._runner_ended(record, exit_code or 0)
 
     def _runner_ended(self, record: SessionRecord, exit_code: int) -> None:
+        """The runner is gone: once its journal is read to the end, the session closes with its own ``exit``
+        or, if it wrote none (a SIGKILL), with one of Cove's. Nothing is written into the sandbox for that."""
         follower = self._followers.get(record.id)
-        try:
-            append_exit_if_missing(self._journal(record), record.id, exit_code)
-        except OSError:
-            if follower is not None:
-                follower.lost_exit = exit_code
         if follower is not None:
+            if follower.lost_exit is None:
+                follower.lost_exit = exit_code
             follower.wake.set()
 
     async def recover(self) -> None:
@@ -434,7 +457,7 @@ class SessionService:
             if record.status in FINAL and record.exit_code is not None:
                 continue
             sandbox = await self._sandboxes.get(record.sandbox_id)
-            follower = self._follow(record)
+            follower = self._follow(record, sandbox.uid)
             if sandbox.state == "running":
                 follower.tasks.append(asyncio.create_task(self._watch_process(record)))
             else:
@@ -481,12 +504,7 @@ class SessionService:
                 line = await self._kept_control(record, follower, op, request)
         if not line:
             raise SessionExited(f"agent session {record.id} ended while handling {op}")
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            error = reply.get("error") or {}
-            raise InvalidRequest(str(error.get("message", f"{op} refused")), code=str(error.get("code", "refused")))
-        result: dict[str, Any] = reply.get("result") or {}
-        return result
+        return _reply_of(record, op, line)
 
     async def _kept_control(self, record: SessionRecord, follower: _Follower, op: str, request: bytes) -> bytes:
         """On the follower's kept connection (a connect and an accept less on every prompt). A connection the
@@ -507,11 +525,15 @@ class SessionService:
         return line
 
     async def _connect_control(self, record: SessionRecord) -> _Control:
-        socket_path = self.session_dir(record) / "control.sock"
+        run_dir = self._sandboxes.paths(record.sandbox_id).run
+        follower = self._followers.get(record.id)
+        uid = follower.uid if follower is not None else (await self._sandboxes.get(record.sandbox_id)).uid
         deadline = time.monotonic() + CONTROL_TIMEOUT
         while True:
             try:
-                return await open_unix(socket_path, limit=32 * 1024 * 1024)
+                return await agent_files.connect_control(run_dir, uid, record.id, limit=32 * 1024 * 1024)
+            except UnsafePath as exc:
+                raise AgentUnavailable(f"agent session {record.id}: {exc}") from exc
             except OSError as exc:
                 current = await self.get(record.id)
                 if current.status in FINAL:
@@ -537,15 +559,19 @@ class SessionService:
             raise InvalidRequest("prompt text must not be empty", code="validation_error")
         record = await self._live(sandbox_id, session_id)
         result = await self._control(record, "prompt", text=text)
+        queued, turn = result.get("queued"), result.get("turn")
+        if not (_whole(queued) and _whole(turn)):
+            raise AgentUnavailable(f"agent session {record.id} answered prompt with {result!r:.200}")
         follower = self._followers.get(session_id)
         if follower is not None:
-            follower.accepted_turn = max(follower.accepted_turn, int(result.get("turn") or 0))
-        return result
+            follower.accepted_turn = max(follower.accepted_turn, turn)
+        return {"queued": queued, "turn": turn}
 
     async def interrupt(self, sandbox_id: str, session_id: str) -> dict[str, Any]:
         record = await self._live(sandbox_id, session_id)
         result = await self._control(record, "interrupt")
-        return {"interrupted": bool(result.get("interrupted")), "turn": result.get("turn")}
+        turn = result.get("turn")
+        return {"interrupted": bool(result.get("interrupted")), "turn": turn if _whole(turn) else None}
 
     async def configure(self, sandbox_id: str, session_id: str, changes: dict[str, Any]) -> SessionRecord:
         if not changes:
@@ -585,10 +611,56 @@ def _exit_line(record: SessionRecord, exit_code: int) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def _prepare_dir(directory: Path, uid: int, config: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chown(directory.parent, uid, uid)
-    os.chown(directory, uid, uid)
-    config_path = directory / "config.json"
-    config_path.write_text(json.dumps(config))
-    os.chown(config_path, uid, uid)
+def _whole(value: object) -> TypeGuard[int]:
+    return type(value) is int and 0 <= value < MAX_SEQ
+
+
+def _reply_of(record: SessionRecord, op: str, line: bytes) -> dict[str, Any]:
+    """The runner's answer to ``op``: its result, or its refusal as an ``InvalidRequest``. The runner lives in
+    the sandbox, so anything but a well-formed answer is the session being unavailable, never a server error."""
+    try:
+        reply = json.loads(line, parse_constant=_refuse_constant)
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict):
+        raise AgentUnavailable(f"agent session {record.id} answered {op} with something that is not a reply")
+    if not reply.get("ok"):
+        error = reply["error"] if isinstance(reply.get("error"), dict) else {}
+        message, code = str(error.get("message", f"{op} refused"))[:1000], str(error.get("code", "refused"))[:100]
+        raise InvalidRequest(message, code=code if code in _RUNNER_CODES else "refused")
+    result = reply.get("result")
+    return result if isinstance(result, dict) else {}
+
+
+# What the runner may answer a refused command with (each becomes the API's error code as it is).
+_RUNNER_CODES = {"invalid_argument", "bad_request", "unknown_op", "stopping", "too_large", "internal"}
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# A \u escape of a surrogate: a pair decodes to one character, a lone one to a string no UTF-8 encoder takes
+# (every reply carrying it would fail). The runner writes raw UTF-8, so such escapes are rare: checked whole.
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _event_of(record: SessionRecord, line: bytes) -> dict[str, Any] | None:
+    """The journal line as an event of this session, or None: a JSON object (strict JSON: no NaN, no lone
+    surrogate) with an integer ``seq``, a string ``type`` and this session's id. The journal is the sandbox's to
+    write: a line naming another session, or that could not be sent back out as JSON, must not reach the log."""
+    try:
+        event = json.loads(line, parse_constant=_refuse_constant)
+        if b"\\u" in line and _SURROGATE.search(line):  # rare: then check the decoded text really encodes
+            json.dumps(event, ensure_ascii=False).encode()
+    except ValueError:  # UnicodeEncodeError included
+        return None
+    if (
+        not isinstance(event, dict)
+        or type(event.get("seq")) is not int
+        or not 0 < event["seq"] < MAX_SEQ
+        or not isinstance(event.get("type"), str)
+        or event.get("session_id") != record.id
+    ):
+        return None
+    return event

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
+import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
@@ -14,6 +17,16 @@ from sqlalchemy.sql.dml import Update
 from cove.store.tables import sandbox_labels, sandboxes
 
 FIRST_UID = 200_000
+# Each server home draws its sandboxes' uids from a range of its own (chosen by the home's path), so that two
+# servers on one host do not hand out the same uids: per-uid kernel limits and identities stay per sandbox.
+UID_RANGES = 1024
+UIDS_PER_RANGE = 1 << 20
+
+
+def first_uid(home: Path) -> int:
+    return FIRST_UID + (zlib.crc32(os.fsencode(home.resolve())) % UID_RANGES) * UIDS_PER_RANGE
+
+
 # States of warm-pool rows (``services.pool``): no user's sandbox, so a listing without a state leaves them out.
 POOLED = "pooled"  # started ahead of time, waiting to be claimed
 UNCLAIMED = "unclaimed"  # discarded from the pool without ever being claimed; the row only reserves its uid
@@ -47,14 +60,15 @@ def _update(sandbox_id: str, values: dict[str, Any]) -> Update:
 
 
 class SandboxStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, uid_base: int = FIRST_UID) -> None:
         self._engine = engine
+        self._uid_base = uid_base
 
     async def next_uid(self) -> int:
         """A host uid no other sandbox has used: uids are never reused, so no stale file can be inherited."""
         async with self._engine.connect() as conn:
             highest = (await conn.execute(select(func.max(sandboxes.c.uid)))).scalar()
-        return FIRST_UID if highest is None else int(highest) + 1
+        return self._uid_base if highest is None else int(highest) + 1
 
     async def insert(self, record: SandboxRecord) -> None:
         async with self._engine.begin() as conn:

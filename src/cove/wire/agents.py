@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cove.wire.bounds import MAX_TEXT, AbsoluteDir, Name, ShortList, Signal, Text
+
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
 SessionStatus = Literal["starting", "idle", "running", "exited", "failed"]
 
@@ -16,21 +18,27 @@ class _Model(BaseModel):
 
 
 class AgentOptions(_Model):
-    model: str | None = Field(None, min_length=1, description="Model name; the provider's default when null")
-    system_prompt: str | None = Field(None, description="Replaces Claude Code's system prompt")
-    allowed_tools: list[str] | None = None
-    disallowed_tools: list[str] | None = None
+    model: Name | None = Field(None, description="Model name; the provider's default when null")
+    system_prompt: str | None = Field(None, max_length=MAX_TEXT, description="Replaces Claude Code's system prompt")
+    allowed_tools: ShortList | None = None
+    disallowed_tools: ShortList | None = None
     permission_mode: PermissionMode | None = Field(
         None, description="Default bypassPermissions: the sandbox is the boundary"
     )
-    max_turns: int | None = Field(None, ge=1)
-    cwd: str | None = Field(None, pattern=r"^/", description="Working directory inside the sandbox")
-    mcp_servers: dict[str, Any] | None = None
+    max_turns: int | None = Field(None, ge=1, le=100_000)
+    cwd: AbsoluteDir | None = Field(None, description="Working directory inside the sandbox")
+    mcp_servers: dict[str, Any] | None = Field(None, max_length=64)
 
 
 class AgentStart(AgentOptions):
-    prompt: str | None = Field(None, description="The first prompt; without one the session waits idle")
-    resume: str | None = Field(None, min_length=1, description="claude_session_id of a conversation to continue")
+    prompt: str | None = Field(
+        None, max_length=MAX_TEXT, description="The first prompt; without one the session waits idle"
+    )
+    resume: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,128}$",
+        description="claude_session_id of a conversation to continue",
+    )
     fork: bool = Field(False, description="With resume: branch the conversation instead of continuing it")
 
 
@@ -39,11 +47,11 @@ class AgentConfigure(AgentOptions):
 
 
 class PromptRequest(_Model):
-    text: str = Field(..., min_length=1, description="The prompt; queued if a turn is running")
+    text: Text = Field(..., description="The prompt; queued if a turn is running")
 
 
 class KillRequest(_Model):
-    signal: str | int = "SIGTERM"
+    signal: Signal = "SIGTERM"
 
 
 class Usage(BaseModel):

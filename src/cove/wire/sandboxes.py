@@ -10,6 +10,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cove.wire.bounds import (
+    Command,
+    EnvMap,
+    Labels,
+    Name,
+    SandboxDir,
+    SandboxPath,
+    Seconds,
+    Signal,
+)
+
+MAX_TEXT_STDIN = 16 * 1024 * 1024
 Network = Literal["none", "host"]
 SandboxState = Literal["starting", "running", "stopped", "failed"]
 
@@ -19,21 +31,29 @@ class _Model(BaseModel):
 
 
 class Limits(_Model):
+    """Omitted limits take the server's defaults (``cove serve --default-memory-mb`` and the others): every
+    sandbox has a memory, process, disk and ``/dev/shm`` limit."""
+
     memory_mb: int | None = Field(None, ge=16, le=1024 * 1024, description="Memory limit in MiB")
-    cpus: float | None = Field(None, gt=0, le=1024, description="CPU quota in cores")
+    cpus: float | None = Field(None, ge=0.01, le=1024, description="CPU quota in cores (at least 0.01)")
     pids: int | None = Field(None, ge=8, le=1_000_000, description="Maximum number of processes and threads")
-    disk_mb: int | None = Field(None, ge=1, description="Disk quota for the sandbox's writable files, in MiB")
+    disk_mb: int | None = Field(
+        None, ge=1, le=16 * 1024 * 1024, description="Disk quota for the sandbox's writable files, in MiB"
+    )
+    shm_mb: int | None = Field(None, ge=1, le=1024 * 1024, description="Size of /dev/shm (a tmpfs), in MiB")
 
 
 class SandboxCreate(_Model):
-    env: dict[str, str] = Field(default_factory=dict, description="Environment for every command")
-    cwd: str = Field("/workspace", description="Default working directory inside the sandbox")
-    timeout: float | None = Field(None, gt=0, description="Seconds until the sandbox is killed; none = no limit")
-    idle_timeout: float | None = Field(None, gt=0, description="Seconds without API activity before it is killed")
-    labels: dict[str, str] = Field(default_factory=dict, description="Metadata labels to filter lists by")
+    env: EnvMap = Field(default_factory=dict, description="Environment for every command")
+    cwd: SandboxDir = Field("/workspace", description="Default working directory inside the sandbox")
+    timeout: Seconds | None = Field(None, description="Seconds until the sandbox is killed; none = no limit")
+    idle_timeout: Seconds | None = Field(None, description="Seconds without API activity before it is killed")
+    labels: Labels = Field(default_factory=dict, description="Metadata labels to filter lists by")
     limits: Limits = Field(default_factory=Limits)
     network: Network = "none"
-    from_checkpoint: str | None = Field(None, description="Start with the files of this checkpoint (a fork)")
+    from_checkpoint: str | None = Field(
+        None, max_length=64, description="Start with the files of this checkpoint (a fork)"
+    )
 
 
 class SandboxInfo(BaseModel):
@@ -63,17 +83,17 @@ class SandboxList(BaseModel):
 
 
 class TimeoutUpdate(_Model):
-    timeout: float | None = Field(..., gt=0, description="New timeout in seconds from now; null removes it")
+    timeout: Seconds | None = Field(..., description="New timeout in seconds from now; null removes it")
 
 
 class ExecCommand(_Model):
-    command: str | list[str] = Field(..., description="A shell command line, or an argv list run directly")
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
-    timeout: float | None = Field(None, gt=0, description="Seconds before the command is killed")
-    stdin: str | None = Field(None, description="Text fed to the command's standard input")
+    command: Command = Field(..., description="A shell command line, or an argv list run directly")
+    env: EnvMap = Field(default_factory=dict)
+    cwd: SandboxDir | None = None
+    timeout: Seconds | None = Field(None, description="Seconds before the command is killed")
+    stdin: str | None = Field(None, max_length=MAX_TEXT_STDIN, description="Text fed to the command's standard input")
     background: bool = Field(False, description="Return at once; attach to the process for its output")
-    tag: str | None = Field(None, max_length=200)
+    tag: Name | None = None
 
 
 class ExecResult(BaseModel):
@@ -109,7 +129,7 @@ class ProcessList(BaseModel):
 
 
 class SignalRequest(_Model):
-    signal: str | int = "SIGTERM"
+    signal: Signal = "SIGTERM"
 
 
 class FileInfo(BaseModel):
@@ -124,6 +144,7 @@ class FileInfo(BaseModel):
 
 class FileList(BaseModel):
     entries: list[FileInfo]
+    has_more: bool = Field(False, description="More entries follow the last one: ask again with after=<its name>")
 
 
 class Exists(BaseModel):
@@ -131,13 +152,13 @@ class Exists(BaseModel):
 
 
 class MkdirRequest(_Model):
-    path: str = Field(..., min_length=1)
+    path: SandboxPath
     parents: bool = True
 
 
 class RenameRequest(_Model):
-    source: str = Field(..., min_length=1)
-    destination: str = Field(..., min_length=1)
+    source: SandboxPath
+    destination: SandboxPath
 
 
 class ErrorDetail(BaseModel):

@@ -33,6 +33,7 @@ from cove.wire import (
     Usage,
 )
 from cove.wire.agents import SessionStatus
+from cove.wire.bounds import MAX_SEQ
 
 router = APIRouter(tags=["agents"])
 ws_router = APIRouter()
@@ -136,14 +137,14 @@ async def events(
     session_id: str,
     request: Request,
     svc: ServicesDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Any:
     record = await svc.sessions.get(session_id, sandbox_id)
     if "text/event-stream" in request.headers.get("accept", ""):
-        if last_event_id is not None and last_event_id.isdigit():
-            after = int(last_event_id)
+        if last_event_id is not None and last_event_id.isdigit() and len(last_event_id) < 20:
+            after = min(int(last_event_id), MAX_SEQ)
         return StreamingResponse(
             _sse(svc, record.id, after),
             media_type="text/event-stream",
@@ -224,7 +225,7 @@ async def session_socket(websocket: WebSocket, sandbox_id: str, session_id: str)
         # few hundred frames instead of 100,000, and live events published together (a turn's result and
         # turn_complete) arrive together.
         batch = int(websocket.query_params.get("batch", "1"))
-        if after < 0 or not 1 <= batch <= 1000:
+        if not 0 <= after <= MAX_SEQ or not 1 <= batch <= 1000:
             raise ValueError
         record = await svc.sessions.get(session_id, sandbox_id)
     except ValueError:

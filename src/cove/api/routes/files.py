@@ -10,9 +10,13 @@ from fastapi.responses import StreamingResponse
 
 from cove.api.deps import ServicesDep
 from cove.wire import Exists, FileInfo, FileList, MkdirRequest, RenameRequest
+from cove.wire.bounds import MAX_LIST, MAX_PATH
 
 router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}/files", tags=["files"])
-PathQuery = Annotated[str, Query(min_length=1, description="Path inside the sandbox; relative to /workspace")]
+PathQuery = Annotated[
+    str,
+    Query(min_length=1, max_length=MAX_PATH, description="Path inside the sandbox; relative to /workspace"),
+]
 
 
 @router.get("", response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
@@ -43,8 +47,15 @@ async def upload(
 
 
 @router.get("/list", response_model=FileList)
-async def list_dir(sandbox_id: str, svc: ServicesDep, path: PathQuery = "/workspace") -> FileList:
-    return FileList(entries=[FileInfo(**e) for e in await svc.files.list(sandbox_id, path)])
+async def list_dir(
+    sandbox_id: str,
+    svc: ServicesDep,
+    path: PathQuery = "/workspace",
+    after: Annotated[str | None, Query(max_length=255, description="List the names after this one")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST, description="At most this many entries")] = MAX_LIST,
+) -> FileList:
+    page = await svc.files.list(sandbox_id, path, after, limit)
+    return FileList(entries=[FileInfo(**e) for e in page["entries"]], has_more=bool(page["has_more"]))
 
 
 @router.get("/stat", response_model=FileInfo)

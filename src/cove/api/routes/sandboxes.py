@@ -52,8 +52,6 @@ def _labels(selectors: list[str]) -> dict[str, str]:
 
 @router.post("", status_code=201, response_model=SandboxInfo)
 async def create_sandbox(body: SandboxCreate, svc: ServicesDep) -> SandboxInfo:
-    if not body.cwd.startswith(("/workspace", "/home/user", "/tmp")):
-        raise InvalidRequest("cwd must be under /workspace, /home/user or /tmp")
     spec = SandboxSpec(env=body.env, cwd=body.cwd, network=body.network, limits=Limits(**body.limits.model_dump()))
     request = CreateRequest(spec=spec, timeout=body.timeout, idle_timeout=body.idle_timeout, labels=body.labels)
     if body.from_checkpoint:
