@@ -1,0 +1,73 @@
+"""A malicious sandbox against a real server: helpers for what an attacker inside does, and for what the host
+must still look like afterwards."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cove import AsyncSandbox
+from cove.sdk import AsyncAgentSession
+from tests.conftest import CoveServer
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[CoveServer]:
+    """A server of the test's own, for attacks that need it restarted (or that would disturb the shared one)."""
+    server = CoveServer(tmp_path / "home")
+    server.start()
+    yield server
+    server.kill_all_sandboxes()
+    server.kill(signal.SIGTERM)
+    log = server.log_path.read_text(errors="replace")
+    assert "Traceback" not in log, f"the server logged an unhandled error; see {server.log_path}"
+
+
+@pytest.fixture
+async def attacker(connection: dict[str, str]) -> AsyncIterator[AsyncSandbox]:
+    async with await AsyncSandbox.create(**connection) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+async def victim(connection: dict[str, str]) -> AsyncIterator[AsyncSandbox]:
+    async with await AsyncSandbox.create(**connection) as sandbox:
+        yield sandbox
+
+
+def host_root(server: CoveServer, sandbox: AsyncSandbox) -> Path:
+    """The sandbox's directory on the host (its ``run`` is the sandbox's /run/cove)."""
+    return server.home / "sandboxes" / sandbox.id
+
+
+async def sh(sandbox: AsyncSandbox, script: str, timeout: float = 60) -> str:
+    """Run ``script`` as the sandbox's user; its stdout, after checking it succeeded."""
+    result = await sandbox.exec.run(script, timeout=timeout)
+    assert result.exit_code == 0, f"{script!r} failed: {result.stderr}"
+    return result.stdout
+
+
+async def idle_session(sandbox: AsyncSandbox) -> AsyncAgentSession:
+    """An agent session with no prompt yet, once its runner has journalled ``ready``."""
+    session = await sandbox.agent.start()
+    async for event in session.events():
+        if event.type == "ready":
+            return session
+    raise AssertionError(f"session {session.session_id} ended before it was ready")
+
+
+def server_answers(server: CoveServer, within: float = 2.0) -> bool:
+    """Whether the server's event loop still serves: /healthz answers within ``within`` seconds."""
+    try:
+        return httpx.get(server.url + "/healthz", timeout=within).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def open_descriptors(server: CoveServer) -> int:
+    assert server.process is not None
+    return len(list(Path(f"/proc/{server.process.pid}/fd").iterdir()))
