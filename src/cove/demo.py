@@ -17,9 +17,8 @@ from collections.abc import Iterator
 
 import httpx
 
-from cove.cli._events import render
 from cove.config import DEFAULT_URL
-from cove.sdk import AgentEvent, AgentSession, Sandbox
+from cove.sdk import AgentEvent, AgentSession, Sandbox, format_event
 
 WRITE_AND_RUN = """Write a Python program fib.py that prints the first ten Fibonacci numbers, then run it.
 @write fib.py
@@ -40,8 +39,8 @@ def say(text: str) -> None:
 
 
 def show(event: AgentEvent) -> None:
-    for line in render(event):
-        print(line, flush=True)
+    if text := format_event(event):
+        print(text, flush=True)
 
 
 @contextlib.contextmanager

@@ -127,3 +127,21 @@ async def test_refusals_are_clear_json_errors(server: CoveServer, sandbox: Async
         assert reply.status_code == 422 and "path" in reply.json()["error"]["message"]
         reply = client.get(f"/v1/sandboxes/{sandbox.id}/files", params={"path": "missing.txt"})
         assert reply.status_code == 404 and reply.json()["error"]["code"] == "file_not_found"
+
+
+async def test_a_failed_download_leaves_no_local_file(sandbox: AsyncSandbox, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFound):
+        await sandbox.files.download("missing.txt", tmp_path / "missing.txt")
+    with pytest.raises(PathOutsideSandbox):
+        await sandbox.files.download("/etc/passwd", tmp_path / "passwd")
+    await sandbox.files.write("present.txt", "complete\n")
+    (tmp_path / "present.txt").write_text("an older copy stays until the new one is complete\n")
+    progress: list[tuple[int, int | None]] = []
+
+    def progress_seen(done: int, total: int | None) -> None:
+        progress.append((done, total))
+
+    assert await sandbox.files.download("present.txt", tmp_path / "present.txt", on_progress=progress_seen) == 9
+    assert (tmp_path / "present.txt").read_text() == "complete\n"
+    assert progress[-1] == (9, 9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["present.txt"]  # nothing half-written left behind

@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 
-from cove.cli._events import render
 from cove.cli._output import emit_json, fail, table
-from cove.sdk import AgentEvent, AgentSession, CoveError, Sandbox
+from cove.sdk import AgentEvent, AgentSession, CoveError, Sandbox, format_event
 from cove.sdk._sync_agent import list_sessions as list_all_sessions
 from cove.wire import AgentSession as SessionInfo
 
@@ -23,9 +22,8 @@ def _printer(as_json: bool) -> Callable[[AgentEvent], None]:
     def show(event: AgentEvent) -> None:
         if as_json:
             sys.stdout.write(json.dumps(event.data) + "\n")
-        else:
-            for line in render(event):
-                print(line)
+        elif text := format_event(event):
+            print(text)
         sys.stdout.flush()
 
     return show

@@ -27,11 +27,12 @@ class _Portal:
 
     @classmethod
     def call(cls, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, cls.loop()).result()
-
-
-def _call(coroutine: Coroutine[Any, Any, T]) -> T:
-    return _Portal.call(coroutine)
+        future = asyncio.run_coroutine_threadsafe(coroutine, cls.loop())
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # the caller stopped waiting (Ctrl-C): the coroutine must not run on unawaited
+            raise
 
 
 def call(coroutine: Coroutine[Any, Any, T]) -> T:

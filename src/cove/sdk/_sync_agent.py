@@ -16,7 +16,7 @@ from cove.sdk._agent import (
 )
 from cove.sdk._portal import call
 from cove.wire import AgentSession as SessionInfo
-from cove.wire import InterruptResult, PromptAccepted
+from cove.wire import InterruptResult, ModelInfo, PromptAccepted
 
 
 class AgentSession:
@@ -44,6 +44,10 @@ class AgentSession:
     @property
     def done(self) -> AgentEvent:
         return self.wait()
+
+    def wait_exit(self, timeout: float | None = None) -> AgentEvent:
+        """Block until the session's ``exit`` event."""
+        return call(asyncio.wait_for(self._core.wait_exit(), timeout))
 
     def send_prompt(self, text: str) -> PromptAccepted:
         return call(self._core.send_prompt(text))
@@ -118,6 +122,10 @@ class Agents:
 
     def list(self) -> list[SessionInfo]:
         return call(self._core.list())
+
+    def model_info(self) -> ModelInfo:
+        """Which model upstream the server's agents talk to (``"simulator"``: costs are simulated)."""
+        return call(self._core.model_info())
 
 
 def list_sessions(
