@@ -1,207 +1,283 @@
-"""``cove agent start|attach|prompt|interrupt|configure|ls|kill`` — readable events, or ``--json`` for raw."""
+"""``cove agent start|attach|prompt|interrupt|configure|ls|info|kill`` — readable events, or ``--json`` for raw."""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cove.cli._output import emit_json, fail, table
-from cove.sdk import AgentEvent, AgentSession, CoveError, Sandbox, format_event
-from cove.sdk._sync_agent import list_sessions as list_all_sessions
-from cove.wire import AgentSession as SessionInfo
+from cove.cli._output import Column, JsonOpt, command, details, emit_json, note, table
+from cove.cli.sandbox import SandboxArg, ago
+from cove.sdk import AgentEvent, AgentSession, AgentSessionInfo, Sandbox, format_event, list_sessions
 
 app = typer.Typer(help="Run and steer Claude Code agents in sandboxes.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Raw events / JSON output")]
+SessionArg = Annotated[str, typer.Argument(metavar="SESSION", help="An agent session id (ses_…)")]
+
+# The settings `configure` changes; `start` takes every one of them too.
+ModelOpt = Annotated[str | None, typer.Option(help="Model name (default: the provider's)")]
+SystemPromptOpt = Annotated[str | None, typer.Option(help="Replaces Claude Code's system prompt")]
+AllowedToolOpt = Annotated[list[str] | None, typer.Option(help="A tool the agent may use; repeatable")]
+DisallowedToolOpt = Annotated[list[str] | None, typer.Option(help="A tool the agent may not use; repeatable")]
+PermissionModeOpt = Annotated[
+    str | None,
+    typer.Option(help="default, acceptEdits, plan, bypassPermissions (the default: the sandbox is the boundary), …"),
+]
+MaxTurnsOpt = Annotated[int | None, typer.Option(help="Most model round trips per prompt")]
+CwdOpt = Annotated[str | None, typer.Option(help="The agent's working directory; it must exist (default /workspace)")]
+McpServersOpt = Annotated[str | None, typer.Option(help='MCP servers as JSON: {"name": {"command": "…"}}')]
 
 
-def _printer(as_json: bool) -> Callable[[AgentEvent], None]:
+def _settings(
+    model: str | None,
+    system_prompt: str | None,
+    allowed_tool: list[str] | None,
+    disallowed_tool: list[str] | None,
+    permission_mode: str | None,
+    max_turns: int | None,
+    cwd: str | None,
+    mcp_servers: str | None,
+) -> dict[str, Any]:
+    """The options given, under the SDK's names; ``--mcp-servers`` is parsed here so a typo is caught early."""
+    try:
+        servers = json.loads(mcp_servers) if mcp_servers is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--mcp-servers") from None
+    settings = {
+        "model": model,
+        "system_prompt": system_prompt,
+        "allowed_tools": allowed_tool,
+        "disallowed_tools": disallowed_tool,
+        "permission_mode": permission_mode,
+        "max_turns": max_turns,
+        "cwd": cwd,
+        "mcp_servers": servers,
+    }
+    return {name: value for name, value in settings.items() if value is not None}
+
+
+def _printer(sandbox: Sandbox, as_json: bool) -> Callable[[AgentEvent], None]:
+    if as_json:
+        return lambda event: print(json.dumps(event.data), flush=True)
+    simulated = sandbox.agent.model_info().upstream == "simulator"
+
     def show(event: AgentEvent) -> None:
-        if as_json:
-            sys.stdout.write(json.dumps(event.data) + "\n")
-        elif text := format_event(event):
-            print(text)
-        sys.stdout.flush()
+        if text := format_event(event, simulated=simulated):
+            print(text, flush=True)
 
     return show
 
 
-def _follow(session: AgentSession, until_exit: bool) -> None:
-    """Print events until the current turn completes (or the session exits)."""
-    for event in session.events():
-        if event.type == "exit" or (not until_exit and event.type == "turn_complete" and _caught_up(session, event)):
-            return
+def _follow(session: AgentSession, show: Callable[[AgentEvent], None], turn: int | None) -> AgentEvent | None:
+    """Print events until turn ``turn`` completes (every turn, with ``None``) or the session exits; the last
+    event printed."""
+    last = None
+    for last in session.events():
+        show(last)
+        if last.type == "turn_complete" and turn is not None and int(last.get("turn", 0)) >= turn:
+            break
+    return last
 
 
-def _caught_up(session: AgentSession, event: AgentEvent) -> bool:
-    info = session.refresh()
-    return info.status != "running" and info.queued == 0 and int(event.get("turn", 0)) >= info.turns
-
-
-@app.command()
-def start(
-    sandbox_id: str,
-    prompt: Annotated[str | None, typer.Argument(help="First prompt; omit to start idle")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name")] = None,
-    resume: Annotated[str | None, typer.Option(help="claude_session_id of a conversation to continue")] = None,
-    fork: Annotated[bool, typer.Option(help="With --resume: branch instead of continuing")] = False,
-    max_turns: Annotated[int | None, typer.Option(help="Maximum agentic turns per prompt")] = None,
-    cwd: Annotated[str | None, typer.Option(help="Working directory in the sandbox")] = None,
-    follow: Annotated[bool, typer.Option(help="Stream events until the turn completes")] = True,
-    as_json: JsonOpt = False,
-) -> None:
-    """Start an agent session; streams its events until the first turn completes."""
+def _watch(sandbox_id: str, session: AgentSession, what: str, watching: Callable[[], object]) -> None:
+    """Run ``watching``; on Ctrl-C, say that the session goes on and how to find it again (exit 130)."""
     try:
-        sandbox = Sandbox.connect(sandbox_id)
-        session = sandbox.agent.start(
-            prompt,
-            on_event=_printer(as_json) if follow else None,
-            model=model,
-            resume=resume,
-            fork=fork,
-            max_turns=max_turns,
-            cwd=cwd,
-        )
-        if follow and prompt:
-            session.wait()
-        if not as_json:
-            print(f"session {session.session_id}  conversation {session.claude_session_id or '(starting)'}")
-        elif not follow:
-            emit_json(session.info)
-        session.close()
-    except CoveError as exc:
-        fail(exc)
-
-
-@app.command()
-def attach(
-    sandbox_id: str,
-    session_id: str,
-    after: Annotated[int, typer.Option(help="Replay events after this seq")] = 0,
-    as_json: JsonOpt = False,
-) -> None:
-    """Replay a session's events after --after, then follow it live until it exits (Ctrl-C to detach)."""
-    try:
-        session = Sandbox.connect(sandbox_id).agent.attach(session_id, on_event=_printer(as_json), after=after)
-        _follow(session, until_exit=True)
-    except CoveError as exc:
-        fail(exc)
+        watching()
     except KeyboardInterrupt:
+        note(
+            f"{what}; session {session.session_id} keeps running. Follow it again with "
+            f"`cove agent attach {sandbox_id} {session.session_id}`, "
+            f"stop it with `cove agent kill {sandbox_id} {session.session_id}`."
+        )
         raise typer.Exit(130) from None
+    finally:
+        session.close()
 
 
-@app.command()
+@command(app)
+def start(
+    sandbox_id: SandboxArg,
+    prompt: Annotated[str | None, typer.Argument(help="The first prompt; without one the session waits idle")] = None,
+    resume: Annotated[str | None, typer.Option(help="A conversation id to continue (from a turn's end)")] = None,
+    fork: Annotated[bool, typer.Option(help="With --resume: branch the conversation instead")] = False,
+    model: ModelOpt = None,
+    system_prompt: SystemPromptOpt = None,
+    allowed_tool: AllowedToolOpt = None,
+    disallowed_tool: DisallowedToolOpt = None,
+    permission_mode: PermissionModeOpt = None,
+    max_turns: MaxTurnsOpt = None,
+    cwd: CwdOpt = None,
+    mcp_servers: McpServersOpt = None,
+    follow: Annotated[bool, typer.Option(help="Print the events until the first turn completes")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start an agent session. Prints its id first, then its events until the first turn completes; Ctrl-C
+    stops printing and leaves the session running. With --no-follow, prints only the id."""
+    settings = _settings(
+        model, system_prompt, allowed_tool, disallowed_tool, permission_mode, max_turns, cwd, mcp_servers
+    )
+    sandbox = Sandbox.connect(sandbox_id)
+    session = sandbox.agent.start(prompt, resume=resume, fork=fork, **settings)
+    if not (follow and prompt):
+        session.close()
+        if as_json:
+            emit_json(session.info)
+        else:
+            print(session.session_id)
+        return
+    show = _printer(sandbox, as_json)
+    if not as_json:
+        print(f"session {session.session_id} (Ctrl-C stops following; the session keeps running)", flush=True)
+    _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=1))
+    if not as_json and session.claude_session_id:
+        conversation = session.claude_session_id
+        note(f"conversation {conversation}: continue it in a new session with --resume {conversation}")
+
+
+@command(app)
+def attach(
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    after: Annotated[int, typer.Option(help="Replay only the events after this seq")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay a session's events after --after, then follow it live until it exits (Ctrl-C detaches)."""
+    sandbox = Sandbox.connect(sandbox_id)
+    session = sandbox.agent.attach(session_id, after=after)
+    show = _printer(sandbox, as_json)
+    last: list[AgentEvent | None] = []
+    _watch(sandbox_id, session, "detached", lambda: last.append(_follow(session, show, turn=None)))
+    if last == [None] and not as_json:
+        ended = session.info
+        note(f"no events after seq {after}: session {session_id} is {ended.status} (last seq {ended.last_seq})")
+
+
+@command(app)
 def prompt(
-    sandbox_id: str,
-    session_id: str,
-    text: str,
-    wait: Annotated[bool, typer.Option(help="Stream events until this turn completes")] = True,
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    text: Annotated[str, typer.Argument(help="The prompt; queued if a turn is running")],
+    wait: Annotated[bool, typer.Option(help="Print the events until this turn completes")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Send a follow-up prompt (queued if a turn is running)."""
-    try:
-        sandbox = Sandbox.connect(sandbox_id)
-        info = sandbox.agent.get(session_id)
-        session = sandbox.agent.attach(session_id, on_event=_printer(as_json) if wait else None, after=info.last_seq)
-        accepted = session.send_prompt(text)
-        if wait:
-            session.wait()
-        elif as_json:
-            emit_json(accepted)
-        else:
-            print(f"queued as turn {accepted.turn} ({accepted.queued} before it)")
-        session.close()
-    except CoveError as exc:
-        fail(exc)
+    sandbox = Sandbox.connect(sandbox_id)
+    info = sandbox.agent.get(session_id)
+    session = sandbox.agent.attach(session_id, after=info.last_seq)
+    accepted = session.send_prompt(text)
+    if wait:
+        show = _printer(sandbox, as_json)
+        _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=accepted.turn))
+        return
+    session.close()
+    if as_json:
+        emit_json(accepted)
+    else:
+        print(f"queued as turn {accepted.turn} ({accepted.queued} before it)")
 
 
-@app.command()
-def interrupt(sandbox_id: str, session_id: str, as_json: JsonOpt = False) -> None:
-    """Abort the running turn at once."""
-    try:
-        sandbox = Sandbox.connect(sandbox_id)
-        result = sandbox.agent.session(session_id).interrupt()
-    except CoveError as exc:
-        fail(exc)
+@command(app)
+def interrupt(sandbox_id: SandboxArg, session_id: SessionArg, as_json: JsonOpt = False) -> None:
+    """Abort the running turn at once (prompts queued behind it still run)."""
+    result = Sandbox.connect(sandbox_id).agent.session(session_id).interrupt()
     if as_json:
         emit_json(result)
     else:
         print(f"interrupted turn {result.turn}" if result.interrupted else "nothing was running")
 
 
-@app.command()
+@command(app)
 def configure(
-    sandbox_id: str,
-    session_id: str,
-    model: Annotated[str | None, typer.Option()] = None,
-    max_turns: Annotated[int | None, typer.Option()] = None,
-    cwd: Annotated[str | None, typer.Option()] = None,
-    system_prompt: Annotated[str | None, typer.Option()] = None,
-    permission_mode: Annotated[str | None, typer.Option()] = None,
-    allowed_tool: Annotated[list[str] | None, typer.Option(help="Repeatable")] = None,
-    disallowed_tool: Annotated[list[str] | None, typer.Option(help="Repeatable")] = None,
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    model: ModelOpt = None,
+    system_prompt: SystemPromptOpt = None,
+    allowed_tool: AllowedToolOpt = None,
+    disallowed_tool: DisallowedToolOpt = None,
+    permission_mode: PermissionModeOpt = None,
+    max_turns: MaxTurnsOpt = None,
+    cwd: CwdOpt = None,
+    mcp_servers: McpServersOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change the session's settings from the next turn on (the conversation is kept)."""
-    changes = {
-        "model": model,
-        "max_turns": max_turns,
-        "cwd": cwd,
-        "system_prompt": system_prompt,
-        "permission_mode": permission_mode,
-        "allowed_tools": allowed_tool,
-        "disallowed_tools": disallowed_tool,
-    }
-    try:
-        sandbox = Sandbox.connect(sandbox_id)
-        info = sandbox.agent.session(session_id).configure(**{k: v for k, v in changes.items() if v is not None})
-    except CoveError as exc:
-        fail(exc)
+    settings = _settings(
+        model, system_prompt, allowed_tool, disallowed_tool, permission_mode, max_turns, cwd, mcp_servers
+    )
+    info = Sandbox.connect(sandbox_id).agent.session(session_id).configure(**settings)
     if as_json:
         emit_json(info)
     else:
-        print(json.dumps(info.config, indent=2))
+        details(
+            [
+                (name, json.dumps(value) if isinstance(value, dict | list) else value)
+                for name, value in info.config.items()
+            ]
+        )
 
 
-def _rows(sessions: list[SessionInfo]) -> list[list[object]]:
-    return [
-        [s.session_id, s.sandbox_id, s.status, s.turns, s.claude_session_id or "", f"${s.total_cost_usd:.4f}"]
-        for s in sessions
-    ]
+def _cost(info: AgentSessionInfo) -> str:
+    return f"${info.total_cost_usd:.4f}"
 
 
-@app.command("ls")
-def list_sessions(
-    sandbox_id: Annotated[str | None, typer.Argument(help="Only this sandbox's sessions")] = None,
+@command(app, "ls")
+def list_agent_sessions(
+    sandbox_id: Annotated[str | None, typer.Argument(metavar="[SANDBOX]", help="Only this sandbox's sessions")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List agent sessions (all sandboxes by default)."""
-    try:
-        sessions = Sandbox.connect(sandbox_id).agent.list() if sandbox_id else list_all_sessions()
-    except CoveError as exc:
-        fail(exc)
+    """List agent sessions (of every sandbox by default), ended ones included."""
+    sessions = Sandbox.connect(sandbox_id).agent.list() if sandbox_id else list_sessions()
     if as_json:
         emit_json(sessions)
-    else:
-        table(["SESSION", "SANDBOX", "STATUS", "TURNS", "CONVERSATION", "COST"], _rows(sessions))
+        return
+    table(
+        [
+            Column("SESSION", id=True),
+            Column("SANDBOX", id=True),
+            Column("STATUS"),
+            Column("TURNS"),
+            Column("COST"),
+            Column("CREATED"),
+        ],
+        [[s.session_id, s.sandbox_id, s.status, s.turns, _cost(s), ago(s.created_at)] for s in sessions],
+    )
 
 
-@app.command()
+@command(app)
+def info(sandbox_id: SandboxArg, session_id: SessionArg, as_json: JsonOpt = False) -> None:
+    """Everything about one session: status, conversation id (for --resume), settings, usage."""
+    session = Sandbox.connect(sandbox_id).agent.get(session_id)
+    if as_json:
+        emit_json(session)
+        return
+    error = session.error or {}
+    details(
+        [
+            ("session", session.session_id),
+            ("sandbox", session.sandbox_id),
+            ("status", session.status),
+            ("conversation", session.claude_session_id or "-"),
+            ("turns", f"{session.turns} ({session.queued} queued)"),
+            ("cost", _cost(session)),
+            ("tokens", f"{session.usage.input_tokens} in, {session.usage.output_tokens} out"),
+            *((name, value) for name, value in session.config.items() if value is not None),
+            ("exit code", session.exit_code if session.exit_code is not None else "-"),
+            ("last error", f"{error.get('code')}: {error.get('message')}" if error else "-"),
+            ("last seq", session.last_seq),
+        ]
+    )
+
+
+@command(app)
 def kill(
-    sandbox_id: str,
-    session_id: str,
-    signal: Annotated[str, typer.Option(help="SIGTERM (clean exit) or SIGKILL")] = "SIGTERM",
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    signal: Annotated[str, typer.Option(help="SIGTERM (a clean exit) or SIGKILL")] = "SIGTERM",
     as_json: JsonOpt = False,
 ) -> None:
-    """Stop an agent session."""
-    try:
-        sandbox = Sandbox.connect(sandbox_id)
-        info = sandbox.agent.session(session_id).kill(signal)
-    except CoveError as exc:
-        fail(exc)
+    """Stop an agent session; its events stay, and its conversation can be resumed in a new session."""
+    info = Sandbox.connect(sandbox_id).agent.session(session_id).kill(signal)
     if as_json:
         emit_json(info)
     else:
