@@ -80,3 +80,15 @@ def test_start_takes_every_setting_of_configure_and_names_them_in_errors(server:
         assert bad_json.returncode == 2 and "--mcp-servers" in bad_json.stderr
     finally:
         cove(server, "sandbox", "kill", sandbox_id)
+
+
+def test_a_turn_that_fails_or_never_runs_exits_1(server: CoveServer) -> None:
+    sandbox_id = cove(server, "sandbox", "create").stdout.strip()
+    try:
+        no_cwd = cove(server, "agent", "start", sandbox_id, "@say hi", "--cwd", "/workspace/missing", check=False)
+        assert no_cwd.returncode == 1 and "✖ start_failed: cwd '/workspace/missing' is not a directory" in no_cwd.stdout
+        assert "the session exited (exit code 1) before the turn completed" in no_cwd.stderr
+        failed = cove(server, "agent", "start", sandbox_id, "@fail 400 invalid_request_error no good", check=False)
+        assert failed.returncode == 1 and "✔ turn 1 failed" in failed.stdout and "the turn failed" in failed.stderr
+    finally:
+        cove(server, "sandbox", "kill", sandbox_id)

@@ -80,10 +80,22 @@ def _follow(session: AgentSession, show: Callable[[AgentEvent], None], turn: int
     return last
 
 
-def _watch(sandbox_id: str, session: AgentSession, what: str, watching: Callable[[], object]) -> None:
+def _exit_unless_completed(last: AgentEvent | None) -> None:
+    """Exit 1 when the turn followed did not complete: it failed, or the session ended first."""
+    if last is not None and last.type == "exit":
+        note(f"the session exited (exit code {last.get('exit_code')}) before the turn completed")
+        raise typer.Exit(1)
+    if last is not None and last.get("is_error"):
+        note("the turn failed")
+        raise typer.Exit(1)
+
+
+def _watch(
+    sandbox_id: str, session: AgentSession, what: str, watching: Callable[[], AgentEvent | None]
+) -> AgentEvent | None:
     """Run ``watching``; on Ctrl-C, say that the session goes on and how to find it again (exit 130)."""
     try:
-        watching()
+        return watching()
     except KeyboardInterrupt:
         note(
             f"{what}; session {session.session_id} keeps running. Follow it again with "
@@ -129,10 +141,11 @@ def start(
     show = _printer(sandbox, as_json)
     if not as_json:
         print(f"session {session.session_id} (Ctrl-C stops following; the session keeps running)", flush=True)
-    _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=1))
+    last = _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=1))
     if not as_json and session.claude_session_id:
         conversation = session.claude_session_id
         note(f"conversation {conversation}: continue it in a new session with --resume {conversation}")
+    _exit_unless_completed(last)
 
 
 @command(app)
@@ -146,9 +159,7 @@ def attach(
     sandbox = Sandbox.connect(sandbox_id)
     session = sandbox.agent.attach(session_id, after=after)
     show = _printer(sandbox, as_json)
-    last: list[AgentEvent | None] = []
-    _watch(sandbox_id, session, "detached", lambda: last.append(_follow(session, show, turn=None)))
-    if last == [None] and not as_json:
+    if _watch(sandbox_id, session, "detached", lambda: _follow(session, show, turn=None)) is None and not as_json:
         ended = session.info
         note(f"no events after seq {after}: session {session_id} is {ended.status} (last seq {ended.last_seq})")
 
@@ -168,7 +179,8 @@ def prompt(
     accepted = session.send_prompt(text)
     if wait:
         show = _printer(sandbox, as_json)
-        _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=accepted.turn))
+        last = _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=accepted.turn))
+        _exit_unless_completed(last)
         return
     session.close()
     if as_json:

@@ -215,13 +215,14 @@ class AsyncAgentSession:
 
     @property
     def done(self) -> asyncio.Task[AgentEvent]:
-        """Resolves with the ``turn_complete`` of the current turn (or the last one sent) — not at process exit.
+        """Resolves with the ``turn_complete`` of the current turn (or the last one sent; the first one, when no
+        prompt was sent yet) — not at process exit.
 
         >>> await session.done
         >>> await session.send_prompt("and now?")
         >>> await session.done   # waits for that new turn
         """
-        target = self._target_turn
+        target = max(self._target_turn, 1)
         return asyncio.ensure_future(self._wait_turn(target))
 
     async def _wait_turn(self, target: int) -> AgentEvent:
