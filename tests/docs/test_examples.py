@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from cove.testing import ServerProcess
@@ -102,3 +103,8 @@ def test_example_runs(example: Example, docs_server: ServerProcess, tmp_path: Pa
         f"{example.name} ({example.language}) exited {ran.returncode}\n"
         f"--- stdout\n{ran.stdout[-4000:]}\n--- stderr\n{ran.stderr[-4000:]}"
     )
+
+
+def test_the_api_page_the_readme_points_to_is_served(docs_server: ServerProcess) -> None:
+    page = httpx.get(f"{docs_server.url}/docs", timeout=10)
+    assert page.status_code == 200 and "swagger-ui" in page.text and "/openapi.json" in page.text

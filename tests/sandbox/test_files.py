@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cove import AsyncSandbox, PathOutsideSandbox
+from cove import AsyncSandbox, CoveError, PathOutsideSandbox, Sandbox
 from cove.sdk import Conflict, FileNotFound
 from tests.conftest import CoveServer
 
@@ -145,3 +145,14 @@ async def test_a_failed_download_leaves_no_local_file(sandbox: AsyncSandbox, tmp
     assert (tmp_path / "present.txt").read_text() == "complete\n"
     assert progress[-1] == (9, 9)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["present.txt"]  # nothing half-written left behind
+
+
+def test_the_blocking_api_streams_downloads_and_knows_when_the_sandbox_runs(connection: dict[str, str]) -> None:
+    with Sandbox.create(**connection) as sandbox:
+        sandbox.files.write("big.bin", b"x" * 3_000_000)
+        assert b"".join(sandbox.files.stream("big.bin")) == b"x" * 3_000_000
+        assert sandbox.is_running()
+    assert sandbox.info.state == "stopped"  # the with block killed it, and closed the handle
+    with pytest.raises(CoveError, match="closed") as closed:
+        sandbox.is_running()
+    assert closed.value.code == "closed"

@@ -68,6 +68,12 @@ class AsyncClient:
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         content: Any = None,
     ) -> Any:
+        if self._http.is_closed:
+            raise CoveError(
+                f"this handle's connection to {self.url} is closed (close() was called, or its with block ended); "
+                "Sandbox.connect(id) makes a new one",
+                code="closed",
+            )
         try:
             response = await self._http.request(method, path, json=json, params=params, content=content)
         except httpx.ConnectError as exc:

@@ -4,13 +4,13 @@ protocol code and differ only in how a caller waits."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from cove.sdk._client import AsyncClient
-from cove.sdk._portal import call
+from cove.sdk._portal import call, iterate
 from cove.sdk._sandbox import (
     AsyncSandbox,
     OutputCallback,
@@ -39,17 +39,13 @@ class Process:
     def offsets(self) -> tuple[int, int]:
         return self._handle.offsets
 
+    @property
+    def info(self) -> ProcessInfo:
+        """The process as last reported (its final state once it has exited)."""
+        return self._handle.info
+
     def __iter__(self) -> Iterator[OutputChunk]:
-        iterator: AsyncIterator[OutputChunk] = self._handle.__aiter__()
-
-        async def step() -> OutputChunk | None:
-            try:
-                return await anext(iterator)
-            except StopAsyncIteration:
-                return None
-
-        while (chunk := call(step())) is not None:
-            yield chunk
+        return iterate(self._handle.__aiter__())
 
     def wait(self) -> ProcessResult:
         return call(self._handle.wait())
@@ -166,6 +162,10 @@ class Files:
 
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
         return call(self._files.read_text(path, encoding))
+
+    def stream(self, path: str) -> Iterator[bytes]:
+        """Download in chunks — for files too large to hold in memory."""
+        return iterate(self._files.stream(path))
 
     def download(self, path: str, destination: str | Path, *, on_progress: ProgressCallback | None = None) -> int:
         """Download to a local file, which appears only once complete; returns its size."""

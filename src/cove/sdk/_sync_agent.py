@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from cove.sdk._agent import (
@@ -14,7 +14,7 @@ from cove.sdk._agent import (
     EventCallback,
     list_agent_sessions,
 )
-from cove.sdk._portal import call
+from cove.sdk._portal import call, iterate
 from cove.wire import AgentSession as SessionInfo
 from cove.wire import InterruptResult, ModelInfo, PromptAccepted
 
@@ -65,16 +65,8 @@ class AgentSession:
         return call(self._core.refresh())
 
     def events(self) -> Iterator[AgentEvent]:
-        iterator: AsyncIterator[AgentEvent] = self._core.events()
-
-        async def step() -> AgentEvent | None:
-            try:
-                return await anext(iterator)
-            except StopAsyncIteration:
-                return None
-
-        while (event := call(step())) is not None:
-            yield event
+        """Every event this handle has received, then the new ones as they come, until the session exits."""
+        return iterate(self._core.events())
 
     def collect_events(self, after: int = 0) -> list[AgentEvent]:
         return call(self._core.collect_events(after))
