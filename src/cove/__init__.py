@@ -3,7 +3,7 @@
 The public SDK surface (``cove.sdk``) is re-exported here lazily, so that importing a server-side or in-sandbox
 module (``cove.guest`` runs with nothing but the standard library) never pays for the SDK's imports.
 
->>> from cove import Sandbox, format_event, SessionExited
+>>> from cove import Sandbox, SessionExited, format_event
 """
 
 from __future__ import annotations
@@ -12,138 +12,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cove.sdk import (
-        AgentError,
-        AgentEvent,
-        Agents,
-        AgentSession,
-        AgentSessionEnded,
-        AgentSessionInfo,
-        AgentUnavailable,
-        AlreadyExists,
-        AsyncAgents,
-        AsyncAgentSession,
-        AsyncClient,
-        AsyncExec,
-        AsyncFiles,
-        AsyncSandbox,
-        AuthError,
-        Checkpoint,
-        CheckpointNotFound,
-        CommandNotFound,
-        CommandTimeout,
-        Conflict,
-        ConnectionLost,
-        CoveError,
-        DirectoryNotEmpty,
-        DiskQuotaExceeded,
-        Exec,
-        ExecResult,
-        FileInfo,
-        FileNotFound,
-        Files,
-        Forbidden,
-        InvalidRequest,
-        IsADirectory,
-        Limits,
-        ModelInfo,
-        NetworkModeForbidden,
-        NotADirectory,
-        NotFound,
-        OutputChunk,
-        PathOutsideSandbox,
-        PayloadTooLarge,
-        PermissionDenied,
-        Process,
-        ProcessHandle,
-        ProcessInfo,
-        ProcessNotFound,
-        ProcessResult,
-        ProgressCallback,
-        QuotaExceeded,
-        RateLimited,
-        ResumeNotFound,
-        Sandbox,
-        SandboxInfo,
-        SandboxNotFound,
-        SandboxNotRunning,
-        SandboxStartFailed,
-        SandboxUnavailable,
-        ServerError,
-        SessionExited,
-        SessionNotFound,
-        StdinClosed,
-        format_event,
-        list_sessions,
-    )
-
-__all__ = [
-    "AgentError",
-    "AgentEvent",
-    "AgentSession",
-    "AgentSessionEnded",
-    "AgentSessionInfo",
-    "AgentUnavailable",
-    "Agents",
-    "AlreadyExists",
-    "AsyncAgentSession",
-    "AsyncAgents",
-    "AsyncClient",
-    "AsyncExec",
-    "AsyncFiles",
-    "AsyncSandbox",
-    "AuthError",
-    "Checkpoint",
-    "CheckpointNotFound",
-    "CommandNotFound",
-    "CommandTimeout",
-    "Conflict",
-    "ConnectionLost",
-    "CoveError",
-    "DirectoryNotEmpty",
-    "DiskQuotaExceeded",
-    "Exec",
-    "ExecResult",
-    "FileInfo",
-    "FileNotFound",
-    "Files",
-    "Forbidden",
-    "InvalidRequest",
-    "IsADirectory",
-    "Limits",
-    "ModelInfo",
-    "NetworkModeForbidden",
-    "NotADirectory",
-    "NotFound",
-    "OutputChunk",
-    "PathOutsideSandbox",
-    "PayloadTooLarge",
-    "PermissionDenied",
-    "Process",
-    "ProcessHandle",
-    "ProcessInfo",
-    "ProcessNotFound",
-    "ProcessResult",
-    "ProgressCallback",
-    "QuotaExceeded",
-    "RateLimited",
-    "ResumeNotFound",
-    "Sandbox",
-    "SandboxInfo",
-    "SandboxNotFound",
-    "SandboxNotRunning",
-    "SandboxStartFailed",
-    "SandboxUnavailable",
-    "ServerError",
-    "SessionExited",
-    "SessionNotFound",
-    "StdinClosed",
-    "format_event",
-    "list_sessions",
-]
+    from cove.sdk import *  # noqa: F403  (the names for type checkers; at run time __getattr__ finds them)
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("cove.sdk"), name)
+    """``cove.X`` is ``cove.sdk.X`` for every name in ``cove.sdk.__all__`` (``__all__`` itself included)."""
+    sdk = importlib.import_module("cove.sdk")
+    if name == "__all__":
+        return sdk.__all__
+    if name in sdk.__all__:
+        return getattr(sdk, name)
     raise AttributeError(f"module 'cove' has no attribute {name!r}")

@@ -6,34 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
+from tests.cli.conftest import cove, started
 from tests.conftest import CoveServer, free_port
-
-
-def cove(
-    server: CoveServer, *args: str, check: bool = True, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI as a user would, with the server's URL in the environment (never this test's stdin)."""
-    return subprocess.run(
-        [sys.executable, "-m", "cove", *args],
-        env={**server.env, **(env or {})},
-        input=stdin,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=120,
-    )
-
-
-@pytest.fixture
-def sandbox_id(server: CoveServer) -> str:
-    return cove(server, "sandbox", "create", "--label", "cli=yes").stdout.strip()
 
 
 def test_sandbox_and_files_commands(server: CoveServer, tmp_path: Path) -> None:
@@ -71,7 +47,6 @@ def test_a_failed_download_leaves_no_file(server: CoveServer, sandbox_id: str, t
         failed = cove(server, "files", "get", sandbox_id, path, str(tmp_path / "target"), check=False)
         assert failed.returncode == 1 and failed.stdout == ""
     assert list(tmp_path.iterdir()) == []
-    cove(server, "sandbox", "kill", sandbox_id)
 
 
 def test_tables_keep_ids_whole_at_80_columns_and_show_limit_values(server: CoveServer) -> None:
@@ -110,14 +85,7 @@ def test_info_ps_attach_and_kill_process(server: CoveServer, sandbox_id: str) ->
 
     cove(server, "sandbox", "exec", sandbox_id, "true")
     script = "for i in 1 2 3; do echo line-$i; done; exec sleep 300"
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "cove", "sandbox", "exec", sandbox_id, script],
-        env=server.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    follower = started(server, "sandbox", "exec", sandbox_id, script)
     try:
         assert follower.stdout is not None and follower.stdout.readline() == "line-1\n"
         [sleeper] = json.loads(cove(server, "sandbox", "ps", sandbox_id, "--json").stdout)
@@ -127,13 +95,7 @@ def test_info_ps_attach_and_kill_process(server: CoveServer, sandbox_id: str) ->
         assert "exit 0" in everything and "running" in everything
 
         # Attach by Cove's process id or by the Linux PID: the output from the start, then live.
-        by_pid = subprocess.Popen(
-            [sys.executable, "-m", "cove", "sandbox", "attach", sandbox_id, str(sleeper["pid"])],
-            env=server.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        by_pid = started(server, "sandbox", "attach", sandbox_id, str(sleeper["pid"]))
         assert by_pid.stdout is not None
         assert [by_pid.stdout.readline() for _ in range(3)] == ["line-1\n", "line-2\n", "line-3\n"]
         killed = cove(server, "sandbox", "kill-process", sandbox_id, sleeper["process_id"], "--signal", "SIGKILL")
@@ -143,7 +105,6 @@ def test_info_ps_attach_and_kill_process(server: CoveServer, sandbox_id: str) ->
         follower.kill()
     missing = cove(server, "sandbox", "attach", sandbox_id, "99999", check=False)
     assert missing.returncode == 1 and "no process with PID 99999" in missing.stderr
-    cove(server, "sandbox", "kill", sandbox_id)
 
 
 def test_large_transfers_show_progress_and_small_ones_do_not(
@@ -159,7 +120,6 @@ def test_large_transfers_show_progress_and_small_ones_do_not(
     small.write_text("small\n")
     quiet = cove(server, "files", "put", sandbox_id, str(small), "small.txt")
     assert quiet.stderr == "" and json.loads(cove(server, "files", "put", sandbox_id, str(small), "s", "--json").stdout)
-    cove(server, "sandbox", "kill", sandbox_id)
 
 
 def test_validation_errors_name_the_commands_options(server: CoveServer) -> None:

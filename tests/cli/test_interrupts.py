@@ -5,29 +5,9 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 
-import pytest
-
-from tests.cli.test_cli import cove
+from tests.cli.conftest import cove, started
 from tests.conftest import CoveServer
-
-
-def started(server: CoveServer, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cove", *args],
-        env=server.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-@pytest.fixture
-def sandbox_id(server: CoveServer) -> str:
-    return cove(server, "sandbox", "create").stdout.strip()
 
 
 def test_ctrl_c_reaches_the_command(server: CoveServer, sandbox_id: str) -> None:
@@ -39,7 +19,6 @@ def test_ctrl_c_reaches_the_command(server: CoveServer, sandbox_id: str) -> None
     out, err = command.communicate(timeout=30)
     assert command.returncode == 7 and out == "caught\n"
     assert "Ctrl-C again to detach" in err
-    cove(server, "sandbox", "kill", sandbox_id)
 
 
 def test_a_second_ctrl_c_detaches_and_the_process_goes_on(server: CoveServer, sandbox_id: str) -> None:
@@ -54,7 +33,6 @@ def test_a_second_ctrl_c_detaches_and_the_process_goes_on(server: CoveServer, sa
     assert process["running"]
     assert f"cove sandbox attach {sandbox_id} {process['process_id']}" in err
     assert f"cove sandbox kill-process {sandbox_id} {process['process_id']}" in err
-    cove(server, "sandbox", "kill", sandbox_id)
 
 
 def test_ctrl_c_while_an_agent_works_leaves_the_session_running(server: CoveServer, sandbox_id: str) -> None:
@@ -73,4 +51,3 @@ def test_ctrl_c_while_an_agent_works_leaves_the_session_running(server: CoveServ
     info = json.loads(cove(server, "agent", "info", sandbox_id, session_id, "--json").stdout)
     assert info["status"] == "running"
     cove(server, "agent", "kill", sandbox_id, session_id)
-    cove(server, "sandbox", "kill", sandbox_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,8 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cove.testing import ServerProcess
-from tests.conftest import ROOT
+from tests.conftest import ROOT, CoveServer, serving
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUNNERS = {"python": [sys.executable, "-"], "bash": ["bash", "-euo", "pipefail", "-s"]}
@@ -73,16 +71,15 @@ def test_every_fence_names_its_language_and_every_skip_says_why() -> None:
 
 
 @pytest.fixture(scope="module")
-def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("docs") / "home")
-    server.start()
-    yield server
-    server.kill_all_sandboxes()
-    server.kill(signal.SIGTERM)
+def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
+    """A server of the examples' own: between two of them all its sandboxes are killed, and its warm pool with
+    them, which the suite's shared server must keep."""
+    with serving(tmp_path_factory.mktemp("docs") / "home") as server:
+        yield server
 
 
 @pytest.mark.parametrize("example", [e for e in RUNNABLE if not e.skip], ids=lambda e: e.name)
-def test_example_runs(example: Example, docs_server: ServerProcess, tmp_path: Path) -> None:
+def test_example_runs(example: Example, docs_server: CoveServer, tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in docs_server.env.items() if k != "COVE_API_KEY"},
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -105,6 +102,6 @@ def test_example_runs(example: Example, docs_server: ServerProcess, tmp_path: Pa
     )
 
 
-def test_the_api_page_the_readme_points_to_is_served(docs_server: ServerProcess) -> None:
+def test_the_api_page_the_readme_points_to_is_served(docs_server: CoveServer) -> None:
     page = httpx.get(f"{docs_server.url}/docs", timeout=10)
     assert page.status_code == 200 and "swagger-ui" in page.text and "/openapi.json" in page.text

@@ -39,6 +39,14 @@ def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
+def emit(value: Any, as_json: bool, text: str) -> None:
+    """The value as JSON for a script (``--json``), or one line of text for a person."""
+    if as_json:
+        emit_json(value)
+    else:
+        print(text)
+
+
 @dataclass(frozen=True)
 class Column:
     """A table column; an ``id`` column is never cut or wrapped, so its ids can be copied at any width."""

@@ -2,59 +2,81 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from cove.cli._output import Column, JsonOpt, command, details, emit_json, note, table
+from cove.cli._output import Column, JsonOpt, command, details, emit, emit_json, note, table
 from cove.cli.sandbox import SandboxArg, ago
 from cove.sdk import AgentEvent, AgentSession, AgentSessionInfo, Sandbox, format_event, list_sessions
 
 app = typer.Typer(help="Run and steer Claude Code agents in sandboxes.", no_args_is_help=True)
 SessionArg = Annotated[str, typer.Argument(metavar="SESSION", help="An agent session id (ses_…)")]
 
-# The settings `configure` changes; `start` takes every one of them too.
-ModelOpt = Annotated[str | None, typer.Option(help="Model name (default: the provider's)")]
-SystemPromptOpt = Annotated[str | None, typer.Option(help="Replaces Claude Code's system prompt")]
-AllowedToolOpt = Annotated[list[str] | None, typer.Option(help="A tool the agent may use; repeatable")]
-DisallowedToolOpt = Annotated[list[str] | None, typer.Option(help="A tool the agent may not use; repeatable")]
-PermissionModeOpt = Annotated[
-    str | None,
-    typer.Option(help="default, acceptEdits, plan, bypassPermissions (the default: the sandbox is the boundary), …"),
-]
-MaxTurnsOpt = Annotated[int | None, typer.Option(help="Most model round trips per prompt")]
-CwdOpt = Annotated[str | None, typer.Option(help="The agent's working directory; it must exist (default /workspace)")]
-McpServersOpt = Annotated[str | None, typer.Option(help='MCP servers as JSON: {"name": {"command": "…"}}')]
+# The settings `configure` changes, as options, each with the SDK's name for it: `start` takes every one of
+# them too (see _with_settings).
+SETTINGS: dict[str, tuple[Any, str]] = {
+    "model": (Annotated[str | None, typer.Option(help="Model name (default: the provider's)")], "model"),
+    "system_prompt": (
+        Annotated[str | None, typer.Option(help="Replaces Claude Code's system prompt")],
+        "system_prompt",
+    ),
+    "allowed_tool": (
+        Annotated[list[str] | None, typer.Option(help="A tool the agent may use; repeatable")],
+        "allowed_tools",
+    ),
+    "disallowed_tool": (
+        Annotated[list[str] | None, typer.Option(help="A tool the agent may not use; repeatable")],
+        "disallowed_tools",
+    ),
+    "permission_mode": (
+        Annotated[
+            str | None,
+            typer.Option(
+                help="default, acceptEdits, plan, bypassPermissions (the default: the sandbox is the boundary)…"
+            ),
+        ],
+        "permission_mode",
+    ),
+    "max_turns": (Annotated[int | None, typer.Option(help="Most model round trips per prompt")], "max_turns"),
+    "cwd": (
+        Annotated[str | None, typer.Option(help="The agent's working directory; it must exist (default /workspace)")],
+        "cwd",
+    ),
+    "mcp_servers": (
+        Annotated[str | None, typer.Option(help='MCP servers as JSON: {"name": {"command": "…"}}')],
+        "mcp_servers",
+    ),
+}
 
 
-def _settings(
-    model: str | None,
-    system_prompt: str | None,
-    allowed_tool: list[str] | None,
-    disallowed_tool: list[str] | None,
-    permission_mode: str | None,
-    max_turns: int | None,
-    cwd: str | None,
-    mcp_servers: str | None,
-) -> dict[str, Any]:
-    """The options given, under the SDK's names; ``--mcp-servers`` is parsed here so a typo is caught early."""
-    try:
-        servers = json.loads(mcp_servers) if mcp_servers is not None else None
-    except ValueError as exc:
-        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--mcp-servers") from None
-    settings = {
-        "model": model,
-        "system_prompt": system_prompt,
-        "allowed_tools": allowed_tool,
-        "disallowed_tools": disallowed_tool,
-        "permission_mode": permission_mode,
-        "max_turns": max_turns,
-        "cwd": cwd,
-        "mcp_servers": servers,
-    }
-    return {name: value for name, value in settings.items() if value is not None}
+def _with_settings(function: Callable[..., None]) -> Callable[..., None]:
+    """A command with an option for every setting in SETTINGS; the command itself gets those given as one dict,
+    ``settings``, under the SDK's names (``--mcp-servers`` parsed, so that a typo is caught here)."""
+    own = [p for p in inspect.signature(function, eval_str=True).parameters.values() if p.name != "settings"]
+    options = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
+        for name, (hint, _sdk_name) in SETTINGS.items()
+    ]
+
+    @functools.wraps(function)
+    def run(**given: Any) -> None:
+        settings = {SETTINGS[name][1]: given.pop(name) for name in SETTINGS}
+        if settings["mcp_servers"] is not None:
+            try:
+                settings["mcp_servers"] = json.loads(settings["mcp_servers"])
+            except ValueError as exc:
+                raise typer.BadParameter(f"not JSON: {exc}", param_hint="--mcp-servers") from None
+        function(**given, settings={name: value for name, value in settings.items() if value is not None})
+
+    del run.__wrapped__  # its signature is the one below, not the function's
+    run.__signature__ = inspect.Signature([*own, *options])  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in [*own, *options]}
+    return run
 
 
 def _printer(sandbox: Sandbox, as_json: bool) -> Callable[[AgentEvent], None]:
@@ -108,35 +130,26 @@ def _watch(
 
 
 @command(app)
+@_with_settings
 def start(
     sandbox_id: SandboxArg,
-    prompt: Annotated[str | None, typer.Argument(help="The first prompt; without one the session waits idle")] = None,
+    prompt: Annotated[
+        str | None, typer.Argument(metavar="[PROMPT]", help="The first prompt; without one the session waits idle")
+    ] = None,
     resume: Annotated[str | None, typer.Option(help="A conversation id to continue (from a turn's end)")] = None,
     fork: Annotated[bool, typer.Option(help="With --resume: branch the conversation instead")] = False,
-    model: ModelOpt = None,
-    system_prompt: SystemPromptOpt = None,
-    allowed_tool: AllowedToolOpt = None,
-    disallowed_tool: DisallowedToolOpt = None,
-    permission_mode: PermissionModeOpt = None,
-    max_turns: MaxTurnsOpt = None,
-    cwd: CwdOpt = None,
-    mcp_servers: McpServersOpt = None,
     follow: Annotated[bool, typer.Option(help="Print the events until the first turn completes")] = True,
     as_json: JsonOpt = False,
+    *,
+    settings: dict[str, Any],
 ) -> None:
     """Start an agent session. Prints its id first, then its events until the first turn completes; Ctrl-C
     stops printing and leaves the session running. With --no-follow, prints only the id."""
-    settings = _settings(
-        model, system_prompt, allowed_tool, disallowed_tool, permission_mode, max_turns, cwd, mcp_servers
-    )
     sandbox = Sandbox.connect(sandbox_id)
     session = sandbox.agent.start(prompt, resume=resume, fork=fork, **settings)
     if not (follow and prompt):
         session.close()
-        if as_json:
-            emit_json(session.info)
-        else:
-            print(session.session_id)
+        emit(session.info, as_json, session.session_id)
         return
     show = _printer(sandbox, as_json)
     if not as_json:
@@ -183,40 +196,22 @@ def prompt(
         _exit_unless_completed(last)
         return
     session.close()
-    if as_json:
-        emit_json(accepted)
-    else:
-        print(f"queued as turn {accepted.turn} ({accepted.queued} before it)")
+    emit(accepted, as_json, f"queued as turn {accepted.turn} ({accepted.queued} before it)")
 
 
 @command(app)
 def interrupt(sandbox_id: SandboxArg, session_id: SessionArg, as_json: JsonOpt = False) -> None:
     """Abort the running turn at once (prompts queued behind it still run)."""
     result = Sandbox.connect(sandbox_id).agent.session(session_id).interrupt()
-    if as_json:
-        emit_json(result)
-    else:
-        print(f"interrupted turn {result.turn}" if result.interrupted else "nothing was running")
+    emit(result, as_json, f"interrupted turn {result.turn}" if result.interrupted else "nothing was running")
 
 
 @command(app)
+@_with_settings
 def configure(
-    sandbox_id: SandboxArg,
-    session_id: SessionArg,
-    model: ModelOpt = None,
-    system_prompt: SystemPromptOpt = None,
-    allowed_tool: AllowedToolOpt = None,
-    disallowed_tool: DisallowedToolOpt = None,
-    permission_mode: PermissionModeOpt = None,
-    max_turns: MaxTurnsOpt = None,
-    cwd: CwdOpt = None,
-    mcp_servers: McpServersOpt = None,
-    as_json: JsonOpt = False,
+    sandbox_id: SandboxArg, session_id: SessionArg, as_json: JsonOpt = False, *, settings: dict[str, Any]
 ) -> None:
     """Change the session's settings from the next turn on (the conversation is kept)."""
-    settings = _settings(
-        model, system_prompt, allowed_tool, disallowed_tool, permission_mode, max_turns, cwd, mcp_servers
-    )
     info = Sandbox.connect(sandbox_id).agent.session(session_id).configure(**settings)
     if as_json:
         emit_json(info)
@@ -290,7 +285,4 @@ def kill(
 ) -> None:
     """Stop an agent session; its events stay, and its conversation can be resumed in a new session."""
     info = Sandbox.connect(sandbox_id).agent.session(session_id).kill(signal)
-    if as_json:
-        emit_json(info)
-    else:
-        print(f"{info.session_id} {info.status} (exit code {info.exit_code})")
+    emit(info, as_json, f"{info.session_id} {info.status} (exit code {info.exit_code})")

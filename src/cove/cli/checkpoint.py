@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cove.cli._output import Column, JsonOpt, command, emit_json, table
+from cove.cli._output import Column, JsonOpt, command, emit, emit_json, table
 from cove.cli.sandbox import SandboxArg
 from cove.sdk import Checkpoint, Sandbox
 
@@ -29,10 +29,7 @@ def create(
     """Checkpoint SANDBOX's files and print the checkpoint's id (fork it: cove sandbox create
     --from-checkpoint ID)."""
     checkpoint = Sandbox.connect(sandbox_id).checkpoint(name)
-    if as_json:
-        emit_json(checkpoint)
-    else:
-        print(checkpoint.id)
+    emit(checkpoint, as_json, checkpoint.id)
 
 
 @command(app, "ls")
@@ -52,17 +49,11 @@ def list_checkpoints(sandbox_id: SandboxArg, as_json: JsonOpt = False) -> None:
 def remove(sandbox_id: SandboxArg, checkpoint_id: CheckpointArg, as_json: JsonOpt = False) -> None:
     """Delete a checkpoint of SANDBOX; forks of it keep their files."""
     deleted = Sandbox.connect(sandbox_id).delete_checkpoint(checkpoint_id)
-    if as_json:
-        emit_json(deleted)
-    else:
-        print(f"{deleted.id} deleted")
+    emit(deleted, as_json, f"{deleted.id} deleted")
 
 
 @command(app)
 def restore(sandbox_id: SandboxArg, checkpoint_id: CheckpointArg, as_json: JsonOpt = False) -> None:
     """Put SANDBOX's files back to CHECKPOINT in place; its processes are killed, not restored."""
     info = Sandbox.connect(sandbox_id).restore(checkpoint_id)
-    if as_json:
-        emit_json(info)
-    else:
-        print(f"{info.id} {info.state}")
+    emit(info, as_json, f"{info.id} {info.state}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cove.cli._output import Column, JsonOpt, command, emit_json, table, transfer_progress
+from cove.cli._output import Column, JsonOpt, command, emit, emit_json, table, transfer_progress
 from cove.cli.sandbox import SandboxArg
 from cove.sdk import Sandbox
 
@@ -30,10 +30,7 @@ def get(
         target = target / Path(path).name
     with transfer_progress(f"get {path}") as progress:
         size = Sandbox.connect(sandbox_id).files.download(path, target, on_progress=progress)
-    if as_json:
-        emit_json({"path": str(target), "size": size})
-    else:
-        print(f"{target} ({size:,} bytes)")
+    emit({"path": str(target), "size": size}, as_json, f"{target} ({size:,} bytes)")
 
 
 @command(app)
@@ -48,10 +45,7 @@ def put(
         raise typer.BadParameter(f"{source} is not a file", param_hint="SOURCE")
     with transfer_progress(f"put {source.name}") as progress:
         info = Sandbox.connect(sandbox_id).files.write(path, source, on_progress=progress)
-    if as_json:
-        emit_json(info)
-    else:
-        print(f"{info.path} ({info.size:,} bytes)")
+    emit(info, as_json, f"{info.path} ({info.size:,} bytes)")
 
 
 @command(app, "ls")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cove.cli._output import Column, JsonOpt, command, details, emit_json, note, table
+from cove.cli._output import Column, JsonOpt, command, details, emit, emit_json, note, table
 from cove.cli._process import feed_stdin, follow
 from cove.sdk import Limits, ProcessInfo, ProcessNotFound, Sandbox, SandboxInfo
 
@@ -83,10 +83,7 @@ def create(
         network=network,  # type: ignore[arg-type]  # the server names the modes it accepts
         from_checkpoint=from_checkpoint,
     )
-    if as_json:
-        emit_json(sandbox.info)
-    else:
-        print(sandbox.id)
+    emit(sandbox.info, as_json, sandbox.id)
 
 
 @command(app, "ls")
@@ -246,17 +243,11 @@ def kill_process(
     """Send a signal (default SIGTERM) to a process and the processes it started."""
     sandbox = Sandbox.connect(sandbox_id)
     killed = sandbox.exec.kill(_find(sandbox, process), int(signal) if signal.isdigit() else signal)
-    if as_json:
-        emit_json(killed)
-    else:
-        print(f"sent {signal} to {killed.process_id}")
+    emit(killed, as_json, f"sent {signal} to {killed.process_id}")
 
 
 @command(app)
 def kill(sandbox_id: SandboxArg, as_json: JsonOpt = False) -> None:
     """Kill a sandbox and free its resources (its checkpoints stay)."""
     killed = Sandbox.connect(sandbox_id).kill()
-    if as_json:
-        emit_json(killed)
-    else:
-        print(f"{killed.id} {killed.state}")
+    emit(killed, as_json, f"{killed.id} {killed.state}")
