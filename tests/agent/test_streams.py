@@ -72,7 +72,8 @@ async def test_live_events_published_together_share_a_frame_when_batched(
 
     assert all(len(frame) == 1 for frame in frames[1])  # without batch: one event per frame, as before
     batched = frames[50]
-    assert [e["type"] for e in batched[-1]] == ["result", "turn_complete"]  # journalled together, sent together
+    # Journalled together, sent together (on a busy machine the ingester may also have read the events before).
+    assert [e["type"] for e in batched[-1]][-2:] == ["result", "turn_complete"]
     events = [event for frame in batched for event in frame]
     assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[-1]["seq"] + 1))
     history = {e.seq: e.data for e in await session.collect_events()}
