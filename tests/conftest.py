@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from cove import AsyncSandbox
 from cove.sdk import SandboxInfo
 from cove.testing import ServerProcess, free_port
 
-__all__ = ["ROOT", "CoveServer", "free_port", "supervisor_pid", "until"]
+__all__ = ["ROOT", "CoveServer", "free_port", "serving", "supervisor_pid", "until"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,16 +24,23 @@ class CoveServer(ServerProcess):
     """The test suite's name for a real server process."""
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
-    instance = CoveServer(tmp_path_factory.mktemp("cove") / "home")
+@contextlib.contextmanager
+def serving(home: Path) -> Iterator[CoveServer]:
+    """A real server while the block runs; then its sandboxes are killed, it is stopped, and its log must show
+    that nothing failed unseen (a task's exception, say)."""
+    instance = CoveServer(home)
     instance.start()
     yield instance
     instance.kill_all_sandboxes()
     instance.kill(signal.SIGTERM)
-    # Whatever the tests made the server do, nothing may have failed unseen (a task's exception, say).
     log = instance.log_path.read_text(errors="replace")
     assert "Traceback" not in log, f"the server logged an unhandled error; see {instance.log_path}"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
+    with serving(tmp_path_factory.mktemp("cove") / "home") as instance:
+        yield instance
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from cove import AsyncSandbox
+import pytest
+
+from cove import AsyncSandbox, SessionExited
 from cove.sdk import AgentEvent
 from tests.agent.conftest import main_requests, texts, turn_events, validate_events
 from tests.conftest import CoveServer
@@ -28,6 +30,20 @@ async def test_follow_up_sees_the_first_turn_and_done_resolves_per_turn(sandbox:
     assert info.turns == 2 and info.usage.input_tokens > 0 and info.total_cost_usd > 0
     assert info.metered_usage.input_tokens > 0
     await session.kill()
+
+
+async def test_done_of_a_session_started_idle_is_its_first_turn(sandbox: AsyncSandbox) -> None:
+    session = await sandbox.agent.start()
+    first = session.done  # taken before any prompt: the first turn, not an error
+    await session.send_prompt("@say hello")
+    assert (await asyncio.wait_for(first, 60))["turn"] == 1
+    await session.kill()
+
+
+async def test_a_session_that_cannot_start_says_why(sandbox: AsyncSandbox) -> None:
+    session = await sandbox.agent.start(prompt="@say hi", cwd="/workspace/missing")
+    with pytest.raises(SessionExited, match=r"start_failed: cwd '/workspace/missing' is not a directory"):
+        await asyncio.wait_for(session.done, 60)
 
 
 async def test_tools_run_inside_the_sandbox(sandbox: AsyncSandbox) -> None:

@@ -3,38 +3,76 @@
 from __future__ import annotations
 
 import json
+import re
 
-from tests.cli.test_cli import cove
+from tests.cli.conftest import cove
 from tests.conftest import CoveServer
 
 
-def test_agent_commands(server: CoveServer) -> None:
-    sandbox_id = cove(server, "sandbox", "create").stdout.strip()
-    try:
-        started = cove(server, "agent", "start", sandbox_id, "@bash echo cli-$((20+22))\n@say all good").stdout
-        assert "▶ turn 1" in started and "cli-42" in started and "✔ turn 1 complete" in started
-        session_id = started.split("session ")[-1].split()[0]
-        assert session_id.startswith("ses_")
+def test_agent_commands(server: CoveServer, sandbox_id: str) -> None:
+    started = cove(server, "agent", "start", sandbox_id, "@bash echo cli-$((20+22))\n@say all good")
+    first, *events = started.stdout.splitlines()
+    assert first.startswith("session ses_") and "keeps running" in first  # the id before anything else
+    session_id = first.split()[1]
+    text = "\n".join(events)
+    assert "▶ turn 1" in text and "cli-42" in text and "✔ turn 1 complete" in text
+    assert "(simulated)" in text  # the simulator's costs are not real money
+    assert "continue it in a new session with --resume" in started.stderr
 
-        raw = cove(server, "agent", "prompt", sandbox_id, session_id, "@say second turn", "--json").stdout
-        events = [json.loads(line) for line in raw.splitlines()]
-        assert events[0]["type"] == "turn_started" and events[-1]["type"] == "turn_complete"
-        assert events[-1]["turn"] == 2
+    raw = cove(server, "agent", "prompt", sandbox_id, session_id, "@say second turn", "--json").stdout
+    events_json = [json.loads(line) for line in raw.splitlines()]
+    assert events_json[0]["type"] == "turn_started" and events_json[-1]["type"] == "turn_complete"
+    assert events_json[-1]["turn"] == 2
 
-        assert "nothing was running" in cove(server, "agent", "interrupt", sandbox_id, session_id).stdout
-        configured = json.loads(cove(server, "agent", "configure", sandbox_id, session_id, "--model", "m2").stdout)
-        assert configured["model"] == "m2"
-        listed = json.loads(cove(server, "agent", "ls", "--json").stdout)
-        assert any(s["session_id"] == session_id and s["turns"] == 2 for s in listed)
-        assert session_id[:12] in cove(server, "agent", "ls", sandbox_id).stdout
+    assert "nothing was running" in cove(server, "agent", "interrupt", sandbox_id, session_id).stdout
+    configured = cove(server, "agent", "configure", sandbox_id, session_id, "--model", "m2", "--max-turns", "3")
+    assert re.search(r"^model +m2$", configured.stdout, re.M) and re.search(r"^max_turns +3$", configured.stdout, re.M)
+    as_json = json.loads(cove(server, "agent", "configure", sandbox_id, session_id, "--model", "m3", "--json").stdout)
+    assert as_json["config"]["model"] == "m3"
+    listed = json.loads(cove(server, "agent", "ls", "--json").stdout)
+    assert any(s["session_id"] == session_id and s["turns"] == 2 for s in listed)
+    assert session_id in cove(server, "agent", "ls", sandbox_id).stdout
+    info = cove(server, "agent", "info", sandbox_id, session_id).stdout
+    assert re.search(r"^status +idle$", info, re.M) and re.search(r"^model +m3$", info, re.M)
 
-        assert "exited" in cove(server, "agent", "kill", sandbox_id, session_id).stdout
-        replay = [
-            json.loads(line)
-            for line in cove(server, "agent", "attach", sandbox_id, session_id, "--json").stdout.splitlines()
-        ]
-        assert [e["seq"] for e in replay] == list(range(1, len(replay) + 1)) and replay[-1]["type"] == "exit"
-        refused = cove(server, "agent", "prompt", sandbox_id, session_id, "hello?", check=False)
-        assert refused.returncode == 1 and "session_exited" in refused.stderr
-    finally:
-        cove(server, "sandbox", "kill", sandbox_id)
+    killed = cove(server, "agent", "kill", sandbox_id, session_id)
+    assert killed.stdout == f"{session_id} exited (exit code 0)\n"
+    replay = [
+        json.loads(line)
+        for line in cove(server, "agent", "attach", sandbox_id, session_id, "--json").stdout.splitlines()
+    ]
+    assert [e["seq"] for e in replay] == list(range(1, len(replay) + 1)) and replay[-1]["type"] == "exit"
+    # From the last seq of an exited session there is nothing to follow: attach says so and returns.
+    after = cove(server, "agent", "attach", sandbox_id, session_id, "--after", str(replay[-1]["seq"]))
+    assert after.stdout == "" and f"no events after seq {replay[-1]['seq']}" in after.stderr
+    assert "exited" in after.stderr
+    refused = cove(server, "agent", "prompt", sandbox_id, session_id, "hello?", check=False)
+    assert refused.returncode == 1 and "session_exited" in refused.stderr
+
+
+def test_start_takes_every_setting_of_configure_and_names_them_in_errors(server: CoveServer, sandbox_id: str) -> None:
+    settings = [
+        *("--model", "sim-model", "--system-prompt", "You are terse.", "--permission-mode", "default"),
+        *("--allowed-tool", "Bash", "--allowed-tool", "Read", "--disallowed-tool", "WebFetch"),
+        *("--max-turns", "4", "--cwd", "/tmp", "--mcp-servers", "{}"),
+    ]
+    started = cove(server, "agent", "start", sandbox_id, "--no-follow", "--json", *settings)
+    config = json.loads(started.stdout)["config"]
+    assert config["model"] == "sim-model" and config["system_prompt"] == "You are terse."
+    assert config["allowed_tools"] == ["Bash", "Read"] and config["disallowed_tools"] == ["WebFetch"]
+    assert (config["permission_mode"], config["max_turns"], config["cwd"]) == ("default", 4, "/tmp")
+
+    refused = cove(server, "agent", "start", sandbox_id, "--max-turns", "0", "--permission-mode", "x", check=False)
+    assert refused.returncode == 1
+    assert "--max-turns: Input should be greater than or equal to 1" in refused.stderr
+    assert "--permission-mode: Input should be" in refused.stderr
+    bad_json = cove(server, "agent", "start", sandbox_id, "--mcp-servers", "{nope", check=False)
+    assert bad_json.returncode == 2 and "--mcp-servers" in bad_json.stderr
+
+
+def test_a_turn_that_fails_or_never_runs_exits_1(server: CoveServer, sandbox_id: str) -> None:
+    no_cwd = cove(server, "agent", "start", sandbox_id, "@say hi", "--cwd", "/workspace/missing", check=False)
+    assert no_cwd.returncode == 1 and "✖ start_failed: cwd '/workspace/missing' is not a directory" in no_cwd.stdout
+    assert "the session exited (exit code 1) before the turn completed" in no_cwd.stderr
+    failed = cove(server, "agent", "start", sandbox_id, "@fail 400 invalid_request_error no good", check=False)
+    assert failed.returncode == 1 and "✔ turn 1 failed" in failed.stdout and "the turn failed" in failed.stderr

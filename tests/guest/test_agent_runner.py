@@ -111,6 +111,7 @@ class Runner:
             cwd=config["cwd"],
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as the supervisor starts it
         )
 
     # ---- journal
@@ -474,6 +475,36 @@ def test_sigterm_mid_turn_exits_cleanly(start: Callable[..., Runner]) -> None:
     runner.stop()
     assert time.monotonic() - t0 < 10
     assert runner.events[-1] == {**runner.events[-1], "type": "exit", "exit_code": 0}
+
+
+def _children(pid: int) -> set[int]:
+    """The pids whose parent is ``pid`` (the Claude Code CLI is the runner's child)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_stop_while_the_cli_restarts_is_a_clean_exit(start: Callable[..., Runner]) -> None:
+    """Cove stops a session by signalling the runner's process group, which holds the Claude Code CLI too. A stop
+    that lands while a configure restarts the CLI kills the CLI being started: that is the stop, not a failed
+    start (it once ended sessions with ``start_failed: … exit code -15`` and exit code 1)."""
+    runner = start()
+    runner.wait_type("ready")
+    first_cli = _children(runner.proc.pid)
+    runner.ok("configure", max_turns=3)  # not changeable in place: the runner restarts the CLI
+    deadline = time.monotonic() + 30
+    while not _children(runner.proc.pid) - first_cli:
+        assert time.monotonic() < deadline, "the runner did not start a new CLI"
+        time.sleep(0.005)
+    os.killpg(runner.proc.pid, signal.SIGTERM)  # as the supervisor signals a process: its whole group
+    assert runner.finish() == 0
+    assert runner.of_type("error") == []
 
 
 def test_bad_control_requests_get_errors_and_the_connection_stays_usable(

@@ -67,7 +67,7 @@ async def test_streaming_delivers_chunks_as_they_come_and_takes_stdin(sandbox: A
     assert seen == [b"ALPHA\n", b"BETA\n"]
     await process.close_stdin()
     result = await asyncio.wait_for(process.wait(), 10)
-    assert result.exit_code == 0 and result.stdout == b"ALPHA\nBETA\n"
+    assert result.exit_code == 0 and result.stdout == "ALPHA\nBETA\n" and result.stdout_data == b"ALPHA\nBETA\n"
 
 
 async def test_streaming_callbacks_receive_both_streams(sandbox: AsyncSandbox) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cove import AsyncSandbox, PathOutsideSandbox
+from cove import AsyncSandbox, CoveError, PathOutsideSandbox, Sandbox
 from cove.sdk import Conflict, FileNotFound
 from tests.conftest import CoveServer
 
@@ -127,3 +127,32 @@ async def test_refusals_are_clear_json_errors(server: CoveServer, sandbox: Async
         assert reply.status_code == 422 and "path" in reply.json()["error"]["message"]
         reply = client.get(f"/v1/sandboxes/{sandbox.id}/files", params={"path": "missing.txt"})
         assert reply.status_code == 404 and reply.json()["error"]["code"] == "file_not_found"
+
+
+async def test_a_failed_download_leaves_no_local_file(sandbox: AsyncSandbox, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFound):
+        await sandbox.files.download("missing.txt", tmp_path / "missing.txt")
+    with pytest.raises(PathOutsideSandbox):
+        await sandbox.files.download("/etc/passwd", tmp_path / "passwd")
+    await sandbox.files.write("present.txt", "complete\n")
+    (tmp_path / "present.txt").write_text("an older copy stays until the new one is complete\n")
+    progress: list[tuple[int, int | None]] = []
+
+    def progress_seen(done: int, total: int | None) -> None:
+        progress.append((done, total))
+
+    assert await sandbox.files.download("present.txt", tmp_path / "present.txt", on_progress=progress_seen) == 9
+    assert (tmp_path / "present.txt").read_text() == "complete\n"
+    assert progress[-1] == (9, 9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["present.txt"]  # nothing half-written left behind
+
+
+def test_the_blocking_api_streams_downloads_and_knows_when_the_sandbox_runs(connection: dict[str, str]) -> None:
+    with Sandbox.create(**connection) as sandbox:
+        sandbox.files.write("big.bin", b"x" * 3_000_000)
+        assert b"".join(sandbox.files.stream("big.bin")) == b"x" * 3_000_000
+        assert sandbox.is_running()
+    assert sandbox.info.state == "stopped"  # the with block killed it, and closed the handle
+    with pytest.raises(CoveError, match="closed") as closed:
+        sandbox.is_running()
+    assert closed.value.code == "closed"

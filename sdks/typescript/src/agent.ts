@@ -17,8 +17,10 @@ import { type Channel, type CoveClient, type Frame, closeError } from "./transpo
 import {
   type AgentSessionInfo,
   type McpServerConfig,
+  type ModelInfo,
   type PermissionMode,
   agentSessionInfoFrom,
+  modelInfoFrom,
 } from "./types.js";
 
 const RECONNECT_ATTEMPTS = 8;
@@ -154,6 +156,7 @@ export class AgentSession extends EventEmitter {
   private exited = false;
   private closed = false;
   private failure: CoveError | undefined;
+  private lastErrorEvent: { code: string; message: string } | undefined;
   private scrollbackSeen = false;
   private connectWaiter: { resolve: () => void; reject: (error: CoveError) => void } | undefined;
   private exitWaiters: (() => void)[] = [];
@@ -271,7 +274,10 @@ export class AgentSession extends EventEmitter {
     this.call(() => this.callbacks.onEvent?.(event));
     this.emit("event", event);
     if (event.type !== "error" || this.listenerCount("error") > 0) this.emit(event.type, event);
-    if (event.type === "error") this.call(() => this.callbacks.onError?.(new AgentError(event)));
+    if (event.type === "error") {
+      this.lastErrorEvent = event;
+      this.call(() => this.callbacks.onError?.(new AgentError(event)));
+    }
     if (event.type === "turn_complete") {
       this.completedTurn = Math.max(this.completedTurn, event.turn);
       this.lastTurnComplete = event;
@@ -311,7 +317,7 @@ export class AgentSession extends EventEmitter {
     if (channel !== this.channel) return;
     // Commands sent on that socket may or may not have been carried out: say so rather than guess.
     for (const waiter of this.acks.values()) {
-      const error = new ConnectionLost("the connection closed before the server answered", { code: "connection_lost" });
+      const error = new ConnectionLost("the connection closed before the server answered");
       waiter.reject(error);
     }
     this.acks.clear();
@@ -322,9 +328,7 @@ export class AgentSession extends EventEmitter {
       this.attempts += 1;
       if (this.attempts > RECONNECT_ATTEMPTS) {
         return this.fail(
-          new ConnectionLost(`lost the event stream of session ${this.sessionId} and could not resume`, {
-            code: "connection_lost",
-          }),
+          new ConnectionLost(`lost the event stream of session ${this.sessionId} and could not resume`),
         );
       }
       await sleep(Math.min(100 * 2 ** (this.attempts - 1), 3000));
@@ -335,6 +339,12 @@ export class AgentSession extends EventEmitter {
         if (error instanceof CoveError && !(error instanceof ConnectionLost)) return this.fail(error);
       }
     }
+  }
+
+  /** Why the session ended, as its last `error` event says (a bad cwd, a failed resume...), if it said. */
+  private lastError(): string {
+    const error = this.lastErrorEvent;
+    return error ? ` (${error.code}: ${error.message})` : "";
   }
 
   private fail(error: CoveError): void {
@@ -363,9 +373,9 @@ export class AgentSession extends EventEmitter {
       waiter.reject(this.failure);
     } else if (this.exited) {
       waiter.reject(
-        new SessionExited(`session ${this.sessionId} exited (code ${this.exitCode}) before turn ${waiter.target} completed`, {
-          code: "session_exited",
-        }),
+        new SessionExited(
+          `session ${this.sessionId} exited (code ${this.exitCode}) before turn ${waiter.target} completed${this.lastError()}`,
+        ),
       );
     } else if (this.closed) {
       waiter.reject(new CoveError(`session ${this.sessionId} was closed before turn ${waiter.target} completed`, { code: "closed" }));
@@ -560,7 +570,7 @@ export class Agent {
     return session;
   }
 
-  /** The sessions of this sandbox, each with `sessionID`/`sessionId`, `running`, `status`, `claudeSessionId`. */
+  /** The sessions of this sandbox, each with `sessionId`, `running`, `status`, `claudeSessionId`. */
   async list(): Promise<AgentSessionInfo[]> {
     const reply = await this.client.request<{ sessions: Wire[] }>("GET", this.path);
     return reply.sessions.map(agentSessionInfoFrom);
@@ -569,5 +579,13 @@ export class Agent {
   /** One session, as the server reports it. */
   async get(sessionId: string): Promise<AgentSessionInfo> {
     return agentSessionInfoFrom(await this.client.request<Wire>("GET", `${this.path}/${sessionId}`));
+  }
+
+  /**
+   * Which model upstream the server's agents talk to: `upstream === "simulator"` means Cove's model simulator,
+   * whose token counts and costs are simulated.
+   */
+  async modelInfo(): Promise<ModelInfo> {
+    return modelInfoFrom(await this.client.request<Wire>("GET", "/v1/model"));
   }
 }

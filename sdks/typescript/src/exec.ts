@@ -25,15 +25,19 @@ export interface OutputChunk {
   readonly text: string;
 }
 
-/** The end of a streamed process: its exit, and everything it wrote while the handle watched. */
-export interface ProcessResult {
+/**
+ * The end of a streamed process, shaped as `exec.run`'s `ExecResult`: the same fields under the same names
+ * (`stdout` and `stderr` as text), but `oomKilled`, which only `exec.run` measures. The raw bytes are
+ * `stdoutData` and `stderrData`, and `process` is the process's final info.
+ */
+export interface ProcessResult extends Omit<ExecResult, "oomKilled"> {
   process: ProcessInfo;
-  exitCode: number | null;
-  stdout: Uint8Array;
-  stderr: Uint8Array;
-  /** stdout decoded as UTF-8. */
+  /** What the process wrote to stdout while the handle watched. */
+  stdoutData: Uint8Array;
+  stderrData: Uint8Array;
+  /** @deprecated The same as `stdout` (its first name). */
   readonly stdoutText: string;
-  /** stderr decoded as UTF-8. */
+  /** @deprecated The same as `stderr` (its first name). */
   readonly stderrText: string;
 }
 
@@ -87,7 +91,7 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
   /** The process as last reported (refreshed on exit). */
   info: ProcessInfo;
   private channel: Channel;
-  private readonly offsets = { stdout: 0, stderr: 0 };
+  private readonly cursor = { stdout: 0, stderr: 0 };
   private readonly buffers: Record<"stdout" | "stderr", Uint8Array[]> = { stdout: [], stderr: [] };
   private readonly queue: (OutputChunk | null)[] = [];
   private wakeReader: (() => void) | undefined;
@@ -109,7 +113,7 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
   ) {
     this.channel = channel;
     this.info = info;
-    this.offsets = { ...offsets };
+    this.cursor = { ...offsets };
     this.exit = new Promise<ProcessInfo>((resolve, reject) => (this.settle = { resolve, reject }));
     this.exit.catch(() => undefined); // surfaced by wait() and iteration, never as an unhandled rejection
     this.listen();
@@ -117,12 +121,17 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
 
   /** The process id, for `exec.attach`, `exec.kill` and `exec.get`. */
   get processId(): string {
-    return this.info.id;
+    return this.info.processId;
   }
 
   /** Byte offsets after the last chunk received, per stream — where a re-attach resumes. */
+  get offsets(): { stdout: number; stderr: number } {
+    return { ...this.cursor };
+  }
+
+  /** @deprecated The same as `offsets` (its first name; docs/names.md). */
   get position(): { stdout: number; stderr: number } {
-    return { ...this.offsets };
+    return this.offsets;
   }
 
   private listen(): void {
@@ -139,11 +148,11 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
       let data: Uint8Array = Buffer.from(String(frame.data ?? ""), "base64");
       const offset = Number(frame.offset);
       // A chunk that overlaps what we already have (a re-attach racing the old socket) is trimmed.
-      const skip = this.offsets[kind] - offset;
+      const skip = this.cursor[kind] - offset;
       if (skip >= data.length) return;
       if (skip > 0) data = data.subarray(skip);
-      const item = chunk(kind, data, this.offsets[kind]);
-      this.offsets[kind] += data.length;
+      const item = chunk(kind, data, this.cursor[kind]);
+      this.cursor[kind] += data.length;
       this.buffers[kind].push(data);
       (kind === "stdout" ? this.callbacks.onStdout : this.callbacks.onStderr)?.(data);
       this.push(item);
@@ -174,7 +183,7 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
       try {
         const channel = await this.client.websocket(
           `/v1/sandboxes/${this.sandboxId}/processes/${this.processId}/ws`,
-          { stdout_offset: this.offsets.stdout, stderr_offset: this.offsets.stderr },
+          { stdout_offset: this.cursor.stdout, stderr_offset: this.cursor.stderr },
         );
         const hello = await channel.next();
         if (hello?.type === "error") return this.fail(frameError(hello, "attach failed"));
@@ -187,7 +196,7 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
         if (error instanceof CoveError && !(error instanceof ConnectionLost)) return this.fail(error);
       }
     }
-    this.fail(new ConnectionLost(`lost the stream of process ${this.processId} and could not resume`, { code: "connection_lost" }));
+    this.fail(new ConnectionLost(`lost the stream of process ${this.processId} and could not resume`));
   }
 
   private fail(error: CoveError): void {
@@ -225,26 +234,31 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
    *
    * @example
    * const handle = await sandbox.exec.start("make test");
-   * const { exitCode, stdoutText } = await handle.wait();
+   * const { exitCode, stdout } = await handle.wait();
    */
   async wait(): Promise<ProcessResult> {
     const info = await this.exit;
     if (info.timedOut) {
-      throw new CommandTimeout(`process ${info.id} timed out and was killed`, { code: "command_timeout" });
+      throw new CommandTimeout(`process ${info.processId} timed out and was killed`);
     }
-    const stdout = concat(this.buffers.stdout);
-    const stderr = concat(this.buffers.stderr);
+    const stdoutData = concat(this.buffers.stdout);
+    const stderrData = concat(this.buffers.stderr);
+    const stdout = decoder.decode(stdoutData);
+    const stderr = decoder.decode(stderrData);
     return {
-      process: info,
+      processId: info.processId,
       exitCode: info.exitCode,
       stdout,
       stderr,
-      get stdoutText() {
-        return decoder.decode(stdout);
-      },
-      get stderrText() {
-        return decoder.decode(stderr);
-      },
+      duration: (info.endedAt ?? info.startedAt) - info.startedAt,
+      timedOut: info.timedOut,
+      signal: info.signal,
+      truncated: false, // a stream hands out every byte
+      process: info,
+      stdoutData,
+      stderrData,
+      stdoutText: stdout,
+      stderrText: stderr,
     };
   }
 
@@ -297,7 +311,7 @@ async function openStream(
   const hello = await channel.next();
   if (hello === null) {
     const closed = channel.closeInfo;
-    throw closeError(closed?.code ?? 0, closed?.reason ?? "") ?? new ConnectionLost("the stream closed before it started", { code: "connection_lost" });
+    throw closeError(closed?.code ?? 0, closed?.reason ?? "") ?? new ConnectionLost("the stream closed before it started");
   }
   if (hello.type === "error") {
     channel.close();
@@ -321,6 +335,9 @@ export class Exec {
   /**
    * Run a command to completion. A string runs through bash; an array runs as argv.
    *
+   * Every process the command started ends with it: `server &` inside `run` dies when the command returns.
+   * Start what should keep running with `exec.background` (or `exec.start`).
+   *
    * @example
    * const result = await sandbox.exec.run("echo hi");
    * result.stdout; // "hi\n"
@@ -335,9 +352,7 @@ export class Exec {
     };
     const result = execResultFrom(await this.client.request("POST", `${this.path}/exec`, { json: body }));
     if (result.timedOut && options.checkTimeout !== false) {
-      throw new CommandTimeout(`command timed out after ${options.timeout}s: ${JSON.stringify(command)}`, {
-        code: "command_timeout",
-      });
+      throw new CommandTimeout(`command timed out after ${options.timeout}s: ${JSON.stringify(command)}`);
     }
     return result;
   }

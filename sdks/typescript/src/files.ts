@@ -3,8 +3,16 @@
  * that leaves `/workspace`, `/home/user` or `/tmp` is refused with `PathOutsideSandbox`.
  */
 
+import { randomBytes } from "node:crypto";
+import { open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+import { ConnectionLost, CoveError } from "./errors.js";
 import type { CoveClient } from "./transport.js";
 import { type FileInfo, fileInfoFrom } from "./types.js";
+
+/** Called as bytes arrive: the bytes so far, and the total when the server announced it. */
+export type ProgressCallback = (done: number, total: number | null) => void;
 
 /** What `files.write` takes: text (written as UTF-8), bytes, or chunks that are streamed as they come. */
 export type FileData = string | Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -43,6 +51,37 @@ export class Files {
     const response = await this.client.fetch("GET", this.path, { path });
     if (!response.body) return;
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) yield chunk;
+  }
+
+  /**
+   * Download a file to a local path; resolves with its size. `destination` appears only once the whole file has
+   * arrived (the bytes go to a hidden file beside it, renamed at the end): a failed download leaves nothing.
+   *
+   * @example
+   * await sandbox.files.download("results/out.csv", "out.csv");
+   */
+  async download(path: string, destination: string, options: { onProgress?: ProgressCallback } = {}): Promise<number> {
+    const response = await this.client.fetch("GET", this.path, { path });
+    const length = response.headers.get("content-length");
+    const total = length !== null && /^\d+$/.test(length) ? Number(length) : null;
+    const partial = join(dirname(destination), `.${basename(destination)}.${randomBytes(4).toString("hex")}.part`);
+    const out = await open(partial, "wx");
+    let size = 0;
+    try {
+      for await (const chunk of (response.body ?? []) as AsyncIterable<Uint8Array>) {
+        await out.write(chunk);
+        size += chunk.length;
+        options.onProgress?.(size, total);
+      }
+      await out.close();
+      await rename(partial, destination);
+    } catch (error) {
+      await out.close().catch(() => undefined);
+      await rm(partial, { force: true });
+      if (error instanceof CoveError) throw error;
+      throw new ConnectionLost(`download of ${path} from ${this.client.url} broke: ${String(error)}`, { cause: error });
+    }
+    return size;
   }
 
   /**

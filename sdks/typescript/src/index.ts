@@ -21,29 +21,48 @@ export type {
 export { DEFAULT_URL, resolveKey, resolveUrl } from "./config.js";
 export {
   AgentError,
+  AgentUnavailable,
+  AlreadyExists,
   AuthError,
+  BY_CODE,
+  BY_STATUS,
   CheckpointNotFound,
+  CommandNotFound,
   CommandTimeout,
   Conflict,
   ConnectionLost,
   CoveError,
+  DirectoryNotEmpty,
+  DiskQuotaExceeded,
   FileNotFound,
+  Forbidden,
   InvalidRequest,
+  IsADirectory,
+  NetworkModeForbidden,
+  NotADirectory,
   NotFound,
   PathOutsideSandbox,
+  PayloadTooLarge,
+  PermissionDenied,
   ProcessNotFound,
+  QuotaExceeded,
+  RateLimited,
   ResumeNotFound,
   SandboxNotFound,
   SandboxNotRunning,
+  SandboxStartFailed,
+  SandboxUnavailable,
+  ServerError,
   SessionExited,
   SessionNotFound,
+  StdinClosed,
   errorFrom,
 } from "./errors.js";
 export * from "./events.js";
 export { Exec, ProcessHandle } from "./exec.js";
 export type { OutputChunk, ProcessResult, RunOptions, StartOptions, StreamCallbacks } from "./exec.js";
 export { Files } from "./files.js";
-export type { FileData } from "./files.js";
+export type { FileData, ProgressCallback } from "./files.js";
 export { Sandbox } from "./sandbox.js";
 export type { SandboxCreateOptions, SandboxListOptions } from "./sandbox.js";
 export { CoveClient } from "./transport.js";
@@ -58,6 +77,7 @@ export type {
   FileInfo,
   Limits,
   McpServerConfig,
+  ModelInfo,
   PermissionMode,
   ProcessInfo,
   SandboxInfo,

@@ -4,7 +4,13 @@
  */
 
 import { Agent } from "./agent.js";
-import { createCheckpoint } from "./checkpoints.js";
+import {
+  createCheckpoint,
+  deleteCheckpoint,
+  getCheckpoint,
+  listCheckpoints,
+  restoreCheckpoint,
+} from "./checkpoints.js";
 import { Exec } from "./exec.js";
 import { Files } from "./files.js";
 import { type ConnectionOptions, CoveClient } from "./transport.js";
@@ -56,7 +62,7 @@ export class Sandbox {
   info: SandboxInfo;
   /** Commands: `run`, `start` (streaming), `background`, `attach`, `list`, `get`, `kill`. */
   readonly exec: Exec;
-  /** Files: `read`, `write`, `list`, `stat`, `exists`, `mkdir`, `remove`, `rename`. */
+  /** Files: `read`, `write`, `download`, `list`, `stat`, `exists`, `mkdir`, `remove`, `rename`. */
   readonly files: Files;
   /** Agent sessions: `start`, `attach`, `list`, `get`. */
   readonly agent: Agent;
@@ -158,5 +164,37 @@ export class Sandbox {
    */
   async checkpoint(name?: string): Promise<Checkpoint> {
     return createCheckpoint(this.client, this.id, name);
+  }
+
+  /** This sandbox's checkpoints, oldest first. */
+  async checkpoints(): Promise<Checkpoint[]> {
+    return listCheckpoints(this.client, this.id);
+  }
+
+  /** One checkpoint; throws `CheckpointNotFound` for an unknown (or deleted) id. */
+  async getCheckpoint(checkpointId: string): Promise<Checkpoint> {
+    return getCheckpoint(this.client, checkpointId);
+  }
+
+  /**
+   * Delete a checkpoint. Always allowed: forks of it keep their files, whose layers are freed with the last
+   * sandbox or checkpoint that uses them.
+   */
+  async deleteCheckpoint(checkpointId: string): Promise<Checkpoint> {
+    return deleteCheckpoint(this.client, checkpointId);
+  }
+
+  /**
+   * Put this sandbox's files back to a checkpoint, in place (same id). Every process is killed and a fresh
+   * supervisor starts: processes are not part of a checkpoint, and /tmp starts empty.
+   *
+   * @example
+   * const ready = await sandbox.checkpoint("deps-installed");
+   * await sandbox.exec.run("rm -rf node_modules");
+   * await sandbox.restore(ready.id);
+   */
+  async restore(checkpointId: string): Promise<SandboxInfo> {
+    this.info = await restoreCheckpoint(this.client, this.id, checkpointId);
+    return this.info;
   }
 }

@@ -144,7 +144,7 @@ export class Channel {
 
   /** Send one JSON frame. */
   send(frame: unknown): void {
-    if (!this.open) throw new ConnectionLost("the WebSocket is not open", { code: "connection_lost" });
+    if (!this.open) throw new ConnectionLost("the WebSocket is not open");
     this.socket.send(JSON.stringify(frame));
   }
 
@@ -171,6 +171,15 @@ export function closeError(code: number, reason: string): CoveError | undefined 
   const status = code - 4000;
   const codes: Record<number, string> = { 401: "unauthorized", 404: "not_found", 409: "conflict" };
   return errorFrom(status, codes[status] ?? "websocket_closed", reason || `WebSocket closed with ${code}`);
+}
+
+/** The error for a server that does not answer at all — usually one that is not running. */
+function unreachable(url: string, cause: unknown): ConnectionLost {
+  const reason = (cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error)?.message ?? String(cause);
+  return new ConnectionLost(
+    `cannot reach the Cove server at ${url} (${reason}); start one with \`cove serve\`, or point COVE_URL at a running one`,
+    { cause },
+  );
 }
 
 /** One server, one key: every sandbox made through a client shares it. */
@@ -217,10 +226,7 @@ export class CoveClient {
     try {
       response = await fetch(this.url + path + queryString(query), init);
     } catch (cause) {
-      throw new ConnectionLost(`cannot reach the Cove server at ${this.url}: ${String(cause)}`, {
-        code: "connection_lost",
-        cause,
-      });
+      throw unreachable(this.url, cause);
     }
     await raiseFor(response);
     return response;
@@ -251,7 +257,7 @@ export class CoveClient {
         socket.terminate();
       });
       socket.once("error", (cause: Error) =>
-        reject(new ConnectionLost(`cannot open a WebSocket to ${this.url}: ${cause.message}`, { code: "connection_lost", cause })),
+        reject(unreachable(this.url, cause)),
       );
     });
   }

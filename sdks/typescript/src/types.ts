@@ -14,6 +14,8 @@ export interface Limits {
   pids?: number | null;
   /** Disk quota for the sandbox's writable files, in MiB. */
   diskMb?: number | null;
+  /** Size of /dev/shm (a tmpfs), in MiB. */
+  shmMb?: number | null;
 }
 
 /** A sandbox's lifecycle state. */
@@ -37,7 +39,11 @@ export interface SandboxInfo {
   /** Each limit really enforced, and by what mechanism. */
   enforcedLimits: Record<string, string>;
   driver: string;
+  /** What holds its files and checkpoints: `"overlayfs"` (or `"btrfs"`). */
+  storageDriver: string;
   oomKills: number;
+  /** The sandbox's own files as the disk-quota watchdog last measured them (with a quota). */
+  diskUsedBytes: number | null;
   /** The checkpoint this sandbox was forked from, when the server reports it. */
   fromCheckpoint?: string | null;
 }
@@ -58,7 +64,11 @@ export interface ExecResult {
 
 /** A process in a sandbox (`ProcessInfo`). */
 export interface ProcessInfo {
+  /** Cove's id of the process (`p1`, `p2`...): what `exec.attach`, `get` and `kill` take. */
+  processId: string;
+  /** The same id, under its first name (kept for existing code; see docs/names.md). */
   id: string;
+  /** The Linux process id inside the sandbox. */
   pid: number;
   command: string[];
   cwd: string;
@@ -117,7 +127,7 @@ export interface Usage {
 export interface AgentSessionInfo {
   /** The Cove session id (`ses_…`). */
   sessionId: string;
-  /** The same id, under the name existing TypeScript code reads. */
+  /** @deprecated The same id, under its first spelling; use `sessionId` (docs/names.md). */
   sessionID: string;
   sandboxId: string;
   status: AgentStatus;
@@ -152,6 +162,14 @@ export interface Checkpoint {
   sizeBytes: number;
 }
 
+/** Which model upstream the server's agents talk to (`GET /v1/model`). */
+export interface ModelInfo {
+  /** `"simulator"`: Cove's model simulator (tokens and costs are simulated); else a real provider. */
+  upstream: "simulator" | "anthropic-compatible";
+  baseUrl: string;
+  simulatorUrl: string | null;
+}
+
 /** What `exec.run` and `exec.start` take besides the command. */
 export interface CommandOptions {
   /** Extra environment variables for this command. */
@@ -174,6 +192,7 @@ export function limitsToWire(limits: Limits = {}): Wire {
     cpus: limits.cpus ?? null,
     pids: limits.pids ?? null,
     disk_mb: limits.diskMb ?? null,
+    shm_mb: limits.shmMb ?? null,
   };
 }
 
@@ -196,10 +215,13 @@ export function sandboxInfoFrom(w: Wire): SandboxInfo {
       cpus: w.limits?.cpus ?? null,
       pids: w.limits?.pids ?? null,
       diskMb: w.limits?.disk_mb ?? null,
+      shmMb: w.limits?.shm_mb ?? null,
     },
     enforcedLimits: w.enforced_limits ?? {},
     driver: w.driver,
+    storageDriver: w.storage_driver,
     oomKills: w.oom_kills ?? 0,
+    diskUsedBytes: w.disk_used_bytes ?? null,
   };
   if ("from_checkpoint" in w) info.fromCheckpoint = w.from_checkpoint ?? null;
   return info;
@@ -223,7 +245,8 @@ export function execResultFrom(w: Wire): ExecResult {
 /** @internal */
 export function processInfoFrom(w: Wire): ProcessInfo {
   return {
-    id: w.id,
+    processId: w.process_id ?? w.id,
+    id: w.id ?? w.process_id,
     pid: w.pid,
     command: w.command,
     cwd: w.cwd,
@@ -309,4 +332,9 @@ export function checkpointFrom(w: Wire): Checkpoint {
     createdAt: w.created_at,
     sizeBytes: w.size_bytes,
   };
+}
+
+/** @internal */
+export function modelInfoFrom(w: Wire): ModelInfo {
+  return { upstream: w.upstream, baseUrl: w.base_url, simulatorUrl: w.simulator_url ?? null };
 }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { Sandbox, type TurnCompleteEvent } from "../src/index.js";
+import { CheckpointNotFound, Sandbox, type TurnCompleteEvent } from "../src/index.js";
 import { Recorder } from "./agent-helpers.js";
 import { type TestServer, startServer } from "./harness.js";
 
@@ -37,6 +37,36 @@ describe("checkpoints", { timeout: 600_000 }, () => {
     assert.equal(await original.files.readText("state/data.txt"), "saved state\n");
     await fork.kill();
     await original.kill();
+  });
+
+  test("list, get, restore and delete checkpoints", async (t) => {
+    if (!server.hasCheckpoints) return t.skip(NO_CHECKPOINTS);
+    const sandbox = await Sandbox.create({ client: server.client });
+    await sandbox.files.write("state.txt", "first\n");
+    const first = await sandbox.checkpoint("first");
+    await sandbox.files.write("state.txt", "second\n");
+    const second = await sandbox.checkpoint();
+    assert.deepEqual(
+      (await sandbox.checkpoints()).map((c) => [c.id, c.name]),
+      [
+        [first.id, "first"],
+        [second.id, null],
+      ],
+    );
+    assert.deepEqual(await sandbox.getCheckpoint(first.id), first);
+
+    const restored = await sandbox.restore(first.id);
+    assert.equal(restored.id, sandbox.id);
+    assert.equal(restored.state, "running");
+    assert.equal(await sandbox.files.readText("state.txt"), "first\n");
+
+    assert.equal((await sandbox.deleteCheckpoint(second.id)).id, second.id);
+    await assert.rejects(sandbox.getCheckpoint(second.id), CheckpointNotFound);
+    assert.deepEqual(
+      (await sandbox.checkpoints()).map((c) => c.id),
+      [first.id],
+    );
+    await sandbox.kill();
   });
 
   test("resume a conversation in a sandbox forked from a checkpoint", async (t) => {

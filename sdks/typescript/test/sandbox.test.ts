@@ -1,11 +1,15 @@
 // Sandboxes, exec and files against a real server.
 
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import {
   AuthError,
   CommandTimeout,
+  ConnectionLost,
   FileNotFound,
   NotFound,
   PathOutsideSandbox,
@@ -155,7 +159,54 @@ describe("exec", () => {
   });
 });
 
+describe("one shape for one thing", () => {
+  test("exec.run and a handle's wait() give the same fields, under the same names", async () => {
+    const ran = await sandbox.exec.run("echo same; echo err >&2");
+    const handle = await sandbox.exec.start("echo same; echo err >&2");
+    const waited = await handle.wait();
+    const fields = Object.keys(ran).filter((key) => key !== "oomKilled");
+    for (const key of fields) {
+      assert.equal(typeof (waited as unknown as Record<string, unknown>)[key], typeof (ran as unknown as Record<string, unknown>)[key], key);
+    }
+    assert.deepEqual([waited.stdout, waited.stderr, waited.exitCode], [ran.stdout, ran.stderr, ran.exitCode]);
+    assert.deepEqual([waited.stdout, waited.timedOut, waited.truncated], ["same\n", false, false]);
+    assert.equal(new TextDecoder().decode(waited.stdoutData), "same\n");
+    // A process id is processId everywhere: the result, the process, the handle.
+    assert.equal(waited.processId, handle.processId);
+    assert.equal((await sandbox.exec.get(waited.processId)).processId, waited.processId);
+  });
+
+  test("an unreachable server says how to start one", async () => {
+    await assert.rejects(Sandbox.list({ url: "http://127.0.0.1:9", apiKey: "k" }), (error: unknown) => {
+      assert.ok(error instanceof ConnectionLost);
+      assert.match(error.message, /cannot reach the Cove server at http:\/\/127\.0\.0\.1:9 .*start one with `cove serve`/);
+      return true;
+    });
+  });
+});
+
 describe("files", () => {
+  test("download writes the file once it is complete, and nothing when it fails", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cove-download-"));
+    try {
+      await sandbox.files.write("to-download.txt", "downloaded\n");
+      const seen: [number, number | null][] = [];
+      const size = await sandbox.files.download("to-download.txt", join(dir, "here.txt"), {
+        onProgress: (done, total) => seen.push([done, total]),
+      });
+      assert.equal(size, 11);
+      assert.equal(readFileSync(join(dir, "here.txt"), "utf8"), "downloaded\n");
+      assert.deepEqual(seen.at(-1), [11, 11]);
+      writeFileSync(join(dir, "kept.txt"), "an older copy\n");
+      await assert.rejects(sandbox.files.download("missing.txt", join(dir, "kept.txt")), FileNotFound);
+      await assert.rejects(sandbox.files.download("/etc/passwd", join(dir, "passwd")), PathOutsideSandbox);
+      assert.deepEqual(readdirSync(dir).sort(), ["here.txt", "kept.txt"]);
+      assert.equal(readFileSync(join(dir, "kept.txt"), "utf8"), "an older copy\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("write and read round trip, text and bytes", async () => {
     const info = await sandbox.files.write("notes/hello.txt", "hello, files\n");
     assert.equal(info.path, "/workspace/notes/hello.txt");

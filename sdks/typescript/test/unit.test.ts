@@ -2,14 +2,16 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import * as cove from "../src/index.js";
 import {
   AuthError,
+  BY_CODE,
   Conflict,
   CoveError,
   DEFAULT_URL,
@@ -73,8 +75,43 @@ test("errors are typed by code, then by status", () => {
   assert.ok(error instanceof CoveError);
   assert.equal(error.code, "internal_error");
   assert.equal(error.status, 500);
-  assert.equal(error.name, "CoveError");
+  assert.equal(error.name, "ServerError");
   assert.equal(errorFrom(404, "sandbox_not_found", "x").name, "SandboxNotFound");
+});
+
+describe("errors follow the table of docs/names.md", () => {
+  const names = readFileSync(fileURLToPath(new URL("../../../../docs/names.md", import.meta.url)), "utf8");
+  const rows = [...names.matchAll(/^\| `(\w+)` \| (\d+|—) \| `(\w+)` \| `(\w+)` \|$/gm)].map(
+    ([, code, status, name, parent]) => ({ code: code!, status: status === "—" ? 0 : Number(status), name: name!, parent: parent! }),
+  );
+  const exported = cove as unknown as Record<string, unknown>;
+
+  test("each code gives the documented class, exported under its name", () => {
+    assert.ok(rows.length > 40);
+    for (const { code, status, name, parent } of rows) {
+      const error = errorFrom(status, code, "a message");
+      assert.equal(error.constructor.name, name, code);
+      assert.equal(Object.getPrototypeOf(error.constructor).name, parent, code);
+      assert.equal(exported[name], error.constructor, `${name} is exported`);
+      assert.deepEqual([error.code, error.message, error.status], [code, "a message", status || undefined]);
+    }
+  });
+
+  test("the table in the SDK is the documented one", () => {
+    const documented = Object.fromEntries(rows.map(({ code, name }) => [code, name]));
+    const inSdk = Object.fromEntries(Object.entries(BY_CODE).map(([code, cls]) => [code, cls.name]));
+    assert.deepEqual(inSdk, documented);
+  });
+
+  test("an unknown code keeps its code and gets the class of its status", () => {
+    for (const [status, cls] of [[404, cove.NotFound], [429, cove.RateLimited], [502, cove.ServerError], [418, CoveError]] as const) {
+      const error = errorFrom(status, "something_new", "news");
+      assert.equal(error.constructor, cls);
+      assert.deepEqual([error.code, error.message, error.status], ["something_new", "news", status]);
+    }
+    assert.equal(new cove.ConnectionLost("x").code, "connection_lost");
+    assert.equal(new cove.DiskQuotaExceeded("x").name, "DiskQuotaExceeded");
+  });
 });
 
 test("src/events.ts is generated from the current docs/events.schema.json", () => {

@@ -42,6 +42,11 @@ _STATUS_BY_CODE = {
     "validation_error": 422,
     "invalid_argument": 400,
     "bad_request": 400,
+    "not_found": 404,
+    "unknown_op": 400,
+    "too_large": 413,
+    "stopping": 409,
+    "internal": 500,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import uvicorn
 
@@ -28,4 +29,20 @@ def serve(settings: ServerSettings) -> None:
     )
     for name in ("uvicorn.access", "uvicorn.error"):  # configured by uvicorn.Config, so filtered after it
         logging.getLogger(name).addFilter(RedactSecrets())
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[_listening(settings)])
+
+
+def _listening(settings: ServerSettings) -> socket.socket:
+    """The server's socket, bound before anything starts: a second ``cove serve`` on a busy port stops here,
+    before it recovers sandboxes and drains pools that belong to the server already running."""
+    listener = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((settings.host, settings.port))
+    except OSError as exc:
+        listener.close()
+        raise SystemExit(
+            f"cove serve: cannot listen on {settings.host}:{settings.port} ({exc.strerror}). If a Cove server is "
+            "running there already, use it (`cove sandbox ls`); otherwise pick another --port."
+        ) from None
+    return listener

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
 from typing import Annotated
 
 import typer
 
 from cove.cli import agent, checkpoint, files, sandbox
 
-app = typer.Typer(help="Cove: coding agents in isolated Linux sandboxes.", no_args_is_help=True)
+app = typer.Typer(
+    help="Cove: coding agents in isolated Linux sandboxes. Start a server with `cove serve`; the other commands "
+    "talk to the server at $COVE_URL (default http://127.0.0.1:7420).",
+    no_args_is_help=True,
+)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(files.app, name="files")
 app.add_typer(agent.app, name="agent")
 app.add_typer(checkpoint.app, name="checkpoint")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"cove {package_version('cove')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print Cove's version and exit")
+    ] = False,
+) -> None:
+    """Cove: coding agents in isolated Linux sandboxes."""
 
 
 @app.command()
@@ -35,7 +55,7 @@ def serve(
         int | None, typer.Option(min=1, help="/dev/shm size of a sandbox that sets none, MiB (default 256)")
     ] = None,
 ) -> None:
-    """Run the Cove server (state under $COVE_HOME, default ~/.cove).
+    """Run the Cove server (state under $COVE_HOME, default ~/.cove); the API's own docs are at /docs.
 
     Every sandbox gets a memory, process, disk and /dev/shm limit even when it asks for none: the --default-*
     options set them, as do COVE_DEFAULT_MEMORY_MB, COVE_DEFAULT_CPUS, COVE_DEFAULT_PIDS, COVE_DEFAULT_DISK_MB and

@@ -1,210 +1,288 @@
-"""``cove agent start|attach|prompt|interrupt|configure|ls|kill`` — readable events, or ``--json`` for raw."""
+"""``cove agent start|attach|prompt|interrupt|configure|ls|info|kill`` — readable events, or ``--json`` for raw."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-import sys
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cove.cli._events import render
-from cove.cli._output import emit_json, fail, table
-from cove.sdk import AgentEvent, AgentSession, CoveError, Sandbox
-from cove.sdk._sync_agent import list_sessions as list_all_sessions
-from cove.wire import AgentSession as SessionInfo
+from cove.cli._output import Column, JsonOpt, command, details, emit, emit_json, note, table
+from cove.cli.sandbox import SandboxArg, ago
+from cove.sdk import AgentEvent, AgentSession, AgentSessionInfo, Sandbox, format_event, list_sessions
 
 app = typer.Typer(help="Run and steer Claude Code agents in sandboxes.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Raw events / JSON output")]
+SessionArg = Annotated[str, typer.Argument(metavar="SESSION", help="An agent session id (ses_…)")]
+
+# The settings `configure` changes, as options, each with the SDK's name for it: `start` takes every one of
+# them too (see _with_settings).
+SETTINGS: dict[str, tuple[Any, str]] = {
+    "model": (Annotated[str | None, typer.Option(help="Model name (default: the provider's)")], "model"),
+    "system_prompt": (
+        Annotated[str | None, typer.Option(help="Replaces Claude Code's system prompt")],
+        "system_prompt",
+    ),
+    "allowed_tool": (
+        Annotated[list[str] | None, typer.Option(help="A tool the agent may use; repeatable")],
+        "allowed_tools",
+    ),
+    "disallowed_tool": (
+        Annotated[list[str] | None, typer.Option(help="A tool the agent may not use; repeatable")],
+        "disallowed_tools",
+    ),
+    "permission_mode": (
+        Annotated[
+            str | None,
+            typer.Option(
+                help="default, acceptEdits, plan, bypassPermissions (the default: the sandbox is the boundary)…"
+            ),
+        ],
+        "permission_mode",
+    ),
+    "max_turns": (Annotated[int | None, typer.Option(help="Most model round trips per prompt")], "max_turns"),
+    "cwd": (
+        Annotated[str | None, typer.Option(help="The agent's working directory; it must exist (default /workspace)")],
+        "cwd",
+    ),
+    "mcp_servers": (
+        Annotated[str | None, typer.Option(help='MCP servers as JSON: {"name": {"command": "…"}}')],
+        "mcp_servers",
+    ),
+}
 
 
-def _printer(as_json: bool) -> Callable[[AgentEvent], None]:
+def _with_settings(function: Callable[..., None]) -> Callable[..., None]:
+    """A command with an option for every setting in SETTINGS; the command itself gets those given as one dict,
+    ``settings``, under the SDK's names (``--mcp-servers`` parsed, so that a typo is caught here)."""
+    own = [p for p in inspect.signature(function, eval_str=True).parameters.values() if p.name != "settings"]
+    options = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
+        for name, (hint, _sdk_name) in SETTINGS.items()
+    ]
+
+    @functools.wraps(function)
+    def run(**given: Any) -> None:
+        settings = {SETTINGS[name][1]: given.pop(name) for name in SETTINGS}
+        if settings["mcp_servers"] is not None:
+            try:
+                settings["mcp_servers"] = json.loads(settings["mcp_servers"])
+            except ValueError as exc:
+                raise typer.BadParameter(f"not JSON: {exc}", param_hint="--mcp-servers") from None
+        function(**given, settings={name: value for name, value in settings.items() if value is not None})
+
+    del run.__wrapped__  # its signature is the one below, not the function's
+    run.__signature__ = inspect.Signature([*own, *options])  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in [*own, *options]}
+    return run
+
+
+def _printer(sandbox: Sandbox, as_json: bool) -> Callable[[AgentEvent], None]:
+    if as_json:
+        return lambda event: print(json.dumps(event.data), flush=True)
+    simulated = sandbox.agent.model_info().upstream == "simulator"
+
     def show(event: AgentEvent) -> None:
-        if as_json:
-            sys.stdout.write(json.dumps(event.data) + "\n")
-        else:
-            for line in render(event):
-                print(line)
-        sys.stdout.flush()
+        if text := format_event(event, simulated=simulated):
+            print(text, flush=True)
 
     return show
 
 
-def _follow(session: AgentSession, until_exit: bool) -> None:
-    """Print events until the current turn completes (or the session exits)."""
-    for event in session.events():
-        if event.type == "exit" or (not until_exit and event.type == "turn_complete" and _caught_up(session, event)):
-            return
+def _follow(session: AgentSession, show: Callable[[AgentEvent], None], turn: int | None) -> AgentEvent | None:
+    """Print events until turn ``turn`` completes (every turn, with ``None``) or the session exits; the last
+    event printed."""
+    last = None
+    for last in session.events():
+        show(last)
+        if last.type == "turn_complete" and turn is not None and int(last.get("turn", 0)) >= turn:
+            break
+    return last
 
 
-def _caught_up(session: AgentSession, event: AgentEvent) -> bool:
-    info = session.refresh()
-    return info.status != "running" and info.queued == 0 and int(event.get("turn", 0)) >= info.turns
+def _exit_unless_completed(last: AgentEvent | None) -> None:
+    """Exit 1 when the turn followed did not complete: it failed, or the session ended first."""
+    if last is not None and last.type == "exit":
+        note(f"the session exited (exit code {last.get('exit_code')}) before the turn completed")
+        raise typer.Exit(1)
+    if last is not None and last.get("is_error"):
+        note("the turn failed")
+        raise typer.Exit(1)
 
 
-@app.command()
-def start(
-    sandbox_id: str,
-    prompt: Annotated[str | None, typer.Argument(help="First prompt; omit to start idle")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name")] = None,
-    resume: Annotated[str | None, typer.Option(help="claude_session_id of a conversation to continue")] = None,
-    fork: Annotated[bool, typer.Option(help="With --resume: branch instead of continuing")] = False,
-    max_turns: Annotated[int | None, typer.Option(help="Maximum agentic turns per prompt")] = None,
-    cwd: Annotated[str | None, typer.Option(help="Working directory in the sandbox")] = None,
-    follow: Annotated[bool, typer.Option(help="Stream events until the turn completes")] = True,
-    as_json: JsonOpt = False,
-) -> None:
-    """Start an agent session; streams its events until the first turn completes."""
+def _watch(
+    sandbox_id: str, session: AgentSession, what: str, watching: Callable[[], AgentEvent | None]
+) -> AgentEvent | None:
+    """Run ``watching``; on Ctrl-C, say that the session goes on and how to find it again (exit 130)."""
     try:
-        sandbox = Sandbox.connect(sandbox_id)
-        session = sandbox.agent.start(
-            prompt,
-            on_event=_printer(as_json) if follow else None,
-            model=model,
-            resume=resume,
-            fork=fork,
-            max_turns=max_turns,
-            cwd=cwd,
-        )
-        if follow and prompt:
-            session.wait()
-        if not as_json:
-            print(f"session {session.session_id}  conversation {session.claude_session_id or '(starting)'}")
-        elif not follow:
-            emit_json(session.info)
-        session.close()
-    except CoveError as exc:
-        fail(exc)
-
-
-@app.command()
-def attach(
-    sandbox_id: str,
-    session_id: str,
-    after: Annotated[int, typer.Option(help="Replay events after this seq")] = 0,
-    as_json: JsonOpt = False,
-) -> None:
-    """Replay a session's events after --after, then follow it live until it exits (Ctrl-C to detach)."""
-    try:
-        session = Sandbox.connect(sandbox_id).agent.attach(session_id, on_event=_printer(as_json), after=after)
-        _follow(session, until_exit=True)
-    except CoveError as exc:
-        fail(exc)
+        return watching()
     except KeyboardInterrupt:
+        note(
+            f"{what}; session {session.session_id} keeps running. Follow it again with "
+            f"`cove agent attach {sandbox_id} {session.session_id}`, "
+            f"stop it with `cove agent kill {sandbox_id} {session.session_id}`."
+        )
         raise typer.Exit(130) from None
+    finally:
+        session.close()
 
 
-@app.command()
+@command(app)
+@_with_settings
+def start(
+    sandbox_id: SandboxArg,
+    prompt: Annotated[
+        str | None, typer.Argument(metavar="[PROMPT]", help="The first prompt; without one the session waits idle")
+    ] = None,
+    resume: Annotated[str | None, typer.Option(help="A conversation id to continue (from a turn's end)")] = None,
+    fork: Annotated[bool, typer.Option(help="With --resume: branch the conversation instead")] = False,
+    follow: Annotated[bool, typer.Option(help="Print the events until the first turn completes")] = True,
+    as_json: JsonOpt = False,
+    *,
+    settings: dict[str, Any],
+) -> None:
+    """Start an agent session. Prints its id first, then its events until the first turn completes; Ctrl-C
+    stops printing and leaves the session running. With --no-follow, prints only the id."""
+    sandbox = Sandbox.connect(sandbox_id)
+    session = sandbox.agent.start(prompt, resume=resume, fork=fork, **settings)
+    if not (follow and prompt):
+        session.close()
+        emit(session.info, as_json, session.session_id)
+        return
+    show = _printer(sandbox, as_json)
+    if not as_json:
+        print(f"session {session.session_id} (Ctrl-C stops following; the session keeps running)", flush=True)
+    last = _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=1))
+    if not as_json and session.claude_session_id:
+        conversation = session.claude_session_id
+        note(f"conversation {conversation}: continue it in a new session with --resume {conversation}")
+    _exit_unless_completed(last)
+
+
+@command(app)
+def attach(
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    after: Annotated[int, typer.Option(help="Replay only the events after this seq")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay a session's events after --after, then follow it live until it exits (Ctrl-C detaches)."""
+    sandbox = Sandbox.connect(sandbox_id)
+    session = sandbox.agent.attach(session_id, after=after)
+    show = _printer(sandbox, as_json)
+    if _watch(sandbox_id, session, "detached", lambda: _follow(session, show, turn=None)) is None and not as_json:
+        ended = session.info
+        note(f"no events after seq {after}: session {session_id} is {ended.status} (last seq {ended.last_seq})")
+
+
+@command(app)
 def prompt(
-    sandbox_id: str,
-    session_id: str,
-    text: str,
-    wait: Annotated[bool, typer.Option(help="Stream events until this turn completes")] = True,
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    text: Annotated[str, typer.Argument(help="The prompt; queued if a turn is running")],
+    wait: Annotated[bool, typer.Option(help="Print the events until this turn completes")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Send a follow-up prompt (queued if a turn is running)."""
-    try:
-        sandbox = Sandbox.connect(sandbox_id)
-        info = sandbox.agent.get(session_id)
-        session = sandbox.agent.attach(session_id, on_event=_printer(as_json) if wait else None, after=info.last_seq)
-        accepted = session.send_prompt(text)
-        if wait:
-            session.wait()
-        elif as_json:
-            emit_json(accepted)
-        else:
-            print(f"queued as turn {accepted.turn} ({accepted.queued} before it)")
-        session.close()
-    except CoveError as exc:
-        fail(exc)
+    sandbox = Sandbox.connect(sandbox_id)
+    info = sandbox.agent.get(session_id)
+    session = sandbox.agent.attach(session_id, after=info.last_seq)
+    accepted = session.send_prompt(text)
+    if wait:
+        show = _printer(sandbox, as_json)
+        last = _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=accepted.turn))
+        _exit_unless_completed(last)
+        return
+    session.close()
+    emit(accepted, as_json, f"queued as turn {accepted.turn} ({accepted.queued} before it)")
 
 
-@app.command()
-def interrupt(sandbox_id: str, session_id: str, as_json: JsonOpt = False) -> None:
-    """Abort the running turn at once."""
-    try:
-        sandbox = Sandbox.connect(sandbox_id)
-        result = sandbox.agent.session(session_id).interrupt()
-    except CoveError as exc:
-        fail(exc)
-    if as_json:
-        emit_json(result)
-    else:
-        print(f"interrupted turn {result.turn}" if result.interrupted else "nothing was running")
+@command(app)
+def interrupt(sandbox_id: SandboxArg, session_id: SessionArg, as_json: JsonOpt = False) -> None:
+    """Abort the running turn at once (prompts queued behind it still run)."""
+    result = Sandbox.connect(sandbox_id).agent.session(session_id).interrupt()
+    emit(result, as_json, f"interrupted turn {result.turn}" if result.interrupted else "nothing was running")
 
 
-@app.command()
+@command(app)
+@_with_settings
 def configure(
-    sandbox_id: str,
-    session_id: str,
-    model: Annotated[str | None, typer.Option()] = None,
-    max_turns: Annotated[int | None, typer.Option()] = None,
-    cwd: Annotated[str | None, typer.Option()] = None,
-    system_prompt: Annotated[str | None, typer.Option()] = None,
-    permission_mode: Annotated[str | None, typer.Option()] = None,
-    allowed_tool: Annotated[list[str] | None, typer.Option(help="Repeatable")] = None,
-    disallowed_tool: Annotated[list[str] | None, typer.Option(help="Repeatable")] = None,
-    as_json: JsonOpt = False,
+    sandbox_id: SandboxArg, session_id: SessionArg, as_json: JsonOpt = False, *, settings: dict[str, Any]
 ) -> None:
     """Change the session's settings from the next turn on (the conversation is kept)."""
-    changes = {
-        "model": model,
-        "max_turns": max_turns,
-        "cwd": cwd,
-        "system_prompt": system_prompt,
-        "permission_mode": permission_mode,
-        "allowed_tools": allowed_tool,
-        "disallowed_tools": disallowed_tool,
-    }
-    try:
-        sandbox = Sandbox.connect(sandbox_id)
-        info = sandbox.agent.session(session_id).configure(**{k: v for k, v in changes.items() if v is not None})
-    except CoveError as exc:
-        fail(exc)
+    info = Sandbox.connect(sandbox_id).agent.session(session_id).configure(**settings)
     if as_json:
         emit_json(info)
     else:
-        print(json.dumps(info.config, indent=2))
+        details(
+            [
+                (name, json.dumps(value) if isinstance(value, dict | list) else value)
+                for name, value in info.config.items()
+            ]
+        )
 
 
-def _rows(sessions: list[SessionInfo]) -> list[list[object]]:
-    return [
-        [s.session_id, s.sandbox_id, s.status, s.turns, s.claude_session_id or "", f"${s.total_cost_usd:.4f}"]
-        for s in sessions
-    ]
+def _cost(info: AgentSessionInfo) -> str:
+    return f"${info.total_cost_usd:.4f}"
 
 
-@app.command("ls")
-def list_sessions(
-    sandbox_id: Annotated[str | None, typer.Argument(help="Only this sandbox's sessions")] = None,
+@command(app, "ls")
+def list_agent_sessions(
+    sandbox_id: Annotated[str | None, typer.Argument(metavar="[SANDBOX]", help="Only this sandbox's sessions")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List agent sessions (all sandboxes by default)."""
-    try:
-        sessions = Sandbox.connect(sandbox_id).agent.list() if sandbox_id else list_all_sessions()
-    except CoveError as exc:
-        fail(exc)
+    """List agent sessions (of every sandbox by default), ended ones included."""
+    sessions = Sandbox.connect(sandbox_id).agent.list() if sandbox_id else list_sessions()
     if as_json:
         emit_json(sessions)
-    else:
-        table(["SESSION", "SANDBOX", "STATUS", "TURNS", "CONVERSATION", "COST"], _rows(sessions))
+        return
+    table(
+        [
+            Column("SESSION", id=True),
+            Column("SANDBOX", id=True),
+            Column("STATUS"),
+            Column("TURNS"),
+            Column("COST"),
+            Column("CREATED"),
+        ],
+        [[s.session_id, s.sandbox_id, s.status, s.turns, _cost(s), ago(s.created_at)] for s in sessions],
+    )
 
 
-@app.command()
+@command(app)
+def info(sandbox_id: SandboxArg, session_id: SessionArg, as_json: JsonOpt = False) -> None:
+    """Everything about one session: status, conversation id (for --resume), settings, usage."""
+    session = Sandbox.connect(sandbox_id).agent.get(session_id)
+    if as_json:
+        emit_json(session)
+        return
+    error = session.error or {}
+    details(
+        [
+            ("session", session.session_id),
+            ("sandbox", session.sandbox_id),
+            ("status", session.status),
+            ("conversation", session.claude_session_id or "-"),
+            ("turns", f"{session.turns} ({session.queued} queued)"),
+            ("cost", _cost(session)),
+            ("tokens", f"{session.usage.input_tokens} in, {session.usage.output_tokens} out"),
+            *((name, value) for name, value in session.config.items() if value is not None),
+            ("exit code", session.exit_code if session.exit_code is not None else "-"),
+            ("last error", f"{error.get('code')}: {error.get('message')}" if error else "-"),
+            ("last seq", session.last_seq),
+        ]
+    )
+
+
+@command(app)
 def kill(
-    sandbox_id: str,
-    session_id: str,
-    signal: Annotated[str, typer.Option(help="SIGTERM (clean exit) or SIGKILL")] = "SIGTERM",
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    signal: Annotated[str, typer.Option(help="SIGTERM (a clean exit) or SIGKILL")] = "SIGTERM",
     as_json: JsonOpt = False,
 ) -> None:
-    """Stop an agent session."""
-    try:
-        sandbox = Sandbox.connect(sandbox_id)
-        info = sandbox.agent.session(session_id).kill(signal)
-    except CoveError as exc:
-        fail(exc)
-    if as_json:
-        emit_json(info)
-    else:
-        print(f"{info.session_id} {info.status} (exit code {info.exit_code})")
+    """Stop an agent session; its events stay, and its conversation can be resumed in a new session."""
+    info = Sandbox.connect(sandbox_id).agent.session(session_id).kill(signal)
+    emit(info, as_json, f"{info.session_id} {info.status} (exit code {info.exit_code})")

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from cove.cli._output import emit_json, fail, table
-from cove.sdk import Checkpoint, CoveError, Sandbox
+from cove.cli._output import Column, JsonOpt, command, emit, emit_json, table
+from cove.cli.sandbox import SandboxArg
+from cove.sdk import Checkpoint, Sandbox
 
 app = typer.Typer(help="Checkpoint a sandbox's files, list, delete and restore checkpoints.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+CheckpointArg = Annotated[str, typer.Argument(metavar="CHECKPOINT", help="A checkpoint id (ckpt_…)")]
 
 
 def _rows(checkpoints: list[Checkpoint]) -> list[list[object]]:
@@ -19,52 +20,40 @@ def _rows(checkpoints: list[Checkpoint]) -> list[list[object]]:
     return [[c.id, c.name or "", f"{int(now - c.created_at)}s ago", f"{c.size_bytes:,}"] for c in checkpoints]
 
 
-@app.command()
+@command(app)
 def create(
-    sandbox_id: str,
+    sandbox_id: SandboxArg,
     name: Annotated[str | None, typer.Option(help="A label for the checkpoint")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Checkpoint SANDBOX_ID's files and print the checkpoint's id (fork it: cove sandbox create
+    """Checkpoint SANDBOX's files and print the checkpoint's id (fork it: cove sandbox create
     --from-checkpoint ID)."""
-    try:
-        checkpoint = Sandbox.connect(sandbox_id).checkpoint(name)
-    except CoveError as exc:
-        fail(exc)
-    if as_json:
-        emit_json(checkpoint)
-    else:
-        print(checkpoint.id)
+    checkpoint = Sandbox.connect(sandbox_id).checkpoint(name)
+    emit(checkpoint, as_json, checkpoint.id)
 
 
-@app.command("ls")
-def list_checkpoints(sandbox_id: str, as_json: JsonOpt = False) -> None:
-    """List SANDBOX_ID's checkpoints, oldest first."""
-    try:
-        checkpoints = Sandbox.connect(sandbox_id).checkpoints()
-    except CoveError as exc:
-        fail(exc)
+@command(app, "ls")
+def list_checkpoints(sandbox_id: SandboxArg, as_json: JsonOpt = False) -> None:
+    """List SANDBOX's checkpoints, oldest first."""
+    checkpoints = Sandbox.connect(sandbox_id).checkpoints()
     if as_json:
         emit_json(checkpoints)
     else:
-        table(["ID", "NAME", "CREATED", "BYTES ADDED"], _rows(checkpoints))
+        table(
+            [Column("CHECKPOINT", id=True), Column("NAME"), Column("CREATED"), Column("BYTES ADDED")],
+            _rows(checkpoints),
+        )
 
 
-@app.command("rm")
-def remove(sandbox_id: str, checkpoint_id: str) -> None:
-    """Delete CHECKPOINT_ID of SANDBOX_ID; forks of it keep their files."""
-    try:
-        Sandbox.connect(sandbox_id).delete_checkpoint(checkpoint_id)
-    except CoveError as exc:
-        fail(exc)
-    print(f"{checkpoint_id} deleted")
+@command(app, "rm")
+def remove(sandbox_id: SandboxArg, checkpoint_id: CheckpointArg, as_json: JsonOpt = False) -> None:
+    """Delete a checkpoint of SANDBOX; forks of it keep their files."""
+    deleted = Sandbox.connect(sandbox_id).delete_checkpoint(checkpoint_id)
+    emit(deleted, as_json, f"{deleted.id} deleted")
 
 
-@app.command()
-def restore(sandbox_id: str, checkpoint_id: str) -> None:
-    """Put SANDBOX_ID's files back to CHECKPOINT_ID in place; its processes are killed, not restored."""
-    try:
-        info = Sandbox.connect(sandbox_id).restore(checkpoint_id)
-    except CoveError as exc:
-        fail(exc)
-    print(f"{info.id} {info.state}")
+@command(app)
+def restore(sandbox_id: SandboxArg, checkpoint_id: CheckpointArg, as_json: JsonOpt = False) -> None:
+    """Put SANDBOX's files back to CHECKPOINT in place; its processes are killed, not restored."""
+    info = Sandbox.connect(sandbox_id).restore(checkpoint_id)
+    emit(info, as_json, f"{info.id} {info.state}")

@@ -217,6 +217,9 @@ class AgentRunner:
                     self._wake.clear()
                     await self._wake.wait()
         except StartError as error:
+            if self._stopping.is_set():
+                # A stop signals the runner's whole process group: a CLI being (re)started died of the same SIGTERM.
+                return EXIT_OK
             self.emit("error", code=error.code, message=error.message)
             return error.exit_code
         finally:

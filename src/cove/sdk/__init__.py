@@ -1,32 +1,70 @@
-"""Cove's Python SDK: ``AsyncSandbox`` (async-first) and its sync twin ``Sandbox``, over one shared core."""
+"""Cove's Python SDK: ``AsyncSandbox`` (async-first) and its sync twin ``Sandbox``, over one shared core.
+
+Everything here is also importable from ``cove`` itself; docs/names.md lists each name with its TypeScript twin.
+"""
 
 from cove.sdk._agent import AgentEvent, AgentSessionEnded, AsyncAgents, AsyncAgentSession
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import (
+    AgentError,
+    AgentUnavailable,
+    AlreadyExists,
     AuthError,
     CheckpointNotFound,
+    CommandNotFound,
     CommandTimeout,
     Conflict,
     ConnectionLost,
     CoveError,
+    DirectoryNotEmpty,
+    DiskQuotaExceeded,
     FileNotFound,
+    Forbidden,
     InvalidRequest,
+    IsADirectory,
+    NetworkModeForbidden,
+    NotADirectory,
     NotFound,
     PathOutsideSandbox,
+    PayloadTooLarge,
+    PermissionDenied,
     ProcessNotFound,
+    QuotaExceeded,
+    RateLimited,
+    ResumeNotFound,
     SandboxNotFound,
     SandboxNotRunning,
+    SandboxStartFailed,
+    SandboxUnavailable,
+    ServerError,
+    SessionExited,
+    SessionNotFound,
+    StdinClosed,
 )
-from cove.sdk._sandbox import AsyncExec, AsyncFiles, AsyncSandbox, OutputChunk, ProcessHandle, ProcessResult
+from cove.sdk._format import format_event
+from cove.sdk._sandbox import (
+    AsyncExec,
+    AsyncFiles,
+    AsyncSandbox,
+    OutputChunk,
+    ProcessHandle,
+    ProcessResult,
+    ProgressCallback,
+)
 from cove.sdk._sync import Exec, Files, Process, Sandbox
-from cove.sdk._sync_agent import Agents, AgentSession
-from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
+from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
+from cove.wire import AgentSession as AgentSessionInfo
+from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ModelInfo, ProcessInfo, SandboxInfo
 
 __all__ = [
+    "AgentError",
     "AgentEvent",
     "AgentSession",
     "AgentSessionEnded",
+    "AgentSessionInfo",
+    "AgentUnavailable",
     "Agents",
+    "AlreadyExists",
     "AsyncAgentSession",
     "AsyncAgents",
     "AsyncClient",
@@ -36,27 +74,49 @@ __all__ = [
     "AuthError",
     "Checkpoint",
     "CheckpointNotFound",
+    "CommandNotFound",
     "CommandTimeout",
     "Conflict",
     "ConnectionLost",
     "CoveError",
+    "DirectoryNotEmpty",
+    "DiskQuotaExceeded",
     "Exec",
     "ExecResult",
     "FileInfo",
     "FileNotFound",
     "Files",
+    "Forbidden",
     "InvalidRequest",
+    "IsADirectory",
     "Limits",
+    "ModelInfo",
+    "NetworkModeForbidden",
+    "NotADirectory",
     "NotFound",
     "OutputChunk",
     "PathOutsideSandbox",
+    "PayloadTooLarge",
+    "PermissionDenied",
     "Process",
     "ProcessHandle",
     "ProcessInfo",
     "ProcessNotFound",
     "ProcessResult",
+    "ProgressCallback",
+    "QuotaExceeded",
+    "RateLimited",
+    "ResumeNotFound",
     "Sandbox",
     "SandboxInfo",
     "SandboxNotFound",
     "SandboxNotRunning",
+    "SandboxStartFailed",
+    "SandboxUnavailable",
+    "ServerError",
+    "SessionExited",
+    "SessionNotFound",
+    "StdinClosed",
+    "format_event",
+    "list_sessions",
 ]

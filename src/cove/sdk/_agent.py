@@ -19,13 +19,14 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from cove.sdk._client import AsyncClient
-from cove.sdk._errors import ConnectionLost, CoveError, error_from
+from cove.sdk._errors import AgentError, ConnectionLost, CoveError, SessionExited, error_from
 from cove.wire import AgentSession as SessionInfo
-from cove.wire import InterruptResult, PromptAccepted
+from cove.wire import InterruptResult, ModelInfo, PromptAccepted
 
 EventCallback = Callable[["AgentEvent"], Any]
 ErrorCallback = Callable[[Exception], Any]
 RECONNECT_ATTEMPTS = 8
+ENDED = ("exited", "failed")
 
 
 class AgentEvent(Mapping[str, Any]):
@@ -64,8 +65,8 @@ class AgentEvent(Mapping[str, Any]):
         return f"AgentEvent({self._data!r})"
 
 
-class AgentSessionEnded(CoveError):
-    """The session exited before the turn being waited for completed."""
+AgentSessionEnded = SessionExited
+"""The name this error had before docs/names.md gave both SDKs one: kept so that existing code still runs."""
 
 
 async def _call(callback: Callable[[Any], Any] | None, value: Any) -> None:
@@ -101,6 +102,7 @@ class AsyncAgentSession:
         self._ended = False
         self._failure: CoveError | None = None
         self._last_turn_complete: AgentEvent | None = None
+        self._exit: AgentEvent | None = None
         self._scrollback = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         # While the event stream is connected, commands go over it (see _command); acks come back by id.
@@ -143,7 +145,7 @@ class AsyncAgentSession:
                     finally:
                         self._socket = None
                         self._drop_acks()
-                if self._ended:
+                if self._ended or await self._ended_before_cursor():
                     return
             except (ConnectionClosed, ConnectionLost, OSError):
                 pass
@@ -182,10 +184,24 @@ class AsyncAgentSession:
                 self._target_turn = max(self._target_turn, int(message.get("turn") or 0))
             elif kind == "exit":
                 self._ended = True
+                self._exit = event
             self._changed.notify_all()
         await _call(self._on_event, event)
         if kind == "error":
-            await _call(self._on_error, CoveError(str(message.get("message")), code=str(message.get("code"))))
+            await _call(self._on_error, AgentError(message))
+
+    async def _ended_before_cursor(self) -> bool:
+        """The server ended the stream with no ``exit`` after the cursor: whether the session ended at or before
+        it (an attach after the exit), so that nothing more will come — else the stream is resumed."""
+        info = await self.refresh()
+        if info.status not in ENDED or info.last_seq > self._cursor:
+            return False
+        page = await self._client.request("GET", f"{self._path}/events", params={"after": max(info.last_seq - 1, 0)})
+        async with self._changed:
+            self._exit = next((AgentEvent(e) for e in page["events"] if e.get("type") == "exit"), None)
+            self._ended = True
+            self._changed.notify_all()
+        return True
 
     async def _fail(self, error: CoveError) -> None:
         async with self._changed:
@@ -199,13 +215,14 @@ class AsyncAgentSession:
 
     @property
     def done(self) -> asyncio.Task[AgentEvent]:
-        """Resolves with the ``turn_complete`` of the current turn (or the last one sent) — not at process exit.
+        """Resolves with the ``turn_complete`` of the current turn (or the last one sent; the first one, when no
+        prompt was sent yet) — not at process exit.
 
         >>> await session.done
         >>> await session.send_prompt("and now?")
         >>> await session.done   # waits for that new turn
         """
-        target = self._target_turn
+        target = max(self._target_turn, 1)
         return asyncio.ensure_future(self._wait_turn(target))
 
     async def _wait_turn(self, target: int) -> AgentEvent:
@@ -215,7 +232,12 @@ class AsyncAgentSession:
                 return self._last_turn_complete
             if self._failure is not None:
                 raise self._failure
-            raise AgentSessionEnded(f"session {self.session_id} ended before turn {target} completed")
+            raise SessionExited(f"session {self.session_id} ended before turn {target} completed{self._last_error()}")
+
+    def _last_error(self) -> str:
+        """Why the session ended, as its last ``error`` event says (a bad cwd, a failed resume…), if it said."""
+        error = next((event for event in reversed(self._history) if event.type == "error"), None)
+        return f" ({error.get('code')}: {error.get('message')})" if error is not None else ""
 
     async def wait_exit(self) -> AgentEvent:
         """Wait for the session's ``exit`` event."""
@@ -223,7 +245,9 @@ class AsyncAgentSession:
             await self._changed.wait_for(lambda: self._ended)
         if self._failure is not None:
             raise self._failure
-        return self._history[-1]
+        if self._exit is None:
+            raise SessionExited(f"session {self.session_id} ended without an exit event in its log")
+        return self._exit
 
     async def wait_scrollback(self) -> None:
         """Wait until everything that happened before this handle connected has been delivered."""
@@ -406,6 +430,11 @@ class AsyncAgents:
         """This sandbox's sessions, including ended ones (they survive server restarts)."""
         reply = await self._client.request("GET", self._path)
         return [SessionInfo(**s) for s in reply["sessions"]]
+
+    async def model_info(self) -> ModelInfo:
+        """Which model upstream the server's agents talk to: ``upstream == "simulator"`` means Cove's model
+        simulator, whose token counts and costs are simulated."""
+        return ModelInfo(**await self._client.request("GET", "/v1/model"))
 
 
 async def list_agent_sessions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -22,6 +23,14 @@ def _tls() -> ssl.SSLContext:
     """One TLS context per process: loading the CA bundle costs 20-50 ms, and ``AsyncSandbox.create(url=...)``
     without a shared client makes a client per call (it used to be most of a warm-pool create)."""
     return httpx.create_ssl_context()
+
+
+def unreachable(url: str, reason: object) -> ConnectionLost:
+    """The error for a server that does not answer at all — usually one that is not running."""
+    return ConnectionLost(
+        f"cannot reach the Cove server at {url} ({reason}); start one with `cove serve`, "
+        "or point COVE_URL at a running one"
+    )
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -59,23 +68,38 @@ class AsyncClient:
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         content: Any = None,
     ) -> Any:
+        if self._http.is_closed:
+            raise CoveError(
+                f"this handle's connection to {self.url} is closed (close() was called, or its with block ended); "
+                "Sandbox.connect(id) makes a new one",
+                code="closed",
+            )
         try:
             response = await self._http.request(method, path, json=json, params=params, content=content)
+        except httpx.ConnectError as exc:
+            raise unreachable(self.url, exc) from exc
         except httpx.TransportError as exc:
-            raise ConnectionLost(f"cannot reach the Cove server at {self.url}: {exc}") from exc
+            raise ConnectionLost(f"the request to the Cove server at {self.url} failed: {exc}") from exc
         _raise_for(response)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
 
-    async def stream_download(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[bytes]:
+    @contextlib.asynccontextmanager
+    async def stream_download(
+        self, path: str, params: Mapping[str, Any]
+    ) -> AsyncIterator[tuple[int | None, AsyncIterator[bytes]]]:
+        """The size the server announced (if it did) and the body's chunks; an error reply raises on entry,
+        before a single byte is handed out."""
         try:
             async with self._http.stream("GET", path, params=params) as response:
                 if not response.is_success:
                     await response.aread()
                     _raise_for(response)
-                async for chunk in response.aiter_raw():
-                    yield chunk
+                length = response.headers.get("content-length")
+                yield (int(length) if length and length.isdigit() else None), response.aiter_raw()
+        except httpx.ConnectError as exc:
+            raise unreachable(self.url, exc) from exc
         except httpx.TransportError as exc:
             raise ConnectionLost(f"download from {self.url} broke: {exc}") from exc
 
@@ -89,7 +113,7 @@ class AsyncClient:
                 base + path + query, additional_headers=headers, max_size=16 * 1024 * 1024, compression=None
             )
         except OSError as exc:
-            raise ConnectionLost(f"cannot open a WebSocket to {self.url}: {exc}") from exc
+            raise unreachable(self.url, exc) from exc
         except Exception as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             if status is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,12 +27,26 @@ class _Portal:
 
     @classmethod
     def call(cls, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, cls.loop()).result()
-
-
-def _call(coroutine: Coroutine[Any, Any, T]) -> T:
-    return _Portal.call(coroutine)
+        future = asyncio.run_coroutine_threadsafe(coroutine, cls.loop())
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # the caller stopped waiting (Ctrl-C): the coroutine must not run on unawaited
+            raise
 
 
 def call(coroutine: Coroutine[Any, Any, T]) -> T:
     return _Portal.call(coroutine)
+
+
+def iterate(iterator: AsyncIterator[T]) -> Iterator[T]:
+    """An async iterator of the core, as a blocking one: each item is awaited on the background loop."""
+
+    async def step() -> tuple[T] | None:
+        try:
+            return (await anext(iterator),)
+        except StopAsyncIteration:
+            return None
+
+    while (item := call(step())) is not None:
+        yield item[0]

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from cove.sdk._errors import CommandTimeout, ConnectionLost, CoveError, error_fr
 from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
 
 OutputCallback = Callable[[bytes], Any]
+ProgressCallback = Callable[[int, int | None], Any]
+"""Called as bytes move: ``(bytes so far, total bytes or None when unknown)``."""
 RECONNECT_ATTEMPTS = 5
 
 
@@ -40,15 +43,44 @@ class OutputChunk:
 
 @dataclass(frozen=True)
 class ProcessResult:
-    """The end of a streamed process: its exit and everything it wrote while this handle watched."""
+    """The end of a streamed process, shaped as ``exec.run``'s ``ExecResult``: the same fields under the same
+    names (``stdout`` and ``stderr`` as text), but ``oom_killed``, which only ``exec.run`` measures. The raw bytes
+    are ``stdout_data`` and ``stderr_data``, and ``process`` is the process's final info."""
 
     process: ProcessInfo
-    stdout: bytes
-    stderr: bytes
+    stdout_data: bytes
+    stderr_data: bytes
+    truncated = False  # a stream hands out every byte
+
+    @property
+    def process_id(self) -> str:
+        return self.process.process_id
 
     @property
     def exit_code(self) -> int | None:
         return self.process.exit_code
+
+    @property
+    def stdout(self) -> str:
+        """What the process wrote to stdout while this handle watched, decoded as UTF-8."""
+        return self.stdout_data.decode(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_data.decode(errors="replace")
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to exit."""
+        return (self.process.ended_at or self.process.started_at) - self.process.started_at
+
+    @property
+    def timed_out(self) -> bool:
+        return self.process.timed_out
+
+    @property
+    def signal(self) -> int | None:
+        return self.process.signal
 
 
 class ProcessHandle:
@@ -79,7 +111,7 @@ class ProcessHandle:
 
     @property
     def process_id(self) -> str:
-        return self.info.id
+        return self.info.process_id
 
     @property
     def offsets(self) -> tuple[int, int]:
@@ -162,7 +194,7 @@ class ProcessHandle:
     async def wait(self) -> ProcessResult:
         info = await self._exit
         if info.timed_out:
-            raise CommandTimeout(f"process {info.id} timed out and was killed", code="command_timeout")
+            raise CommandTimeout(f"process {info.process_id} timed out and was killed")
         return ProcessResult(info, bytes(self._buffers["stdout"]), bytes(self._buffers["stderr"]))
 
     async def _send(self, message: dict[str, Any]) -> None:
@@ -228,6 +260,9 @@ class AsyncExec:
     ) -> ExecResult:
         """Run to completion. A string runs through bash; a list runs as argv.
 
+        Every process the command started ends with it: ``server &`` inside ``run`` dies when the command
+        returns. Start what should keep running with ``exec.background`` (or ``exec.start``).
+
         >>> result = await sandbox.exec.run("echo hi")
         >>> result.stdout
         'hi\\n'
@@ -235,7 +270,7 @@ class AsyncExec:
         body = {"command": command, "env": env or {}, "cwd": cwd, "timeout": timeout, "stdin": stdin}
         result = ExecResult(**await self._client.request("POST", f"{self._path}/exec", json=body))
         if result.timed_out and check_timeout:
-            raise CommandTimeout(f"command timed out after {timeout}s: {command!r}", code="command_timeout")
+            raise CommandTimeout(f"command timed out after {timeout}s: {command!r}")
         return result
 
     async def start(
@@ -334,6 +369,24 @@ async def _chunks_of(
             yield chunk
 
 
+def _size_of(data: object) -> int | None:
+    if isinstance(data, str | bytes):
+        return len(data.encode() if isinstance(data, str) else data)
+    if isinstance(data, Path):
+        return data.stat().st_size
+    return None
+
+
+async def _reporting(
+    chunks: AsyncIterator[bytes], total: int | None, on_progress: ProgressCallback
+) -> AsyncIterator[bytes]:
+    sent = 0
+    async for chunk in chunks:
+        yield chunk
+        sent += len(chunk)
+        on_progress(sent, total)
+
+
 class AsyncFiles:
     """Files in one sandbox. Relative paths are relative to /workspace."""
 
@@ -347,16 +400,33 @@ class AsyncFiles:
     async def read_text(self, path: str, encoding: str = "utf-8") -> str:
         return (await self.read(path)).decode(encoding)
 
-    def stream(self, path: str) -> AsyncIterator[bytes]:
+    async def stream(self, path: str) -> AsyncIterator[bytes]:
         """Download in chunks — for files too large to hold in memory."""
-        return self._client.stream_download(self._path, {"path": path})
+        async with self._client.stream_download(self._path, {"path": path}) as (_size, chunks):
+            async for chunk in chunks:
+                yield chunk
 
-    async def download(self, path: str, destination: str | Path) -> int:
-        size = 0
-        with Path(destination).open("wb") as target:
-            async for chunk in self.stream(path):
-                await asyncio.to_thread(target.write, chunk)
-                size += len(chunk)
+    async def download(self, path: str, destination: str | Path, *, on_progress: ProgressCallback | None = None) -> int:
+        """Download to a local file and return its size. ``destination`` appears only once the whole file has
+        arrived (the bytes go to a hidden file beside it, renamed at the end): a failed download leaves nothing.
+
+        >>> await sandbox.files.download("results/out.csv", "out.csv")
+        """
+        target = Path(destination)
+        async with self._client.stream_download(self._path, {"path": path}) as (total, chunks):
+            partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+            size = 0
+            try:
+                with partial.open("xb") as out:
+                    async for chunk in chunks:
+                        await asyncio.to_thread(out.write, chunk)
+                        size += len(chunk)
+                        if on_progress is not None:
+                            on_progress(size, total)
+                partial.replace(target)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
         return size
 
     async def write(
@@ -365,13 +435,17 @@ class AsyncFiles:
         data: bytes | str | Path | Iterable[bytes] | AsyncIterable[bytes],
         *,
         mode: int | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> FileInfo:
         """Write a file, creating its parent directories; ``data`` may be a local Path or an iterator of
         chunks, which are streamed."""
         params: dict[str, Any] = {"path": path}
         if mode is not None:
             params["mode"] = mode
-        reply = await self._client.request("PUT", self._path, params=params, content=_chunks_of(data))
+        chunks = _chunks_of(data)
+        if on_progress is not None:
+            chunks = _reporting(chunks, _size_of(data), on_progress)
+        reply = await self._client.request("PUT", self._path, params=params, content=chunks)
         return FileInfo(**reply)
 
     async def list(self, path: str = "/workspace") -> list[FileInfo]:
@@ -497,6 +571,10 @@ class AsyncSandbox(CheckpointMethods):
     async def refresh(self) -> SandboxInfo:
         self.info = SandboxInfo(**await self._client.request("GET", f"/v1/sandboxes/{self.id}"))
         return self.info
+
+    async def is_running(self) -> bool:
+        """Whether the sandbox is running now (asks the server)."""
+        return (await self.refresh()).state == "running"
 
     async def set_timeout(self, timeout: float | None) -> SandboxInfo:
         reply = await self._client.request("POST", f"/v1/sandboxes/{self.id}/timeout", json={"timeout": timeout})

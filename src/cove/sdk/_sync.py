@@ -4,14 +4,21 @@ protocol code and differ only in how a caller waits."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from cove.sdk._client import AsyncClient
-from cove.sdk._portal import call
-from cove.sdk._sandbox import AsyncSandbox, OutputCallback, OutputChunk, ProcessHandle, ProcessResult
+from cove.sdk._portal import call, iterate
+from cove.sdk._sandbox import (
+    AsyncSandbox,
+    OutputCallback,
+    OutputChunk,
+    ProcessHandle,
+    ProcessResult,
+    ProgressCallback,
+)
 from cove.sdk._sync_agent import Agents
 from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
 
@@ -32,17 +39,13 @@ class Process:
     def offsets(self) -> tuple[int, int]:
         return self._handle.offsets
 
+    @property
+    def info(self) -> ProcessInfo:
+        """The process as last reported (its final state once it has exited)."""
+        return self._handle.info
+
     def __iter__(self) -> Iterator[OutputChunk]:
-        iterator: AsyncIterator[OutputChunk] = self._handle.__aiter__()
-
-        async def step() -> OutputChunk | None:
-            try:
-                return await anext(iterator)
-            except StopAsyncIteration:
-                return None
-
-        while (chunk := call(step())) is not None:
-            yield chunk
+        return iterate(self._handle.__aiter__())
 
     def wait(self) -> ProcessResult:
         return call(self._handle.wait())
@@ -160,11 +163,24 @@ class Files:
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
         return call(self._files.read_text(path, encoding))
 
-    def download(self, path: str, destination: str | Path) -> int:
-        return call(self._files.download(path, destination))
+    def stream(self, path: str) -> Iterator[bytes]:
+        """Download in chunks — for files too large to hold in memory."""
+        return iterate(self._files.stream(path))
 
-    def write(self, path: str, data: bytes | str | Path | Iterable[bytes], *, mode: int | None = None) -> FileInfo:
-        return call(self._files.write(path, data, mode=mode))
+    def download(self, path: str, destination: str | Path, *, on_progress: ProgressCallback | None = None) -> int:
+        """Download to a local file, which appears only once complete; returns its size."""
+        return call(self._files.download(path, destination, on_progress=on_progress))
+
+    def write(
+        self,
+        path: str,
+        data: bytes | str | Path | Iterable[bytes],
+        *,
+        mode: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> FileInfo:
+        """Write a file, creating its parent directories; a local Path or an iterator of chunks is streamed."""
+        return call(self._files.write(path, data, mode=mode, on_progress=on_progress))
 
     def list(self, path: str = "/workspace") -> list[FileInfo]:
         return call(self._files.list(path))
@@ -256,6 +272,10 @@ class Sandbox:
 
     def refresh(self) -> SandboxInfo:
         return call(self._core.refresh())
+
+    def is_running(self) -> bool:
+        """Whether the sandbox is running now (asks the server)."""
+        return call(self._core.is_running())
 
     def set_timeout(self, timeout: float | None) -> SandboxInfo:
         return call(self._core.set_timeout(timeout))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from cove.sdk._agent import (
@@ -14,9 +14,9 @@ from cove.sdk._agent import (
     EventCallback,
     list_agent_sessions,
 )
-from cove.sdk._portal import call
+from cove.sdk._portal import call, iterate
 from cove.wire import AgentSession as SessionInfo
-from cove.wire import InterruptResult, PromptAccepted
+from cove.wire import InterruptResult, ModelInfo, PromptAccepted
 
 
 class AgentSession:
@@ -45,6 +45,10 @@ class AgentSession:
     def done(self) -> AgentEvent:
         return self.wait()
 
+    def wait_exit(self, timeout: float | None = None) -> AgentEvent:
+        """Block until the session's ``exit`` event."""
+        return call(asyncio.wait_for(self._core.wait_exit(), timeout))
+
     def send_prompt(self, text: str) -> PromptAccepted:
         return call(self._core.send_prompt(text))
 
@@ -61,16 +65,8 @@ class AgentSession:
         return call(self._core.refresh())
 
     def events(self) -> Iterator[AgentEvent]:
-        iterator: AsyncIterator[AgentEvent] = self._core.events()
-
-        async def step() -> AgentEvent | None:
-            try:
-                return await anext(iterator)
-            except StopAsyncIteration:
-                return None
-
-        while (event := call(step())) is not None:
-            yield event
+        """Every event this handle has received, then the new ones as they come, until the session exits."""
+        return iterate(self._core.events())
 
     def collect_events(self, after: int = 0) -> list[AgentEvent]:
         return call(self._core.collect_events(after))
@@ -118,6 +114,10 @@ class Agents:
 
     def list(self) -> list[SessionInfo]:
         return call(self._core.list())
+
+    def model_info(self) -> ModelInfo:
+        """Which model upstream the server's agents talk to (``"simulator"``: costs are simulated)."""
+        return call(self._core.model_info())
 
 
 def list_sessions(

@@ -6,9 +6,9 @@ SDK parses replies into the same models, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cove.wire.bounds import (
     Command,
@@ -109,8 +109,9 @@ class ExecResult(BaseModel):
 
 
 class ProcessInfo(BaseModel):
-    id: str
-    pid: int
+    process_id: str = Field(description="Cove's id of the process (p1, p2…): what attach, get and kill take")
+    id: str = Field(description="The same id under its first name, kept for the clients that read it")
+    pid: int = Field(description="The Linux process id inside the sandbox")
     command: list[str]
     cwd: str
     tag: str | None
@@ -122,6 +123,15 @@ class ProcessInfo(BaseModel):
     ended_at: float | None
     stdout_bytes: int
     stderr_bytes: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_id_two_names(cls, data: Any) -> Any:
+        """The guest and older servers name the id ``id`` only (docs/names.md: it is ``process_id``)."""
+        if isinstance(data, dict) and ("id" in data) != ("process_id" in data):
+            same = data.get("process_id", data.get("id"))
+            data = {**data, "process_id": same, "id": same}
+        return data
 
 
 class ProcessList(BaseModel):

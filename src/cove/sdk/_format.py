@@ -1,4 +1,4 @@
-"""Agent events as a person reads them — shared by ``cove agent`` and ``make demo``."""
+"""Agent events as a person reads them: ``cove.format_event``, which ``cove agent`` and ``make demo`` print too."""
 
 from __future__ import annotations
 
@@ -27,8 +27,20 @@ def _tool_result(content: Any) -> str:
     return _short(content, 160)
 
 
-def render(event: Mapping[str, Any]) -> list[str]:
-    """Zero or more lines for one event; Claude's bookkeeping (system, result) stays quiet."""
+def format_event(event: Mapping[str, Any], *, simulated: bool = False) -> str:
+    """One event as text for a person: a line or a few, or ``""`` for Claude's bookkeeping (``system``,
+    ``result``, ``stderr``…), which says nothing a reader needs. With ``simulated``, costs are marked as the
+    model simulator's (see ``sandbox.agent.model_info()``).
+
+    >>> def show(event):
+    ...     if text := format_event(event):
+    ...         print(text)
+    >>> session = await sandbox.agent.start(prompt="Write fib.py", on_event=show)
+    """
+    return "\n".join(_lines(event, simulated))
+
+
+def _lines(event: Mapping[str, Any], simulated: bool) -> list[str]:
     kind = event.get("type")
     if kind == "ready":
         return [f"● ready — conversation {event.get('claude_session_id')}"]
@@ -52,7 +64,8 @@ def render(event: Mapping[str, Any]) -> list[str]:
         usage = event.get("usage") or {}
         tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
         state = "interrupted" if event.get("interrupted") else ("failed" if event.get("is_error") else "complete")
-        return [f"✔ turn {event.get('turn')} {state} — {tokens} tokens, ${float(event.get('cost_usd') or 0):.4f}"]
+        cost = f"${float(event.get('cost_usd') or 0):.4f}" + (" (simulated)" if simulated else "")
+        return [f"✔ turn {event.get('turn')} {state} — {tokens} tokens, {cost}"]
     if kind == "interrupted":
         return [f"■ turn {event.get('turn')} interrupted"]
     if kind == "configured":
