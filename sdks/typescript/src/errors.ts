@@ -169,6 +169,8 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   invalid_frame: InvalidRequest,
   bad_request: InvalidRequest,
   unknown_op: InvalidRequest,
+  not_a_regular_file: InvalidRequest,
+  request_header_fields_too_large: InvalidRequest,
   is_a_directory: IsADirectory,
   not_a_directory: NotADirectory,
   command_not_found: CommandNotFound,
@@ -185,6 +187,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   sandbox_start_failed: SandboxStartFailed,
   sandbox_unavailable: SandboxUnavailable,
   agent_unavailable: AgentUnavailable,
+  checkpoint_unavailable: SandboxUnavailable,
   command_timeout: CommandTimeout,
   connection_lost: ConnectionLost,
 };

@@ -32,7 +32,6 @@ _STATUS_BY_CODE = {
     "not_a_directory": 400,
     "not_a_regular_file": 400,
     "disk_quota_exceeded": 413,
-    "protocol_error": 502,
     "invalid_path": 400,
     "invalid_request": 400,
     "permission_denied": 403,
