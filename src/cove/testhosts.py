@@ -13,12 +13,10 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 # The host's side of every test host's veth (the same address on each, like Cove's sandbox gateway).
@@ -95,12 +93,9 @@ class TestHost:
 
     def serve(self, *ports: int, name: str | None = None) -> None:
         """Answer ``name`` (default: the address) on each TCP and UDP port."""
-        process = self.popen(
-            [sys.executable, "-c", _SERVICE, name or self.name, *map(str, ports)], stdout=subprocess.PIPE
+        _wait_ready(
+            self.popen([sys.executable, "-c", _SERVICE, name or self.name, *map(str, ports)], stdout=subprocess.PIPE)
         )
-        assert process.stdout is not None
-        if process.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"test host {self.name}: its service did not start")
 
 
 class TestNet:
@@ -161,6 +156,19 @@ class NetnsProcess:
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":
             raise RuntimeError("unshare --net did not start")
+        self.processes: list[subprocess.Popen[str]] = []
+
+    def popen(self, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
+        """A process in this namespace; stopped by ``close``."""
+        process: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
+            ["nsenter", f"--net=/proc/{self.pid}/ns/net", *argv], text=True, **kwargs
+        )
+        self.processes.append(process)
+        return process
+
+    def serve(self, *ports: int, name: str = "sandbox") -> None:
+        """Answer ``name`` on each TCP and UDP port, from inside (what another sandbox must not reach)."""
+        _wait_ready(self.popen([sys.executable, "-c", _SERVICE, name, *map(str, ports)], stdout=subprocess.PIPE))
 
     @property
     def pid(self) -> int:
@@ -171,9 +179,11 @@ class NetnsProcess:
         return probe_in(self.pid, targets, timeout)
 
     def close(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
-        self.process.wait(5)
+        for process in [*self.processes, self.process]:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
 
     def __enter__(self) -> NetnsProcess:
         return self
@@ -188,25 +198,10 @@ def probe_in(pid: int, targets: Sequence[tuple[str, int, str]], timeout: float =
     return result
 
 
-@contextlib.contextmanager
-def netns_processes(count: int) -> Iterator[list[NetnsProcess]]:
-    processes: list[NetnsProcess] = []
-    try:
-        for _ in range(count):
-            processes.append(NetnsProcess())
-        yield processes
-    finally:
-        for process in processes:
-            process.close()
-
-
-def wait_until(condition: object, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return True
-        time.sleep(0.02)
-    return False
+def _wait_ready(process: subprocess.Popen[str]) -> None:
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"{process.args!r} did not start")
 
 
 def host_address() -> ipaddress.IPv4Address | None:
@@ -217,6 +212,3 @@ def host_address() -> ipaddress.IPv4Address | None:
         if address != HOST_SIDE and not fields[1].startswith(("th", "cv", "ct")):
             return address
     return None
-
-
-__all__ = ["HOST_SIDE", "PROBE", "NetnsProcess", "TestHost", "TestNet", "host_address", "netns_processes", "os"]

@@ -106,8 +106,8 @@ class Addressing:
     def __post_init__(self) -> None:
         if not 12 <= self.subnet.prefixlen <= 24:
             raise NetworkError(f"the sandbox subnet must be a /12 to /24, not {self.subnet}")
-        if not self.prefix.isalnum() or len(self.prefix) > 5:
-            raise NetworkError(f"interface prefix {self.prefix!r}: up to five letters or digits")
+        if not self.prefix.isalnum() or len(self.prefix) > 6:
+            raise NetworkError(f"interface prefix {self.prefix!r}: up to six letters or digits (an interface name is at most 15)")
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:
