@@ -14,10 +14,12 @@ import contextlib
 import ipaddress
 import json
 import secrets
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # The host's side of every test host's veth (the same address on each, like Cove's sandbox gateway).
 HOST_SIDE = ipaddress.IPv4Address("10.251.255.254")
@@ -145,14 +147,16 @@ class TestNet:
 
 class NetnsProcess:
     """A stand-in sandbox: a process in a network namespace of its own (``unshare --net``) with only ``lo``,
-    as a warm-pool sandbox has before it is claimed."""
+    as a warm-pool sandbox has before it is claimed; with ``resolv_conf``, also a mount namespace in which that
+    file is bound over /etc/resolv.conf, as Cove binds its forwarder's into sandboxes."""
 
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            ["unshare", "--net", "--", "sh", "-c", "ip link set lo up; echo ready; exec sleep 600"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    def __init__(self, resolv_conf: Path | None = None) -> None:
+        script = "ip link set lo up; echo ready; exec sleep 600"
+        argv = ["unshare", "--net", "--", "sh", "-c", script]
+        if resolv_conf is not None:
+            script = f"mount --bind {shlex.quote(str(resolv_conf))} /etc/resolv.conf; {script}"
+            argv = ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c", script]
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":
             raise RuntimeError("unshare --net did not start")
@@ -161,7 +165,7 @@ class NetnsProcess:
     def popen(self, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
         """A process in this namespace; stopped by ``close``."""
         process: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
-            ["nsenter", f"--net=/proc/{self.pid}/ns/net", *argv], text=True, **kwargs
+            [*enter(self.pid), *argv], text=True, **kwargs
         )
         self.processes.append(process)
         return process
@@ -192,8 +196,13 @@ class NetnsProcess:
         self.close()
 
 
+def enter(pid: int) -> list[str]:
+    """The command prefix that runs a command in ``pid``'s network and mount namespaces."""
+    return ["nsenter", f"--net=/proc/{pid}/ns/net", f"--mount=/proc/{pid}/ns/mnt"]
+
+
 def probe_in(pid: int, targets: Sequence[tuple[str, int, str]], timeout: float = 1.0) -> dict[str, object]:
-    argv = ["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", PROBE, str(timeout), json.dumps(targets)]
+    argv = [*enter(pid), sys.executable, "-c", PROBE, str(timeout), json.dumps(targets)]
     result: dict[str, object] = json.loads(run(*argv).stdout)
     return result
 

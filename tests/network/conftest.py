@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from cove.runtime.dns import DnsForwarder
-from cove.runtime.network import NetworkError, Networks
+from cove.runtime.network import NetworkError, Networks, resolv_conf
 from cove.testhosts import NetnsProcess, TestNet, host_address
 
 PUBLIC = "203.0.113.10"  # "the internet": the host the tests allow
@@ -141,12 +141,15 @@ async def egress(testnet: TestNet) -> AsyncIterator[Egress]:
 
 
 @pytest.fixture
-def sandboxes() -> Iterator[Callable[[], NetnsProcess]]:
-    """Stand-in sandboxes: processes in empty network namespaces, as warm-pool sandboxes are before a claim."""
+def sandboxes(egress: Egress, tmp_path: Path) -> Iterator[Callable[[], NetnsProcess]]:
+    """Stand-in sandboxes: processes in empty network namespaces, as warm-pool sandboxes are before a claim, with
+    Cove's resolv.conf bound over /etc/resolv.conf."""
     made: list[NetnsProcess] = []
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(resolv_conf(egress.networks.gateway))
 
     def make() -> NetnsProcess:
-        made.append(NetnsProcess())
+        made.append(NetnsProcess(resolv))
         return made[-1]
 
     yield make

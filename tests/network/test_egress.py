@@ -99,9 +99,7 @@ async def test_allow_inside_a_private_range_opens_exactly_that(
         assert blocked(results[name]), (name, results[name])
 
 
-async def test_an_exact_allow_opens_the_metadata_address(
-    egress: Egress, sandboxes: Callable[[], NetnsProcess]
-) -> None:
+async def test_an_exact_allow_opens_the_metadata_address(egress: Egress, sandboxes: Callable[[], NetnsProcess]) -> None:
     sandbox = sandboxes()
     await attached(egress, sandbox, {"allow": [METADATA]})
     metadata, public = sandbox.probe([(METADATA, 80, "tcp"), (PUBLIC, PORT, "tcp")]).values()

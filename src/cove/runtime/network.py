@@ -92,8 +92,17 @@ class _Attachment:
     # one, so every open connection is checked again at its next packet (walking conntrack to drop them instead
     # took 10–40 ms per change here, for the table's 262,144 buckets).
     generation: int = field(default_factory=lambda: secrets.randbits(31) + 1)
-    # address -> (the host name it was answered for, when its pin expires); what survives a policy change.
-    pins: dict[ipaddress.IPv4Address, tuple[str, float]] = field(default_factory=dict)
+    # address -> {a host name it was answered for: when that answer's pin expires}. Names that share an address
+    # (a CDN's) each keep it; a policy change keeps an address while some name of it is still allowed.
+    pins: dict[ipaddress.IPv4Address, dict[str, float]] = field(default_factory=dict)
+
+    def keep_pins(self, policy: NetworkPolicy, now: float) -> None:
+        """Forget the pins of names ``policy`` no longer allows, and the ones that expired."""
+        kept = {
+            address: {name: expires for name, expires in names.items() if expires > now and policy.allows_name(name)}
+            for address, names in self.pins.items()
+        }
+        self.pins = {address: names for address, names in kept.items() if names}
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,9 @@ class Addressing:
         if not 12 <= self.subnet.prefixlen <= 24:
             raise NetworkError(f"the sandbox subnet must be a /12 to /24, not {self.subnet}")
         if not self.prefix.isalnum() or len(self.prefix) > 6:
-            raise NetworkError(f"interface prefix {self.prefix!r}: up to six letters or digits (an interface name is at most 15)")
+            raise NetworkError(
+                f"interface prefix {self.prefix!r}: up to six letters or digits (an interface name is at most 15)"
+            )
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:
@@ -146,6 +157,7 @@ class Networks:
         if not table.replace("_", "").isalnum():
             raise NetworkError(f"table name {table!r}: letters, digits and underscores only")
         self.table = table
+        self._never = (*BLOCKED, self.addressing.subnet)
         self._nft: Nft | None = None
         self._host: Netlink | None = None
         self._attached: dict[str, _Attachment] = {}
@@ -297,12 +309,7 @@ class Networks:
             attachment = self._get(sandbox_id)
             previous = attachment.policy, attachment.generation
             attachment.policy, attachment.generation = policy, (attachment.generation % 0x7FFFFFFF) + 1
-            now = time.time()
-            attachment.pins = {
-                address: (name, expires)
-                for address, (name, expires) in attachment.pins.items()
-                if expires > now and policy.allows_name(name)
-            }
+            attachment.keep_pins(policy, time.time())
             try:
                 await asyncio.to_thread(self._apply, attachment)
             except BaseException:
@@ -334,9 +341,10 @@ class Networks:
         attachment = self._get(sandbox_id)
         now = time.time()
         pinned: dict[str, list[str]] = {}
-        for address, (name, expires) in sorted(attachment.pins.items()):
-            if expires > now:
-                pinned.setdefault(name, []).append(str(address))
+        for address, names in sorted(attachment.pins.items()):
+            for name, expires in names.items():
+                if expires > now:
+                    pinned.setdefault(name, []).append(str(address))
         return NetworkInfo(
             sandbox_id=sandbox_id,
             policy=attachment.policy,
@@ -363,12 +371,18 @@ class Networks:
         seconds = pin_seconds(ttl)
         now = time.time()
         if len(attachment.pins) >= MAX_PINS:
-            attachment.pins = {a: pin for a, pin in attachment.pins.items() if pin[1] > now}
-        fresh = [address for address in addresses if address in attachment.pins or len(attachment.pins) < MAX_PINS]
+            attachment.keep_pins(attachment.policy, now)
+        # An address in a never-reached range is never let through for a name (DNS rebinding): no pin for it.
+        fresh = [
+            address
+            for address in addresses
+            if not any(address in net for net in self._never)
+            and (address in attachment.pins or len(attachment.pins) < MAX_PINS)
+        ]
         if not fresh:
             return 0
         for address in fresh:
-            attachment.pins[address] = (name, now + seconds)
+            attachment.pins.setdefault(address, {})[name] = now + seconds
         elements = ", ".join(f"{address} timeout {seconds}s" for address in fresh)
         assert self._nft is not None
         command = f"add element inet {self.table} {attachment.interface}_pins {{ {elements} }}"
@@ -462,9 +476,8 @@ class Networks:
             if values:
                 lines.append(f"add element inet {t} {n}_{kind} {{ {', '.join(str(v) for v in values)} }}")
         now = time.time()
-        pins = [
-            f"{a} timeout {int(expires - now)}s" for a, (_, expires) in attachment.pins.items() if expires - now >= 1
-        ]
+        expiries = {address: max(names.values()) - now for address, names in attachment.pins.items()}
+        pins = [f"{address} timeout {int(left)}s" for address, left in expiries.items() if left >= 1]
         if pins:
             lines.append(f"add element inet {t} {n}_pins {{ {', '.join(pins)} }}")
         return "\n".join(lines) + "\n"
