@@ -8,6 +8,7 @@ nftables); test hosts have fixed addresses, so the tests of this directory hold 
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import ipaddress
 import json
@@ -155,3 +156,8 @@ def sandboxes(egress: Egress, tmp_path: Path) -> Iterator[Callable[[], NetnsProc
     yield make
     for process in made:
         process.close()
+
+
+async def probe(sandbox: NetnsProcess, targets: list[tuple[str, int, str]]) -> list[object]:
+    """``NetnsProcess.probe``'s answers in order, run in a thread: the forwarder answers on the test's loop."""
+    return list((await asyncio.to_thread(sandbox.probe, targets, 1.0)).values())

@@ -3,13 +3,14 @@ nftables (stand-in sandboxes: processes in empty network namespaces, as warm-poo
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Callable
 
 from cove.runtime.netpolicy import NetworkPolicy
 from cove.testhosts import HOST_SIDE, NetnsProcess
-from tests.network.conftest import METADATA, OTHER, PORT, PRIVATE, PUBLIC, Egress, HostServices
+from tests.network.conftest import METADATA, OTHER, PORT, PRIVATE, PUBLIC, Egress, HostServices, probe
 
 Target = tuple[str, int, str]
 
@@ -57,7 +58,7 @@ async def test_egress_reaches_the_internet_and_nothing_of_the_host_or_private(
         "metadata": (METADATA, 80, "tcp"),
         **never,
     }
-    results = dict(zip(targets, sandbox.probe(list(targets.values())).values(), strict=True))
+    results = dict(zip(targets, await probe(sandbox, list(targets.values())), strict=True))
     assert reachable(results["public tcp"], PUBLIC)
     assert reachable(results["public udp"], PUBLIC)
     assert reachable(results["other public"], OTHER)
@@ -68,15 +69,15 @@ async def test_egress_reaches_the_internet_and_nothing_of_the_host_or_private(
 async def test_deny_removes_a_destination(egress: Egress, sandboxes: Callable[[], NetnsProcess]) -> None:
     sandbox = sandboxes()
     await attached(egress, sandbox, {"deny": [OTHER]})
-    results = sandbox.probe([(PUBLIC, PORT, "tcp"), (OTHER, PORT, "tcp"), (OTHER, PORT, "udp")])
-    assert list(results.values())[0] == PUBLIC
-    assert all(blocked(result) for result in list(results.values())[1:])
+    public, *others = await probe(sandbox, [(PUBLIC, PORT, "tcp"), (OTHER, PORT, "tcp"), (OTHER, PORT, "udp")])
+    assert public == PUBLIC
+    assert all(blocked(result) for result in others)
 
 
 async def test_allow_narrows_egress_to_what_it_names(egress: Egress, sandboxes: Callable[[], NetnsProcess]) -> None:
     sandbox = sandboxes()
     await attached(egress, sandbox, {"allow": [f"{PUBLIC}/32"]})
-    public, other = sandbox.probe([(PUBLIC, PORT, "tcp"), (OTHER, PORT, "tcp")]).values()
+    public, other = await probe(sandbox, [(PUBLIC, PORT, "tcp"), (OTHER, PORT, "tcp")])
     assert public == PUBLIC
     assert blocked(other)
 
@@ -92,7 +93,7 @@ async def test_allow_inside_a_private_range_opens_exactly_that(
     address = str(egress.networks.describe(f"sbx_{neighbour.pid}").address)
     never = never_reached(egress, host_services, address)
     targets = {"private": (PRIVATE, PORT, "tcp"), "public": (PUBLIC, PORT, "tcp"), "metadata": (METADATA, 80, "tcp")}
-    results = dict(zip([*targets, *never], sandbox.probe([*targets.values(), *never.values()]).values(), strict=True))
+    results = dict(zip([*targets, *never], await probe(sandbox, [*targets.values(), *never.values()]), strict=True))
     assert results["private"] == PRIVATE
     assert results["public"] == PUBLIC
     for name in ("metadata", *never):
@@ -102,7 +103,7 @@ async def test_allow_inside_a_private_range_opens_exactly_that(
 async def test_an_exact_allow_opens_the_metadata_address(egress: Egress, sandboxes: Callable[[], NetnsProcess]) -> None:
     sandbox = sandboxes()
     await attached(egress, sandbox, {"allow": [METADATA]})
-    metadata, public = sandbox.probe([(METADATA, 80, "tcp"), (PUBLIC, PORT, "tcp")]).values()
+    metadata, public = await probe(sandbox, [(METADATA, 80, "tcp"), (PUBLIC, PORT, "tcp")])
     assert metadata == METADATA
     assert blocked(public)
 
@@ -112,13 +113,14 @@ async def test_the_host_only_at_an_address_named_exactly(
 ) -> None:
     sandbox = sandboxes()
     await attached(egress, sandbox, {"allow": ["0.0.0.0/0", f"{HOST_SIDE}/32"]})
-    named, gateway, loopback = sandbox.probe(
+    named, gateway, loopback = await probe(
+        sandbox,
         [
             (str(HOST_SIDE), host_services.any_port, "tcp"),
             (str(egress.networks.gateway), host_services.any_port, "tcp"),
             ("127.0.0.1", host_services.loopback_port, "tcp"),
-        ]
-    ).values()
+        ],
+    )
     assert named == "host-service"
     assert blocked(gateway)
     assert blocked(loopback)
@@ -127,7 +129,7 @@ async def test_the_host_only_at_an_address_named_exactly(
 async def test_deny_wins_over_allow(egress: Egress, sandboxes: Callable[[], NetnsProcess]) -> None:
     sandbox = sandboxes()
     await attached(egress, sandbox, {"allow": ["203.0.113.0/24", "10.251.7.0/24"], "deny": [PUBLIC, PRIVATE]})
-    assert all(blocked(r) for r in sandbox.probe([(PUBLIC, PORT, "tcp"), (PRIVATE, PORT, "tcp")]).values())
+    assert all(blocked(r) for r in await probe(sandbox, [(PUBLIC, PORT, "tcp"), (PRIVATE, PORT, "tcp")]))
 
 
 async def test_a_policy_change_applies_at_once_to_open_connections_too(
@@ -165,11 +167,11 @@ async def test_a_policy_change_applies_at_once_to_open_connections_too(
     assert ask() == PUBLIC
     await egress.networks.update(sandbox_id, NetworkPolicy.parse({"deny": [PUBLIC]}))
     assert ask() == "error"
-    assert blocked(sandbox.probe([(PUBLIC, PORT, "tcp")])[f"{PUBLIC}:{PORT}/tcp"])
+    assert blocked((await probe(sandbox, [(PUBLIC, PORT, "tcp")]))[0])
     info = await egress.networks.update(sandbox_id, NetworkPolicy.parse({"allow": [PUBLIC]}))
     assert [str(rule) for rule in info.policy.allow] == [PUBLIC]
     assert ask() == PUBLIC
-    public, other = sandbox.probe([(PUBLIC, PORT, "tcp"), (OTHER, PORT, "tcp")]).values()
+    public, other = await probe(sandbox, [(PUBLIC, PORT, "tcp"), (OTHER, PORT, "tcp")])
     assert public == PUBLIC
     assert blocked(other)
 
@@ -178,6 +180,6 @@ async def test_detach_takes_the_network_away(egress: Egress, sandboxes: Callable
     sandbox = sandboxes()
     await attached(egress, sandbox, "egress")
     await egress.networks.detach(f"sbx_{sandbox.pid}")
-    assert blocked(sandbox.probe([(PUBLIC, PORT, "tcp")])[f"{PUBLIC}:{PORT}/tcp"])
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    assert blocked((await probe(sandbox, [(PUBLIC, PORT, "tcp")]))[0])
+    links = (await asyncio.to_thread(subprocess.run, ["ip", "-o", "link"], capture_output=True, text=True)).stdout
     assert egress.networks.addressing.prefix not in links
