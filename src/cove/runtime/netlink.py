@@ -25,6 +25,7 @@ NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
+NLM_F_DUMP = 0x300
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
 RTM_NEWLINK = 16
@@ -128,10 +129,13 @@ class Netlink:
 
     def request(self, kind: int, body: bytes, flags: int = 0) -> list[tuple[int, bytes]]:
         """Send one request and return the messages the kernel answered before its ack (type, payload)."""
+        return self._exchange(kind, body, NLM_F_ACK | flags)
+
+    def _exchange(self, kind: int, body: bytes, flags: int) -> list[tuple[int, bytes]]:
+        """Send a request and collect its answers until the ack (an error message with code 0) or a dump's end."""
         self._seq += 1
         seq = self._seq
-        message = _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body
-        self._sock.send(message)
+        self._sock.send(_HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | flags, seq, 0) + body)
         replies: list[tuple[int, bytes]] = []
         while True:
             data = self._sock.recv(65536)
@@ -197,29 +201,13 @@ class Netlink:
 
     def links(self) -> list[Link]:
         """Every link of this namespace (a dump)."""
-        self._seq += 1
-        seq = self._seq
-        body = _IFINFO.pack(0, 0, 0, 0, 0)
-        self._sock.send(_HEADER.pack(_HEADER.size + len(body), RTM_GETLINK, NLM_F_REQUEST | 0x300, seq, 0) + body)
         found: list[Link] = []
-        while True:
-            data = self._sock.recv(65536)
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, rtype, _flags, rseq, _pid = _HEADER.unpack_from(data, offset)
-                payload = data[offset + _HEADER.size : offset + length]
-                offset += _align(length)
-                if rseq != seq:
-                    continue
-                if rtype == NLMSG_DONE:
-                    return found
-                if rtype == NLMSG_ERROR:
-                    (code,) = struct.unpack_from("=i", payload)
-                    raise NetlinkError(-code, f"link dump: {os.strerror(-code)}")
-                _family, _type, index, _flags, _change = _IFINFO.unpack_from(payload)
-                for kind, value in _attrs(payload[_IFINFO.size :]):
-                    if kind == IFLA_IFNAME:
-                        found.append(Link(index, value.rstrip(b"\0").decode()))
+        for _rtype, payload in self._exchange(RTM_GETLINK, _IFINFO.pack(0, 0, 0, 0, 0), NLM_F_DUMP):
+            _family, _type, index, _flags, _change = _IFINFO.unpack_from(payload)
+            for kind, value in _attrs(payload[_IFINFO.size :]):
+                if kind == IFLA_IFNAME:
+                    found.append(Link(index, value.rstrip(b"\0").decode()))
+        return found
 
     # -- addresses and routes ---------------------------------------------------------------------------------
 
