@@ -103,6 +103,8 @@ class TestHost:
 class TestNet:
     """Makes test hosts and removes them all on ``close``; ``tag`` keeps parallel runs apart."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     def __init__(self) -> None:
         self.tag = secrets.token_hex(3)
         self.hosts: list[TestHost] = []

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cove.runtime.bwrap import python_executable, root_links
 from cove.runtime.netpolicy import NetworkPolicy
 from cove.runtime.network import LiveSandbox, Networks, resolv_conf
 from cove.testhosts import NetnsProcess
@@ -43,16 +44,20 @@ async def test_a_bwrap_sandbox_gets_egress_after_it_started(egress: Egress, tmp_
     resolv = tmp_path / "resolv.conf"
     resolv.write_text(resolv_conf(egress.networks.gateway))
     info_r, info_w = os.pipe()
-    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # The system as Cove binds it (not the host's whole /: its mounts, other sandboxes' among them, cost bwrap a
+    # recursive remount each, which stalled this test under a busy suite).
+    base = os.path.realpath(sys.base_prefix)
+    argv = ["bwrap", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc", *root_links(), "--ro-bind", base, base]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     argv += ["--ro-bind", str(resolv), "/etc/resolv.conf", "--unshare-net", "--unshare-pid", "--die-with-parent"]
     argv += ["--info-fd", str(info_w), "--", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    argv += [sys.executable, "-I", "-c", INSIDE, METADATA, OTHER]
+    argv += [python_executable(), "-I", "-c", INSIDE, METADATA, OTHER]
     process = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=[info_w]
     )
     os.close(info_w)
     try:
-        info = await asyncio.to_thread(os.read, info_r, 4096)
+        info = await asyncio.wait_for(asyncio.to_thread(os.read, info_r, 4096), 30)
         init_pid = int(json.loads(info)["child-pid"])
         sandbox_id = "sbx_bwrap"
         policy = NetworkPolicy.parse({"allow": ["allowed.test"]})

@@ -162,6 +162,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   already_exists: AlreadyExists,
   directory_not_empty: DirectoryNotEmpty,
   stdin_closed: StdinClosed,
+  network_mode_fixed: Conflict,
   invalid_request: InvalidRequest,
   validation_error: InvalidRequest,
   invalid_argument: InvalidRequest,
@@ -188,6 +189,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   sandbox_unavailable: SandboxUnavailable,
   agent_unavailable: AgentUnavailable,
   checkpoint_unavailable: SandboxUnavailable,
+  network_unavailable: ServerError,
   command_timeout: CommandTimeout,
   connection_lost: ConnectionLost,
 };

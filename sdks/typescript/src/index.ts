@@ -62,6 +62,8 @@ export * from "./events.js";
 export { Exec, ProcessHandle } from "./exec.js";
 export type { OutputChunk, ProcessResult, RunOptions, StartOptions, StreamCallbacks } from "./exec.js";
 export { Files } from "./files.js";
+export { Network } from "./network.js";
+export type { NetworkRules } from "./network.js";
 export type { FileData, ProgressCallback } from "./files.js";
 export { Sandbox } from "./sandbox.js";
 export type { SandboxCreateOptions, SandboxListOptions } from "./sandbox.js";
@@ -78,6 +80,8 @@ export type {
   Limits,
   McpServerConfig,
   ModelInfo,
+  NetworkMode,
+  NetworkPolicy,
   PermissionMode,
   ProcessInfo,
   SandboxInfo,

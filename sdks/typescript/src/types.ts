@@ -5,6 +5,17 @@
  */
 
 /** Resource limits of a sandbox; unset ones are not limited. */
+/** `"egress"`: outbound internet, never the host, link-local, private ranges or other sandboxes unless `allow`
+ * names them; `"none"`: loopback only; `"host"`: the host's network, when the server allows it. */
+export type NetworkMode = "none" | "egress" | "host";
+
+/** What a sandbox may reach: a mode and, for `egress`, allow and deny rules (CIDRs or host names). */
+export interface NetworkPolicy {
+  mode: NetworkMode;
+  allow: string[];
+  deny: string[];
+}
+
 export interface Limits {
   /** Memory limit in MiB. */
   memoryMb?: number | null;
@@ -34,7 +45,8 @@ export interface SandboxInfo {
   labels: Record<string, string>;
   env: Record<string, string>;
   cwd: string;
-  network: "none" | "host";
+  /** The network in force: its mode and rules. */
+  network: NetworkPolicy;
   limits: Limits;
   /** Each limit really enforced, and by what mechanism. */
   enforcedLimits: Record<string, string>;
@@ -197,6 +209,12 @@ export function limitsToWire(limits: Limits = {}): Wire {
 }
 
 /** @internal */
+export function networkPolicyFrom(w: unknown): NetworkPolicy {
+  const policy = (w ?? {}) as Wire;
+  return { mode: policy.mode ?? "none", allow: policy.allow ?? [], deny: policy.deny ?? [] };
+}
+
+/** @internal */
 export function sandboxInfoFrom(w: Wire): SandboxInfo {
   const info: SandboxInfo = {
     id: w.id,
@@ -209,7 +227,7 @@ export function sandboxInfoFrom(w: Wire): SandboxInfo {
     labels: w.labels ?? {},
     env: w.env ?? {},
     cwd: w.cwd,
-    network: w.network,
+    network: networkPolicyFrom(w.network),
     limits: {
       memoryMb: w.limits?.memory_mb ?? null,
       cpus: w.limits?.cpus ?? null,

@@ -42,6 +42,7 @@ from cove.sdk._errors import (
     StdinClosed,
 )
 from cove.sdk._format import format_event
+from cove.sdk._network import AsyncNetwork
 from cove.sdk._sandbox import (
     AsyncExec,
     AsyncFiles,
@@ -51,10 +52,10 @@ from cove.sdk._sandbox import (
     ProcessResult,
     ProgressCallback,
 )
-from cove.sdk._sync import Exec, Files, Process, Sandbox
+from cove.sdk._sync import Exec, Files, Network, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
 from cove.wire import AgentSession as AgentSessionInfo
-from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ModelInfo, ProcessInfo, SandboxInfo
+from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ModelInfo, NetworkPolicy, ProcessInfo, SandboxInfo
 
 __all__ = [
     "AgentError",
@@ -70,6 +71,7 @@ __all__ = [
     "AsyncClient",
     "AsyncExec",
     "AsyncFiles",
+    "AsyncNetwork",
     "AsyncSandbox",
     "AuthError",
     "Checkpoint",
@@ -91,7 +93,9 @@ __all__ = [
     "IsADirectory",
     "Limits",
     "ModelInfo",
+    "Network",
     "NetworkModeForbidden",
+    "NetworkPolicy",
     "NotADirectory",
     "NotFound",
     "OutputChunk",

@@ -188,6 +188,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "already_exists": AlreadyExists,
     "directory_not_empty": DirectoryNotEmpty,
     "stdin_closed": StdinClosed,
+    "network_mode_fixed": Conflict,
     "invalid_request": InvalidRequest,
     "validation_error": InvalidRequest,
     "invalid_argument": InvalidRequest,
@@ -214,6 +215,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "sandbox_unavailable": SandboxUnavailable,
     "agent_unavailable": AgentUnavailable,
     "checkpoint_unavailable": SandboxUnavailable,
+    "network_unavailable": ServerError,
     "command_timeout": CommandTimeout,
     "connection_lost": ConnectionLost,
 }

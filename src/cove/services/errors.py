@@ -79,3 +79,15 @@ class PayloadTooLarge(CoveServiceError):
 
 class DiskQuotaExceeded(PayloadTooLarge):
     code = "disk_quota_exceeded"
+
+
+class Forbidden(CoveServiceError):
+    code = "forbidden"
+
+
+class NetworkModeForbidden(Forbidden):
+    code = "network_mode_forbidden"
+
+
+class NetworkUnavailable(Unavailable):
+    code = "network_unavailable"
