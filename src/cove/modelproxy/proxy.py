@@ -59,6 +59,7 @@ _QUERY = re.compile(r"[A-Za-z0-9_.=&-]{0,256}")
 _NOT_FORWARDED = "the model proxy forwards only POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024  # the Messages API itself refuses requests over 32 MB
+MAX_CHUNKS = 4096  # chunks of one request body
 _CHUNK = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 RESPONSE_TIMEOUT = 600.0  # until the response head: a long non-streamed answer may take minutes
@@ -191,20 +192,25 @@ def _parse_head(raw: bytes) -> tuple[str, list[tuple[str, str]]]:
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked request body. Each chunk costs a few calls on the event loop whatever its size, so their number
+    is bounded: a sandbox sending one-byte chunks held the server's loop at 100% (clients send a model request
+    whole, with a content-length, or in a few large chunks)."""
     body = bytearray()
-    while True:
+    for _chunk in range(MAX_CHUNKS + 1):
         size_line = await reader.readuntil(b"\r\n")
         try:
             size = int(size_line.split(b";", 1)[0].strip(), 16)
         except ValueError:
             raise _HTTPError(400, "malformed chunk size") from None
         if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers: dropped
-                pass
-            return bytes(body)
+            for _trailer in range(MAX_CHUNKS):  # trailers: dropped (as many lines as chunks at most)
+                if await reader.readuntil(b"\r\n") == b"\r\n":
+                    return bytes(body)
+            break
         if len(body) + size > MAX_BODY:
             raise _HTTPError(413, "request body too large")
         body += (await reader.readexactly(size + 2))[:-2]
+    raise _HTTPError(400, f"a chunked body of more than {MAX_CHUNKS} chunks or trailer lines")
 
 
 def _forwarded(method: str, target: str) -> bool:

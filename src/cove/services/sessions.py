@@ -50,7 +50,7 @@ from cove.services.errors import (
 )
 from cove.services.execs import ExecRequest, ExecService
 from cove.services.sandboxes import SandboxService
-from cove.services.session_state import CONFIG_KEYS, FINAL, STARTING, apply_event, summary_values
+from cove.services.session_state import CONFIG_KEYS, FINAL, STARTING, apply_event, is_setting, summary_values
 from cove.store.events import StoredEvent
 from cove.store.sessions import SessionRecord, SessionStore, zero_usage
 from cove.wire.bounds import MAX_SEQ
@@ -60,6 +60,7 @@ T = TypeVar("T")
 
 CONTROL_TIMEOUT = 30.0
 INLINE_READ_BYTES = 256 * 1024
+INLINE_LINES = 2000  # journal lines parsed on the event loop in one batch; more are parsed in a worker thread
 USAGE_SAVE_DELAY = 1.0  # at most this long between a model call and its usage reaching the database
 KILL_WAIT = 15.0
 # The runner's own defaults, so a session's reported config is what the runner really uses.
@@ -374,18 +375,24 @@ class SessionService:
     async def _ingest_batch(self, record: SessionRecord, lines: builtins.list[bytes], offset: int) -> None:
         batch: list[StoredEvent] = []
         completed_turn = False
-        for line in lines:
-            event = _event_of(record, line)
+        # Parsing is the cost of a batch, and a journal of tiny lines makes a pass millions of them: beyond a
+        # few, in a worker thread (the loop keeps its turns; it would otherwise be held for seconds).
+        parse = functools.partial(_events_of, record.id, lines)
+        parsed = parse() if len(lines) <= INLINE_LINES else await asyncio.to_thread(parse)
+        skipped = 0
+        for text, event in parsed:
             if event is None:
-                log.warning("session %s: skipping a journal line that is not one of its events", record.id)
+                skipped += 1
                 continue
             seq = event["seq"]
             if seq <= record.last_seq:
                 continue  # already ingested before a restart
             apply_event(record, event)
             record.last_seq = seq
-            batch.append(StoredEvent(seq, str(event.get("type")), line.decode()))
+            batch.append(StoredEvent(seq, str(event.get("type")), text))
             completed_turn = completed_turn or event.get("type") == "turn_complete"
+        if skipped:  # once a batch, not once a line: the journal must not be able to fill the host's disk with log
+            log.warning("session %s: skipped %d journal lines that are not its events", record.id, skipped)
         record.journal_offset = offset
         follower = self._followers.get(record.id)
         if follower is not None:
@@ -551,7 +558,7 @@ class SessionService:
             await writer.drain()
             async with asyncio.timeout(CONTROL_TIMEOUT):
                 return await reader.readline()
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a reply line over the limit
             raise AgentUnavailable(f"agent session {record.id} did not answer {op}") from exc
 
     async def prompt(self, sandbox_id: str, session_id: str, text: str) -> dict[str, Any]:
@@ -578,7 +585,7 @@ class SessionService:
             raise InvalidRequest("configure needs at least one field to change", code="validation_error")
         record = await self._live(sandbox_id, session_id)
         config = await self._control(record, "configure", **changes)
-        effective = {k: v for k, v in config.items() if k in CONFIG_KEYS}
+        effective = {k: v for k, v in config.items() if k in CONFIG_KEYS and is_setting(v)}
         record.config = {**record.config, **effective}
         await self._store.update(session_id, config=record.config)
         return await self.get(session_id)
@@ -620,7 +627,7 @@ def _reply_of(record: SessionRecord, op: str, line: bytes) -> dict[str, Any]:
     the sandbox, so anything but a well-formed answer is the session being unavailable, never a server error."""
     try:
         reply = json.loads(line, parse_constant=_refuse_constant)
-    except ValueError:
+    except (ValueError, RecursionError):
         reply = None
     if not isinstance(reply, dict):
         raise AgentUnavailable(f"agent session {record.id} answered {op} with something that is not a reply")
@@ -645,22 +652,53 @@ def _refuse_constant(name: str) -> Any:
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-def _event_of(record: SessionRecord, line: bytes) -> dict[str, Any] | None:
+def _events_of(session_id: str, lines: builtins.list[bytes]) -> builtins.list[tuple[str, dict[str, Any] | None]]:
+    """Each line as (its text, the event it is or None): pure, so it may run in a worker thread."""
+    parsed: list[tuple[str, dict[str, Any] | None]] = []
+    for line in lines:
+        event = _event_of(session_id, line)
+        parsed.append((line.decode() if event is not None else "", event))
+    return parsed
+
+
+# Deeper than this, an event could not be served back (the API's serializer gives up below 300 levels).
+MAX_EVENT_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (iteratively: the value is the sandbox's)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_EVENT_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def _event_of(session_id: str, line: bytes) -> dict[str, Any] | None:
     """The journal line as an event of this session, or None: a JSON object (strict JSON: no NaN, no lone
-    surrogate) with an integer ``seq``, a string ``type`` and this session's id. The journal is the sandbox's to
-    write: a line naming another session, or that could not be sent back out as JSON, must not reach the log."""
+    surrogate, no nesting deeper than ``MAX_EVENT_DEPTH``) with an integer ``seq``, a string ``type`` and this
+    session's id. The journal is the sandbox's to write: a line naming another session, or that could not be
+    sent back out as JSON, must not reach the log."""
     try:
         event = json.loads(line, parse_constant=_refuse_constant)
         if b"\\u" in line and _SURROGATE.search(line):  # rare: then check the decoded text really encodes
             json.dumps(event, ensure_ascii=False).encode()
-    except ValueError:  # UnicodeEncodeError included
+    except (ValueError, RecursionError):  # UnicodeEncodeError included; RecursionError: nested too deep
         return None
     if (
         not isinstance(event, dict)
         or type(event.get("seq")) is not int
         or not 0 < event["seq"] < MAX_SEQ
         or not isinstance(event.get("type"), str)
-        or event.get("session_id") != record.id
+        or event.get("session_id") != session_id
     ):
+        return None
+    if line.count(b"[") + line.count(b"{") > MAX_EVENT_DEPTH and _depth(event) > MAX_EVENT_DEPTH:
         return None
     return event
