@@ -6,10 +6,11 @@ database on the host's disk grow without bound past its disk quota."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
-from cove import AsyncSandbox
-from tests.conftest import CoveServer
+from cove import AsyncSandbox, SandboxUnavailable
+from tests.conftest import CoveServer, until
 from tests.security.conftest import sh
 
 
@@ -80,7 +81,9 @@ async def test_forged_conversations_cannot_grow_the_database_past_the_disk_quota
         await attacker.files.write("/tmp/grow.py", GROW)
         journal = f"/run/cove/agents/{session.session_id}/events.jsonl"
         seq = (await session.refresh()).last_seq
-        await sh(attacker, f"python3 /tmp/grow.py {session.session_id} {journal} {seq} 4", timeout=120)
-        await asyncio.sleep(2)
+        with contextlib.suppress(SandboxUnavailable):  # the sandbox is stopped mid-attack: what the quota is for
+            await sh(attacker, f"python3 /tmp/grow.py {session.session_id} {journal} {seq} 4", timeout=120)
+        info = await until(attacker, lambda info: info.state == "stopped")
+        assert info.stop_reason == "disk_limit"
         grown = _database_bytes(own_server) - before
     assert grown < 80 * 1024 * 1024, f"the database grew by {grown >> 20} MiB, past the sandbox's 80 MiB quota"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from cove.runtime.bwrap import (
 )
 from cove.runtime.egress import Egress
 from cove.runtime.guest_client import GuestClient, GuestError, GuestUnavailable
+from cove.runtime.held_files import deleted_but_open
 from cove.runtime.netpolicy import NetworkPolicy
 from cove.runtime.network import LiveSandbox, NetworkError, Networks
 from cove.runtime.spec import SandboxSpec
@@ -436,6 +438,7 @@ class SandboxService:
                 await self.kill(record.id, reason="exited")
             elif check_disk and (disk_mb := SandboxSpec.from_json(record.spec).limits.disk_mb):
                 used = await _disk_usage(self.paths(record.id).root, self.storage)
+                used += await asyncio.to_thread(self._held_bytes, record.id)
                 self.disk_used[record.id] = used
                 if used > (disk_mb + DISK_TOLERANCE_MB) * 1024 * 1024:
                     await self.kill(record.id, reason="disk_limit")
@@ -443,6 +446,18 @@ class SandboxService:
         for sandbox_id in unsaved:
             if sandbox_id in self._last_active:
                 await self._store.update(sandbox_id, last_active_at=self._last_active[sandbox_id])
+
+    def _held_bytes(self, sandbox_id: str) -> int:
+        """What the sandbox's processes hold in files they deleted, on its own filesystems (not /dev/shm)."""
+        pids = self._driver.cgroups.pids(sandbox_id)
+        if not pids:
+            return 0
+        paths = self.paths(sandbox_id)
+        devices = set()
+        for path in (paths.root, paths.workspace, paths.home):
+            with contextlib.suppress(OSError):
+                devices.add(path.stat().st_dev)
+        return deleted_but_open(pids, devices)
 
     async def run_reaper(self) -> None:
         while True:

@@ -38,6 +38,7 @@ from cove.runtime.bwrap import GUEST_CODE, GUEST_RUN, runner_python
 from cove.runtime.guest_client import GuestError, GuestUnavailable
 from cove.runtime.inotify import DirectoryWatcher
 from cove.runtime.safe_open import UnsafePath
+from cove.runtime.spec import SandboxSpec
 from cove.runtime.transcripts import SavedTranscript
 from cove.services.errors import (
     AgentUnavailable,
@@ -52,6 +53,7 @@ from cove.services.execs import ExecRequest, ExecService
 from cove.services.sandboxes import SandboxService
 from cove.services.session_state import CONFIG_KEYS, FINAL, STARTING, apply_event, is_setting, summary_values
 from cove.store.events import StoredEvent
+from cove.store.sandboxes import SandboxRecord
 from cove.store.sessions import SessionRecord, SessionStore, zero_usage
 from cove.wire.bounds import MAX_SEQ
 
@@ -61,6 +63,7 @@ T = TypeVar("T")
 CONTROL_TIMEOUT = 30.0
 INLINE_READ_BYTES = 256 * 1024
 INLINE_LINES = 2000  # journal lines parsed on the event loop in one batch; more are parsed in a worker thread
+DATABASE_WRITE_FACTOR = 2  # a stored byte takes the database file's byte and, until a checkpoint, the WAL's
 USAGE_SAVE_DELAY = 1.0  # at most this long between a model call and its usage reaching the database
 KILL_WAIT = 15.0
 # The runner's own defaults, so a session's reported config is what the runner really uses.
@@ -103,10 +106,13 @@ _Control = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 class _Follower:
     """Ingests one session's journal and watches its runner process until it exits."""
 
-    def __init__(self, record: SessionRecord, journal: JournalTail, uid: int) -> None:
+    def __init__(self, record: SessionRecord, journal: JournalTail, sandbox: SandboxRecord) -> None:
         self.sandbox_id = record.sandbox_id
         self.journal = journal
-        self.uid = uid  # the sandbox's: what the session's files and sockets must be owned by
+        self.uid = sandbox.uid  # the sandbox's: what the session's files and sockets must be owned by
+        # What its sessions may keep in the database: the sandbox's disk quota (None: no quota).
+        disk_mb = SandboxSpec.from_json(sandbox.spec).limits.disk_mb
+        self.quota = disk_mb * 1024 * 1024 if disk_mb else None
         self.wake = asyncio.Event()
         self.exited = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -147,6 +153,8 @@ class SessionService:
         self._followers: dict[str, _Follower] = {}
         self._tokens: dict[str, tuple[str, int]] = {}  # token hash -> (session, its sandbox's uid)
         self._saved_transcripts: dict[str, SavedTranscript] = {}  # by transcript file name
+        self._stored: dict[str, int] = {}  # database bytes per sandbox, counted against its disk quota
+        self._over_quota: set[str] = set()
 
     # -- queries -----------------------------------------------------------------------------------------
 
@@ -260,7 +268,7 @@ class SessionService:
         except (GuestError, GuestUnavailable) as exc:
             await self._store.update(record.id, status="failed", error={"code": "start_failed", "message": str(exc)})
             raise AgentUnavailable(f"sandbox {sandbox_id} could not prepare the agent session: {exc}") from exc
-        follower = self._follow(record, sandbox.uid)
+        follower = self._follow(record, sandbox)
         if request.prompt:
             follower.accepted_turn = 1
         # The runner finds the model proxy's port in the sandbox itself (the supervisor's forwarder writes it).
@@ -312,9 +320,9 @@ class SessionService:
 
     # -- following a session -----------------------------------------------------------------------------
 
-    def _follow(self, record: SessionRecord, uid: int) -> _Follower:
-        run_dir = self._sandboxes.paths(record.sandbox_id).run
-        follower = _Follower(record, JournalTail(run_dir, uid, record.id), uid)
+    def _follow(self, record: SessionRecord, sandbox: SandboxRecord) -> _Follower:
+        run_dir, uid = self._sandboxes.paths(record.sandbox_id).run, sandbox.uid
+        follower = _Follower(record, JournalTail(run_dir, uid, record.id), sandbox)
         self._followers[record.id] = follower
         self._events.reopen(record.id)
         try:
@@ -397,6 +405,7 @@ class SessionService:
         follower = self._followers.get(record.id)
         if follower is not None:
             follower.usage_unsaved = False  # summary_values carries it
+            await self._charge(follower, sum(len(event.data) for event in batch))
         await self._events.append(record.id, batch, summary_values(record))
         if completed_turn and record.claude_session_id:
             await self._save_transcript(record)
@@ -410,7 +419,7 @@ class SessionService:
         if not claude_session_id:
             return
         follower = self._followers.get(record.id)
-        if follower is None:
+        if follower is None or not await self._may_store(record, claude_session_id):
             return
         home, uid = self._sandboxes.paths(record.sandbox_id).home, follower.uid
         name = f"{claude_session_id}.jsonl"
@@ -420,6 +429,8 @@ class SessionService:
             size = transcripts.grew_by(home, uid, saved, name) if saved is not None else INLINE_READ_BYTES + 1
             found = await _read(size, functools.partial(transcripts.read, home, uid, name, saved))
             if found is not None and found.tail is not None:
+                if not await self._charge(follower, len(found.tail)):
+                    return
                 if found.tail == "" or await self._store.append_transcript(claude_session_id, found.tail):
                     self._saved_transcripts[name] = found.saved
                     return
@@ -429,9 +440,41 @@ class SessionService:
             return
         except OSError:
             return
-        if found is not None:
+        if found is not None and await self._charge(follower, len(found.text)):
             await self._store.save_transcript(claude_session_id, record.sandbox_id, found.project, found.text)
             self._saved_transcripts[name] = found.saved
+
+    async def _stop_over_quota(self, sandbox_id: str) -> None:
+        with contextlib.suppress(CoveServiceError):
+            await self._sandboxes.kill(sandbox_id, reason="disk_limit")
+
+    async def _may_store(self, record: SessionRecord, claude_session_id: str) -> bool:
+        """Whether this session may (re)store this conversation. Its id comes from the sandbox, so a session may
+        write only a conversation no one stored, one its own sandbox stored last, or the one it was started to
+        continue (``resume``, not a fork): never another sandbox's, whose resume would hand it back poisoned."""
+        owner = await self._store.transcript_owner(claude_session_id)
+        if owner is None or owner == record.sandbox_id or (record.resume == claude_session_id and not record.fork):
+            return True
+        log.warning("session %s: not storing conversation %s, which another sandbox owns", record.id, claude_session_id)
+        return False
+
+    async def _charge(self, follower: _Follower, size: int) -> bool:
+        """Count ``size`` bytes more of the database against the sandbox's disk quota: what its sessions store
+        (events, transcripts) stays on the host's disk, also after it is gone — twice while SQLite's write-ahead
+        log holds it, hence the factor. Past the quota the sandbox is stopped (``disk_limit``), as it is for its
+        files, and nothing more is stored for it."""
+        size *= DATABASE_WRITE_FACTOR
+        sandbox_id = follower.sandbox_id
+        if sandbox_id not in self._stored:
+            self._stored[sandbox_id] = await self._store.stored_bytes(sandbox_id)
+        if follower.quota is not None and self._stored[sandbox_id] + size > follower.quota:
+            if sandbox_id not in self._over_quota:
+                self._over_quota.add(sandbox_id)
+                log.warning("sandbox %s: what its sessions stored passed its disk quota; stopping it", sandbox_id)
+                follower.tasks.append(asyncio.create_task(self._stop_over_quota(sandbox_id)))
+            return False
+        self._stored[sandbox_id] += size
+        return True
 
     async def _watch_process(self, record: SessionRecord) -> None:
         """When the runner process ends, make sure its journal ends with ``exit`` (a SIGKILL leaves none)."""
@@ -464,7 +507,7 @@ class SessionService:
             if record.status in FINAL and record.exit_code is not None:
                 continue
             sandbox = await self._sandboxes.get(record.sandbox_id)
-            follower = self._follow(record, sandbox.uid)
+            follower = self._follow(record, sandbox)
             if sandbox.state == "running":
                 follower.tasks.append(asyncio.create_task(self._watch_process(record)))
             else:
@@ -684,7 +727,10 @@ def _event_of(session_id: str, line: bytes) -> dict[str, Any] | None:
     """The journal line as an event of this session, or None: a JSON object (strict JSON: no NaN, no lone
     surrogate, no nesting deeper than ``MAX_EVENT_DEPTH``) with an integer ``seq``, a string ``type`` and this
     session's id. The journal is the sandbox's to write: a line naming another session, or that could not be
-    sent back out as JSON, must not reach the log."""
+    sent back out as JSON, must not reach the log. A bare CR (JSON whitespace, never in a string) would end a
+    line of an SSE stream half-way: a line with one is no event either."""
+    if b"\r" in line:
+        return None
     try:
         event = json.loads(line, parse_constant=_refuse_constant)
         if b"\\u" in line and _SURROGATE.search(line):  # rare: then check the decoded text really encodes
