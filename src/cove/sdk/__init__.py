@@ -3,12 +3,13 @@
 Everything here is also importable from ``cove`` itself; docs/names.md lists each name with its TypeScript twin.
 """
 
-from cove.sdk._agent import AgentEvent, AgentSessionEnded, AsyncAgents, AsyncAgentSession
+from cove.sdk._agent import AgentEvent, AgentSessionEnded, AsyncAgents, AsyncAgentSession, PermissionRequest
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import (
     AgentError,
     AgentUnavailable,
     AlreadyExists,
+    AlreadyResolved,
     AuthError,
     CheckpointNotFound,
     CommandNotFound,
@@ -28,6 +29,7 @@ from cove.sdk._errors import (
     PathOutsideSandbox,
     PayloadTooLarge,
     PermissionDenied,
+    PermissionNotFound,
     ProcessNotFound,
     QuotaExceeded,
     RateLimited,
@@ -54,7 +56,17 @@ from cove.sdk._sandbox import (
 from cove.sdk._sync import Exec, Files, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
 from cove.wire import AgentSession as AgentSessionInfo
-from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ModelInfo, ProcessInfo, SandboxInfo
+from cove.wire import (
+    Checkpoint,
+    ExecResult,
+    FileInfo,
+    Limits,
+    ModelInfo,
+    PermissionAnswer,
+    PermissionResolved,
+    ProcessInfo,
+    SandboxInfo,
+)
 
 __all__ = [
     "AgentError",
@@ -65,6 +77,7 @@ __all__ = [
     "AgentUnavailable",
     "Agents",
     "AlreadyExists",
+    "AlreadyResolved",
     "AsyncAgentSession",
     "AsyncAgents",
     "AsyncClient",
@@ -97,7 +110,11 @@ __all__ = [
     "OutputChunk",
     "PathOutsideSandbox",
     "PayloadTooLarge",
+    "PermissionAnswer",
     "PermissionDenied",
+    "PermissionNotFound",
+    "PermissionRequest",
+    "PermissionResolved",
     "Process",
     "ProcessHandle",
     "ProcessInfo",
