@@ -43,7 +43,7 @@ from cove.sdk._errors import (
     SessionNotFound,
     StdinClosed,
 )
-from cove.sdk._format import format_event
+from cove.sdk._format import EventPrinter, format_event
 from cove.sdk._sandbox import (
     AsyncExec,
     AsyncFiles,
@@ -94,6 +94,7 @@ __all__ = [
     "CoveError",
     "DirectoryNotEmpty",
     "DiskQuotaExceeded",
+    "EventPrinter",
     "Exec",
     "ExecResult",
     "FileInfo",
