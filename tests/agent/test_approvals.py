@@ -14,7 +14,7 @@ from cove import AlreadyResolved, AsyncSandbox, InvalidRequest, PermissionNotFou
 from cove.sdk import AgentEvent, AsyncAgentSession, PermissionAnswer, PermissionRequest
 from tests.agent.conftest import main_requests, validate_events
 from tests.agent.test_streams import ws_url
-from tests.conftest import CoveServer
+from tests.conftest import CoveServer, serving
 
 
 def write(name: str, marker: str = "") -> str:
@@ -139,11 +139,8 @@ async def test_a_second_client_answers_while_the_first_is_away(server: CoveServe
 
 
 async def test_a_pending_approval_survives_a_server_sigkill(tmp_path: Path) -> None:
-    server = CoveServer(tmp_path / "home")
-    server.start()
-    try:
-        connection = {"url": server.url, "api_key": server.api_key}
-        sandbox = await AsyncSandbox.create(**connection)
+    with serving(tmp_path / "home") as server:
+        sandbox = await AsyncSandbox.create(url=server.url, api_key=server.api_key)
         session = await sandbox.agent.start(write("durable.txt"), permission_mode="default")
         asked = await requested(session)
         await session.close()
@@ -162,11 +159,7 @@ async def test_a_pending_approval_survives_a_server_sigkill(tmp_path: Path) -> N
         events = validate_events(await attached.collect_events())
         assert [e["type"] for e in events].count("permission_resolved") == 1
         await attached.kill()
-        await sandbox.kill()
         await sandbox.close()
-    finally:
-        server.kill_all_sandboxes()
-        server.kill()
 
 
 async def test_an_interrupt_denies_the_pending_request(sandbox: AsyncSandbox) -> None:
