@@ -59,6 +59,9 @@ export class SessionNotFound extends NotFound {}
 /** `resume` named a Claude conversation Cove cannot find; nothing was started. */
 export class ResumeNotFound extends NotFound {}
 
+/** The agent session never asked for a permission with that request id. */
+export class PermissionNotFound extends NotFound {}
+
 /** The request clashes with the current state (HTTP 409). */
 export class Conflict extends CoveError {}
 
@@ -81,6 +84,12 @@ export class DirectoryNotEmpty extends Conflict {}
 
 /** The process's standard input is closed, or was never opened. */
 export class StdinClosed extends Conflict {}
+
+/**
+ * The permission request was decided before: answered by a client (maybe another one), denied by the session's
+ * timeout, or by an interrupt. A request is decided once.
+ */
+export class AlreadyResolved extends Conflict {}
 
 /** The request was malformed or failed validation (HTTP 400/422); the message names the field. */
 export class InvalidRequest extends CoveError {}
@@ -155,6 +164,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   process_not_found: ProcessNotFound,
   session_not_found: SessionNotFound,
   resume_not_found: ResumeNotFound,
+  permission_not_found: PermissionNotFound,
   conflict: Conflict,
   sandbox_not_running: SandboxNotRunning,
   session_exited: SessionExited,
@@ -163,6 +173,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   directory_not_empty: DirectoryNotEmpty,
   stdin_closed: StdinClosed,
   network_mode_fixed: Conflict,
+  already_resolved: AlreadyResolved,
   invalid_request: InvalidRequest,
   validation_error: InvalidRequest,
   invalid_argument: InvalidRequest,

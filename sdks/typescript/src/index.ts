@@ -16,6 +16,10 @@ export type {
   AgentConfigureOptions,
   AgentStartOptions,
   InterruptReceipt,
+  PermissionAnswer,
+  PermissionDecision,
+  PermissionReceipt,
+  PermissionRequest,
   PromptReceipt,
 } from "./agent.js";
 export { DEFAULT_URL, resolveKey, resolveUrl } from "./config.js";
@@ -23,6 +27,7 @@ export {
   AgentError,
   AgentUnavailable,
   AlreadyExists,
+  AlreadyResolved,
   AuthError,
   BY_CODE,
   BY_STATUS,
@@ -44,6 +49,7 @@ export {
   PathOutsideSandbox,
   PayloadTooLarge,
   PermissionDenied,
+  PermissionNotFound,
   ProcessNotFound,
   QuotaExceeded,
   RateLimited,

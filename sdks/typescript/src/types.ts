@@ -125,6 +125,8 @@ export interface AgentConfig {
   maxTurns: number | null;
   cwd: string;
   mcpServers: Record<string, McpServerConfig> | null;
+  /** How long a permission request waits before it is denied; null: until it is answered. */
+  permissionTimeoutS: number | null;
 }
 
 /** Token counts summed over a session's turns. */
@@ -304,6 +306,7 @@ export function agentConfigFrom(w: Wire): AgentConfig {
     maxTurns: w.max_turns ?? null,
     cwd: w.cwd,
     mcpServers: w.mcp_servers ?? null,
+    permissionTimeoutS: w.permission_timeout_s ?? null,
   };
 }
 

@@ -3,12 +3,13 @@
 Everything here is also importable from ``cove`` itself; docs/names.md lists each name with its TypeScript twin.
 """
 
-from cove.sdk._agent import AgentEvent, AgentSessionEnded, AsyncAgents, AsyncAgentSession
+from cove.sdk._agent import AgentEvent, AgentSessionEnded, AsyncAgents, AsyncAgentSession, PermissionRequest
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import (
     AgentError,
     AgentUnavailable,
     AlreadyExists,
+    AlreadyResolved,
     AuthError,
     CheckpointNotFound,
     CommandNotFound,
@@ -28,6 +29,7 @@ from cove.sdk._errors import (
     PathOutsideSandbox,
     PayloadTooLarge,
     PermissionDenied,
+    PermissionNotFound,
     ProcessNotFound,
     QuotaExceeded,
     RateLimited,
@@ -41,7 +43,7 @@ from cove.sdk._errors import (
     SessionNotFound,
     StdinClosed,
 )
-from cove.sdk._format import format_event
+from cove.sdk._format import EventPrinter, format_event
 from cove.sdk._network import AsyncNetwork
 from cove.sdk._sandbox import (
     AsyncExec,
@@ -55,7 +57,18 @@ from cove.sdk._sandbox import (
 from cove.sdk._sync import Exec, Files, Network, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
 from cove.wire import AgentSession as AgentSessionInfo
-from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ModelInfo, NetworkPolicy, ProcessInfo, SandboxInfo
+from cove.wire import (
+    Checkpoint,
+    ExecResult,
+    FileInfo,
+    Limits,
+    ModelInfo,
+    NetworkPolicy,
+    PermissionAnswer,
+    PermissionResolved,
+    ProcessInfo,
+    SandboxInfo,
+)
 
 __all__ = [
     "AgentError",
@@ -66,6 +79,7 @@ __all__ = [
     "AgentUnavailable",
     "Agents",
     "AlreadyExists",
+    "AlreadyResolved",
     "AsyncAgentSession",
     "AsyncAgents",
     "AsyncClient",
@@ -83,6 +97,7 @@ __all__ = [
     "CoveError",
     "DirectoryNotEmpty",
     "DiskQuotaExceeded",
+    "EventPrinter",
     "Exec",
     "ExecResult",
     "FileInfo",
@@ -101,7 +116,11 @@ __all__ = [
     "OutputChunk",
     "PathOutsideSandbox",
     "PayloadTooLarge",
+    "PermissionAnswer",
     "PermissionDenied",
+    "PermissionNotFound",
+    "PermissionRequest",
+    "PermissionResolved",
     "Process",
     "ProcessHandle",
     "ProcessInfo",

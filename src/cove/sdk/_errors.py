@@ -72,6 +72,10 @@ class ResumeNotFound(NotFound):
     """``resume`` named a Claude conversation Cove cannot find; nothing was started."""
 
 
+class PermissionNotFound(NotFound):
+    """The agent session never asked for a permission with that request id."""
+
+
 class Conflict(CoveError):
     """The request clashes with the current state (HTTP 409)."""
 
@@ -97,6 +101,11 @@ class DirectoryNotEmpty(Conflict):
 
 class StdinClosed(Conflict):
     """The process's standard input is closed, or was never opened."""
+
+
+class AlreadyResolved(Conflict):
+    """The permission request was decided before: answered by a client (maybe another one), denied by the
+    session's timeout, or by an interrupt. A request is decided once."""
 
 
 class InvalidRequest(CoveError):
@@ -181,6 +190,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "process_not_found": ProcessNotFound,
     "session_not_found": SessionNotFound,
     "resume_not_found": ResumeNotFound,
+    "permission_not_found": PermissionNotFound,
     "conflict": Conflict,
     "sandbox_not_running": SandboxNotRunning,
     "session_exited": SessionExited,
@@ -189,6 +199,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "directory_not_empty": DirectoryNotEmpty,
     "stdin_closed": StdinClosed,
     "network_mode_fixed": Conflict,
+    "already_resolved": AlreadyResolved,
     "invalid_request": InvalidRequest,
     "validation_error": InvalidRequest,
     "invalid_argument": InvalidRequest,

@@ -42,8 +42,10 @@ from cove.runtime.spec import SandboxSpec
 from cove.runtime.transcripts import SavedTranscript
 from cove.services.errors import (
     AgentUnavailable,
+    AlreadyResolved,
     CoveServiceError,
     InvalidRequest,
+    PermissionNotFound,
     ResumeNotFound,
     SandboxNotRunning,
     SessionExited,
@@ -617,11 +619,25 @@ class SessionService:
             follower.accepted_turn = max(follower.accepted_turn, turn)
         return {"queued": queued, "turn": turn}
 
-    async def interrupt(self, sandbox_id: str, session_id: str) -> dict[str, Any]:
+    async def interrupt(self, sandbox_id: str, session_id: str, by: str) -> dict[str, Any]:
+        """Abort the running turn; ``by`` (the caller's key id) is named as who denied what was pending."""
         record = await self._live(sandbox_id, session_id)
-        result = await self._control(record, "interrupt")
+        result = await self._control(record, "interrupt", by=by)
         turn = result.get("turn")
         return {"interrupted": bool(result.get("interrupted")), "turn": turn if _whole(turn) else None}
+
+    async def answer_permission(
+        self, sandbox_id: str, session_id: str, request_id: str, answer: dict[str, Any], by: str
+    ) -> dict[str, Any]:
+        """Answer a ``permission_requested`` of the session. The runner holds what is pending and takes the first
+        answer only: a second is ``AlreadyResolved``, an id it never asked ``PermissionNotFound``. ``by`` is the
+        caller's key id, written into ``permission_resolved``."""
+        record = await self._live(sandbox_id, session_id)
+        result = await self._control(record, "permission", request_id=request_id, **answer, by=by)
+        decision = result.get("decision")
+        if result.get("request_id") != request_id or decision not in ("allow", "deny"):
+            raise AgentUnavailable(f"agent session {record.id} answered permission with {result!r:.200}")
+        return {"request_id": request_id, "decision": decision, "by": by}
 
     async def configure(self, sandbox_id: str, session_id: str, changes: dict[str, Any]) -> SessionRecord:
         if not changes:
@@ -677,13 +693,21 @@ def _reply_of(record: SessionRecord, op: str, line: bytes) -> dict[str, Any]:
     if not reply.get("ok"):
         error = reply["error"] if isinstance(reply.get("error"), dict) else {}
         message, code = str(error.get("message", f"{op} refused"))[:1000], str(error.get("code", "refused"))[:100]
+        refusal = _RUNNER_ERRORS.get(code)
+        if refusal is not None:
+            raise refusal(message)
         raise InvalidRequest(message, code=code if code in _RUNNER_CODES else "refused")
     result = reply.get("result")
     return result if isinstance(result, dict) else {}
 
 
-# What the runner may answer a refused command with (each becomes the API's error code as it is).
+# What the runner may answer a refused command with (each becomes the API's error code as it is), and the codes
+# that are refusals of a class of their own.
 _RUNNER_CODES = {"invalid_argument", "bad_request", "unknown_op", "stopping", "too_large", "internal"}
+_RUNNER_ERRORS: dict[str, type[CoveServiceError]] = {
+    "permission_not_found": PermissionNotFound,
+    "already_resolved": AlreadyResolved,
+}
 
 
 def _refuse_constant(name: str) -> Any:
