@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 
 import cove
 from cove import __name__ as package_name
-from cove.api import auth, errors
+from cove.api import auth, errors, inspector
 from cove.api.deps import Services
 from cove.api.request_limits import BodyLimit
 from cove.api.routes import agents, checkpoints, execs, files, model, pool, sandboxes
@@ -171,4 +171,5 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(pool.router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)
+    inspector.install(app)
     return app

@@ -1,19 +1,51 @@
-"""Bearer API keys on every route but /healthz; WebSockets may pass the key as ``?api_key=`` (browsers cannot
-set headers on a WebSocket). The id of the key a request came with is kept on it: what the server writes where
-an event names who did something (``by`` of an approval), never what a client says."""
+"""Bearer API keys on every route but /healthz and the Inspector's static page.
+
+Browsers cannot set headers on a WebSocket, so a WebSocket may carry its key two more ways: as a subprotocol
+(``cove.bearer.<base64url of the key>``, offered beside ``cove``, which the server answers with — the Inspector's
+way: the key stays out of URLs, and so out of histories and logs) or as ``?api_key=``. The id of the key a request
+came with is kept on it: what the server writes where an event names who did something (``by`` of an approval),
+never what a client says."""
 
 from __future__ import annotations
+
+import base64
+import binascii
 
 from fastapi import HTTPException, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from cove.api.deps import services_of
 
+SUBPROTOCOL = "cove"
+BEARER_SUBPROTOCOL = "cove.bearer."
+
 
 def _bearer(header: str | None) -> str | None:
     if header and header.lower().startswith("bearer "):
         return header[7:].strip()
     return None
+
+
+def _offered(websocket: WebSocket) -> list[str]:
+    protocols: list[str] = websocket.scope.get("subprotocols", [])
+    return protocols
+
+
+def _subprotocol_key(websocket: WebSocket) -> str | None:
+    for protocol in _offered(websocket):
+        if protocol.startswith(BEARER_SUBPROTOCOL):
+            encoded = protocol[len(BEARER_SUBPROTOCOL) :]
+            try:
+                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            except (binascii.Error, ValueError):
+                return None
+    return None
+
+
+def subprotocol(websocket: WebSocket) -> str | None:
+    """What to accept the WebSocket with: ``cove`` when the client offered it (a browser drops a handshake whose
+    answer names none of the subprotocols it offered), else nothing."""
+    return SUBPROTOCOL if SUBPROTOCOL in _offered(websocket) else None
 
 
 async def require_key(request: Request) -> None:
@@ -27,7 +59,11 @@ async def require_key(request: Request) -> None:
 
 
 async def websocket_key_valid(websocket: WebSocket) -> bool:
-    key = _bearer(websocket.headers.get("authorization")) or websocket.query_params.get("api_key")
+    key = (
+        _bearer(websocket.headers.get("authorization"))
+        or _subprotocol_key(websocket)
+        or websocket.query_params.get("api_key")
+    )
     key_id = await services_of(websocket.app).keys.key_id(key) if key else None
     websocket.state.key_id = key_id
     return key_id is not None

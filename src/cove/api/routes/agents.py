@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocke
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from cove.api.auth import caller, websocket_key_valid
+from cove.api.auth import caller, subprotocol, websocket_key_valid
 from cove.api.deps import Services, ServicesDep, services_of
 from cove.api.errors import describe_validation_errors, status_for
 from cove.events.log import ScrollbackEnd
@@ -241,7 +241,7 @@ async def session_socket(websocket: WebSocket, sandbox_id: str, session_id: str)
     if not await websocket_key_valid(websocket):
         await websocket.close(code=4401, reason="missing or invalid API key")
         return
-    await websocket.accept()
+    await websocket.accept(subprotocol=subprotocol(websocket))
     svc = services_of(websocket.app)
     try:
         after = int(websocket.query_params.get("after", "0"))

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from cove.api.auth import websocket_key_valid
+from cove.api.auth import subprotocol, websocket_key_valid
 from cove.api.deps import ServicesDep, services_of
 from cove.api.errors import status_for
 from cove.runtime.guest_client import GuestUnavailable, Output, ProcessStream
@@ -142,7 +142,7 @@ async def _guarded(websocket: WebSocket, body: Any) -> None:
     if not await websocket_key_valid(websocket):
         await websocket.close(code=4401, reason="missing or invalid API key")
         return
-    await websocket.accept()
+    await websocket.accept(subprotocol=subprotocol(websocket))
     try:
         await body
     except CoveServiceError as exc:
