@@ -1,0 +1,109 @@
+/** The sandbox view: what the sandbox is (kept live), and a tab for each thing in it. */
+
+import type { VNode } from "preact";
+import { useState } from "preact/hooks";
+
+import type { Api } from "../api/client.js";
+import { type Credentials, can } from "../api/credentials.js";
+import { getSandbox, killSandbox } from "../api/resources.js";
+import { Problem } from "../components/Problem.js";
+import { type Tab, Tabs } from "../components/Tabs.js";
+import { age } from "../lib/format.js";
+import { usePoll } from "../lib/poll.js";
+import { href, type SandboxTab } from "../lib/router.js";
+import { CheckpointsTab } from "./sandbox/CheckpointsTab.js";
+import { FilesTab } from "./sandbox/FilesTab.js";
+import { ProcessesTab } from "./sandbox/ProcessesTab.js";
+import { SessionsTab } from "./sandbox/SessionsTab.js";
+import { Labels, limitsText } from "./SandboxesView.js";
+
+interface Props {
+  api: Api;
+  credentials: Credentials;
+  sandboxId: string;
+  tab: SandboxTab;
+}
+
+const TAB_LABELS: [SandboxTab, string][] = [
+  ["sessions", "Sessions"],
+  ["processes", "Processes"],
+  ["files", "Files"],
+  ["checkpoints", "Checkpoints"],
+];
+
+export function SandboxView({ api, credentials, sandboxId, tab }: Props) {
+  const sandbox = usePoll((signal) => getSandbox(api, sandboxId, signal), 3000, [api, sandboxId]);
+  const [error, setError] = useState<unknown>(null);
+  const info = sandbox.data;
+  const running = info?.state === "running";
+  const tabs: Tab[] = TAB_LABELS.map(([id, label]) => ({ id, label, href: href({ view: "sandbox", sandboxId, tab: id }) }));
+
+  const panels: Record<SandboxTab, () => VNode> = {
+    sessions: () => <SessionsTab api={api} sandboxId={sandboxId} running={running} />,
+    processes: () => <ProcessesTab api={api} credentials={credentials} sandboxId={sandboxId} />,
+    files: () => <FilesTab api={api} credentials={credentials} sandboxId={sandboxId} />,
+    checkpoints: () => <CheckpointsTab api={api} sandboxId={sandboxId} running={running} />,
+  };
+
+  return (
+    <section class="page">
+      <div class="page-head">
+        <h1>
+          Sandbox <code>{sandboxId}</code>
+        </h1>
+        {info && running && credentials.kind === "key" ? (
+          <button
+            type="button"
+            class="danger"
+            onClick={async () => {
+              if (!confirm(`Kill sandbox ${sandboxId}? Its processes and agents stop.`)) return;
+              try {
+                await killSandbox(api, sandboxId);
+                sandbox.reload();
+              } catch (caught) {
+                setError(caught);
+              }
+            }}
+          >
+            Kill sandbox
+          </button>
+        ) : null}
+      </div>
+      <Problem error={sandbox.error ?? error} />
+      {info ? (
+        <dl class="facts">
+          <div>
+            <dt>State</dt>
+            <dd>
+              <span class={`badge state-${info.state}`}>{info.state}</span>
+              {info.stopReason ? ` (${info.stopReason})` : ""}
+            </dd>
+          </div>
+          <div>
+            <dt>Age</dt>
+            <dd>{age(info.createdAt)}</dd>
+          </div>
+          <div>
+            <dt>Network</dt>
+            <dd>{info.network.mode}</dd>
+          </div>
+          <div>
+            <dt>Limits and use</dt>
+            <dd>{limitsText(info)}</dd>
+          </div>
+          <div>
+            <dt>Labels</dt>
+            <dd>
+              <Labels labels={info.labels} />
+            </dd>
+          </div>
+        </dl>
+      ) : null}
+      {can(credentials, "read") ? (
+        <Tabs label="Sandbox" tabs={tabs} selected={tab}>
+          {panels[tab]()}
+        </Tabs>
+      ) : null}
+    </section>
+  );
+}

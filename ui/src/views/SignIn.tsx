@@ -1,0 +1,61 @@
+/**
+ * Sign-in with an API key. The key is checked against the server, then kept in this tab's session storage only:
+ * closing the tab forgets it, and it is never put in a URL.
+ */
+
+import { useState } from "preact/hooks";
+
+import { AuthError } from "@cove/sdk/errors.js";
+
+import { Api } from "../api/client.js";
+import { ALL_SCOPES, type Credentials } from "../api/credentials.js";
+import { Problem } from "../components/Problem.js";
+
+export function SignIn({ onSignedIn, reason }: { onSignedIn: (credentials: Credentials) => void; reason: string | null }) {
+  const [key, setKey] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(reason);
+
+  return (
+    <main class="sign-in">
+      <form
+        class="card"
+        aria-labelledby="sign-in-title"
+        onSubmit={async (event) => {
+          event.preventDefault();
+          setBusy(true);
+          setError(null);
+          const credentials: Credentials = { kind: "key", secret: key.trim(), scopes: [...ALL_SCOPES] };
+          try {
+            await new Api(credentials).get("/v1/sandboxes", { state: "running" });
+            onSignedIn(credentials);
+          } catch (caught) {
+            setError(caught instanceof AuthError ? "The server refused this key." : caught);
+            setBusy(false);
+          }
+        }}
+      >
+        <h1 id="sign-in-title">Cove Inspector</h1>
+        <p class="muted">
+          Sign in with an API key. On the server's machine the admin key is in <code>$COVE_HOME/admin_key</code>.
+        </p>
+        <label>
+          API key
+          <input
+            type="password"
+            autocomplete="off"
+            spellcheck={false}
+            value={key}
+            required
+            onInput={(event) => setKey(event.currentTarget.value)}
+          />
+        </label>
+        <button type="submit" class="primary" disabled={busy || !key.trim()}>
+          Sign in
+        </button>
+        <p class="muted small">The key stays in this tab until it closes.</p>
+        <Problem error={error} />
+      </form>
+    </main>
+  );
+}
