@@ -2,7 +2,8 @@
 // Builds the Inspector into ../src/cove/inspector/, where `cove serve` finds it (cove/api/inspector.py):
 // index.html, and under assets/ the bundles with content hashes in their names, each with a gzip and a brotli
 // twin so the server sends compressed bytes without compressing on every request.
-// `node build.mjs --tests` bundles test/*.test.ts for `node --test` instead.
+// `node build.mjs --tests` bundles test/*.test.ts for `node --test` instead; COVE_UI_DEBUG=1 leaves the bundle
+// unminified, for reading a profile.
 
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
@@ -73,7 +74,7 @@ async function buildPage() {
     outdir: assets,
     format: "esm",
     splitting: true, // the terminal (xterm.js) is a chunk of its own, fetched when a terminal opens
-    minify: true,
+    minify: !process.env.COVE_UI_DEBUG,
     entryNames: "[name]-[hash]",
     chunkNames: "[name]-[hash]",
     assetNames: "[name]-[hash]",

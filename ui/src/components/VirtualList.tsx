@@ -133,6 +133,8 @@ export function VirtualList<T>(props: VirtualListProps<T>) {
   const onScroll = () => {
     const element = container.current!;
     const atEnd = element.scrollHeight - element.scrollTop - element.clientHeight <= END_SLACK;
+    // Following, the window is computed from the end: the scroll the list made itself changes nothing.
+    if (atEnd && follow.current) return;
     follow.current = atEnd;
     setFollowing(atEnd);
     setScrollTop(element.scrollTop);

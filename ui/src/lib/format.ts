@@ -24,8 +24,11 @@ export function cost(usd: number): string {
   return `$${usd < 1 ? usd.toFixed(4) : usd.toFixed(2)}`;
 }
 
+// One formatter for every count: toLocaleString builds a new one per call, which shows in a streaming session.
+const COUNT = new Intl.NumberFormat("en-US");
+
 export function count(n: number): string {
-  return n.toLocaleString("en-US");
+  return COUNT.format(n);
 }
 
 export function clock(seconds: number): string {
