@@ -1,6 +1,6 @@
 /**
  * The page's client of Cove's API, on this origin: `fetch` with the credential in the Authorization header, and
- * WebSockets carrying it as a subprotocol (`cove.bearer.<base64url>` beside `cove`; see cove/api/auth.py), since a
+ * WebSockets carrying it as a subprotocol (`cove.bearer.<credential>` beside `cove`; see cove/api/auth.py), since a
  * browser cannot set a WebSocket's headers and a URL is no place for a secret. Failures arrive typed, by the
  * same table as the SDKs (`errorFrom`, docs/names.md).
  */
@@ -25,13 +25,6 @@ function queryString(query?: Query): string {
   }
   const text = search.toString();
   return text ? `?${text}` : "";
-}
-
-function base64url(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 async function errorOf(response: Response): Promise<CoveError> {
@@ -93,7 +86,7 @@ export class Api {
   /** A WebSocket to this origin, authenticated by subprotocol. */
   socket(path: string, query?: Query): WebSocket {
     const origin = location.origin.replace(/^http/, "ws");
-    return new WebSocket(origin + path + queryString(query), ["cove", `cove.bearer.${base64url(this.credentials.secret)}`]);
+    return new WebSocket(origin + path + queryString(query), ["cove", `cove.bearer.${this.credentials.secret}`]);
   }
 }
 
