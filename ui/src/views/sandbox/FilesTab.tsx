@@ -169,7 +169,7 @@ export function FilesTab({ api, credentials, sandboxId }: { api: Api; credential
     if (listing instanceof Error) return <Problem error={listing} />;
     if (!listing.length) return depth ? <p class="muted indent">empty</p> : <p class="muted">No files yet.</p>;
     return (
-      <ul class="tree" role="group">
+      <ul class="tree">
         {listing.map((entry) => {
           const path = entry.path || join(directory, entry.name);
           if (entry.type === "dir") {
