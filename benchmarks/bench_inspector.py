@@ -37,6 +37,7 @@ from benchmarks._harness import (
     verdict,
 )
 from cove.api.inspector import BUILT
+from cove.testing import CHROMIUM_FLAGS, chromium
 
 HISTORY = 10_000
 OPENS = 10
@@ -45,15 +46,6 @@ STREAM_SECONDS = 10
 FIRST_LOAD_GOAL = 250 * 1024
 FIRST_EVENT_GOAL_MS = 1000
 FRAME_GOAL_MS = 50
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SENTENCE = "the agent reads the file then edits the function and runs the tests again until they pass"
 WORDS = SENTENCE.split(" ")
 
@@ -241,7 +233,7 @@ def _run() -> str:
         raise SystemExit("the Inspector is not built: `make ui` builds it")
     loads = [os.getloadavg()[0]]
     with running_server() as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
         try:
             sizes = _first_load(browser, server)
             journal = Journal(server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+# Debian's Chromium, as the Inspector's tests and benchmark drive it through Playwright (never a downloaded
+# browser): no sandbox of its own (it needs user namespaces a root process here does not get), and nothing of
+# Google's services to reach (this machine's network refuses them, many at a time).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    """Where Debian's Chromium is (``make system-deps`` installs it)."""
+    path = shutil.which("chromium")
+    if path is None:
+        raise RuntimeError("Debian's chromium is needed for the Inspector's tests and benchmark: `make system-deps`")
+    return path
 
 
 def free_port() -> int:

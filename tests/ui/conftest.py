@@ -8,7 +8,6 @@ images), else to ``build/screenshots``.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,27 +17,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from cove.api.inspector import BUILT
+from cove.testing import CHROMIUM_FLAGS, chromium
 from tests.conftest import ROOT, CoveServer
 
-# The flags this machine's Chromium needs (no user namespaces for its sandbox as root, no network beyond
-# loopback); Playwright gives each launch a fresh profile directory.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(os.environ.get("COVE_SCREENSHOTS") or ROOT / "build" / "screenshots")
-
-
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("Debian's chromium is needed for the Inspector's tests: `make system-deps` installs it")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,13 @@
 /** The sandbox view: what the sandbox is (kept live), and a tab for each thing in it. */
 
 import type { VNode } from "preact";
-import { useState } from "preact/hooks";
 
 import type { Api } from "../api/client.js";
 import { type Credentials, can } from "../api/credentials.js";
 import { getSandbox, killSandbox } from "../api/resources.js";
 import { Problem } from "../components/Problem.js";
 import { type Tab, Tabs } from "../components/Tabs.js";
+import { useAction } from "../lib/action.js";
 import { age } from "../lib/format.js";
 import { usePoll } from "../lib/poll.js";
 import { href, type SandboxTab } from "../lib/router.js";
@@ -33,7 +33,7 @@ const TAB_LABELS: [SandboxTab, string][] = [
 
 export function SandboxView({ api, credentials, sandboxId, tab }: Props) {
   const sandbox = usePoll((signal) => getSandbox(api, sandboxId, signal), 3000, [api, sandboxId]);
-  const [error, setError] = useState<unknown>(null);
+  const kill = useAction();
   const info = sandbox.data;
   const running = info?.state === "running";
   const tabs: Tab[] = TAB_LABELS.map(([id, label]) => ({ id, label, href: href({ view: "sandbox", sandboxId, tab: id }) }));
@@ -55,13 +55,10 @@ export function SandboxView({ api, credentials, sandboxId, tab }: Props) {
           <button
             type="button"
             class="danger"
-            onClick={async () => {
-              if (!confirm(`Kill sandbox ${sandboxId}? Its processes and agents stop.`)) return;
-              try {
-                await killSandbox(api, sandboxId);
-                sandbox.reload();
-              } catch (caught) {
-                setError(caught);
+            disabled={kill.busy}
+            onClick={() => {
+              if (confirm(`Kill sandbox ${sandboxId}? Its processes and agents stop.`)) {
+                void kill.run(() => killSandbox(api, sandboxId)).then(sandbox.reload);
               }
             }}
           >
@@ -69,7 +66,7 @@ export function SandboxView({ api, credentials, sandboxId, tab }: Props) {
           </button>
         ) : null}
       </div>
-      <Problem error={sandbox.error ?? error} />
+      <Problem error={sandbox.error ?? kill.error} />
       {info ? (
         <dl class="facts">
           <div>

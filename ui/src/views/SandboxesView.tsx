@@ -9,7 +9,10 @@ import type { SandboxInfo } from "@cove/sdk/types.js";
 
 import type { Api } from "../api/client.js";
 import { createSandbox, killSandbox, listCheckpoints, listSandboxes, type SandboxSpec } from "../api/resources.js";
+import { Choice } from "../components/Choice.js";
 import { Problem } from "../components/Problem.js";
+import { type Column, Table } from "../components/Table.js";
+import { useAction } from "../lib/action.js";
 import { age, bytes } from "../lib/format.js";
 import { usePoll } from "../lib/poll.js";
 import { href, navigate } from "../lib/router.js";
@@ -74,26 +77,20 @@ function CreateSandbox({ api, sandboxes }: { api: Api; sandboxes: SandboxInfo[] 
   const [cpus, setCpus] = useState("");
   const [network, setNetwork] = useState("");
   const [checkpoint, setCheckpoint] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const action = useAction();
   const checkpoints = useCheckpoints(api, sandboxes, open);
 
-  const submit = async (event: Event) => {
+  const submit = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
     const spec: SandboxSpec = { labels: parseLabels(labels), limits: {} };
     if (memory) spec.limits.memory_mb = Number(memory);
     if (cpus) spec.limits.cpus = Number(cpus);
     if (network) spec.network = network;
     if (checkpoint) spec.from_checkpoint = checkpoint;
-    try {
+    void action.run(async () => {
       const sandbox = await createSandbox(api, spec);
       navigate(href({ view: "sandbox", sandboxId: sandbox.id, tab: "sessions" }));
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
+    });
   };
 
   if (!open) {
@@ -103,6 +100,7 @@ function CreateSandbox({ api, sandboxes }: { api: Api; sandboxes: SandboxInfo[] 
       </button>
     );
   }
+  const forks: [string, string][] = (checkpoints.data ?? []).map((c) => [c.id, `${c.name ? `${c.name} (${c.id})` : c.id} of ${c.sandboxId}`]);
   return (
     <form class="card form-grid" onSubmit={submit} aria-label="New sandbox">
       <label>
@@ -114,41 +112,23 @@ function CreateSandbox({ api, sandboxes }: { api: Api; sandboxes: SandboxInfo[] 
       <label>
         CPUs <input type="number" min={0.01} step={0.01} value={cpus} placeholder="no limit" onInput={(e) => setCpus(e.currentTarget.value)} />
       </label>
-      <label>
-        Network
-        <select value={network} onChange={(e) => setNetwork(e.currentTarget.value)}>
-          <option value="">server default</option>
-          <option value="egress">egress</option>
-          <option value="none">none</option>
-          <option value="host">host</option>
-        </select>
-      </label>
-      <label>
-        From checkpoint
-        <select value={checkpoint} onChange={(e) => setCheckpoint(e.currentTarget.value)}>
-          <option value="">none: a fresh sandbox</option>
-          {(checkpoints.data ?? []).map((c) => (
-            <option key={c.id} value={c.id}>
-              {c.name ? `${c.name} (${c.id})` : c.id} of {c.sandboxId}
-            </option>
-          ))}
-        </select>
-      </label>
+      <Choice label="Network" value={network} onChange={setNetwork} options={NETWORKS} />
+      <Choice label="From checkpoint" value={checkpoint} onChange={setCheckpoint} options={[["", "none: a fresh sandbox"], ...forks]} />
       <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
+        <button type="submit" class="primary" disabled={action.busy}>
           Create sandbox
         </button>
         <button type="button" onClick={() => setOpen(false)}>
           Cancel
         </button>
       </div>
-      <Problem error={error} />
+      <Problem error={action.error} />
     </form>
   );
 }
 
 function KillButton({ api, sandbox, onKilled }: { api: Api; sandbox: SandboxInfo; onKilled: () => void }) {
-  const [error, setError] = useState<unknown>(null);
+  const action = useAction();
   if (sandbox.state !== "running" && sandbox.state !== "starting") return null;
   return (
     <>
@@ -156,22 +136,56 @@ function KillButton({ api, sandbox, onKilled }: { api: Api; sandbox: SandboxInfo
         type="button"
         class="danger"
         aria-label={`Kill ${sandbox.id}`}
-        onClick={async () => {
-          if (!confirm(`Kill sandbox ${sandbox.id}? Its processes and agents stop.`)) return;
-          try {
-            await killSandbox(api, sandbox.id);
-            onKilled();
-          } catch (caught) {
-            setError(caught);
+        disabled={action.busy}
+        onClick={() => {
+          if (confirm(`Kill sandbox ${sandbox.id}? Its processes and agents stop.`)) {
+            void action.run(() => killSandbox(api, sandbox.id)).then(onKilled);
           }
         }}
       >
         Kill
       </button>
-      <Problem error={error} />
+      <Problem error={action.error} />
     </>
   );
 }
+
+const NETWORKS: [string, string][] = [
+  ["", "server default"],
+  ["egress", "egress"],
+  ["none", "none"],
+  ["host", "host"],
+];
+const STATES: [string, string][] = [
+  ["running", "running"],
+  ["", "all"],
+  ["stopped", "stopped"],
+  ["failed", "failed"],
+];
+
+const COLUMNS: Column<SandboxInfo>[] = [
+  {
+    label: "Sandbox",
+    cell: (sandbox) => (
+      <a href={href({ view: "sandbox", sandboxId: sandbox.id, tab: "sessions" })}>
+        <code>{sandbox.id}</code>
+      </a>
+    ),
+  },
+  {
+    label: "State",
+    cell: (sandbox) => (
+      <>
+        <span class={`badge state-${sandbox.state}`}>{sandbox.state}</span>
+        {sandbox.stopReason ? <span class="muted"> ({sandbox.stopReason})</span> : null}
+      </>
+    ),
+  },
+  { label: "Age", cell: (sandbox) => age(sandbox.createdAt) },
+  { label: "Labels", cell: (sandbox) => <Labels labels={sandbox.labels} /> },
+  { label: "Limits and use", cell: limitsText },
+  { label: "Network", cell: (sandbox) => sandbox.network.mode },
+];
 
 export function SandboxesView({ api }: { api: Api }) {
   const [state, setState] = useState("running");
@@ -191,15 +205,7 @@ export function SandboxesView({ api }: { api: Api }) {
         <CreateSandbox api={api} sandboxes={polled.data} />
       </div>
       <form class="filters" role="search" aria-label="Filter sandboxes" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          State
-          <select value={state} onChange={(e) => setState(e.currentTarget.value)}>
-            <option value="running">running</option>
-            <option value="">all</option>
-            <option value="stopped">stopped</option>
-            <option value="failed">failed</option>
-          </select>
-        </label>
+        <Choice label="State" value={state} onChange={setState} options={STATES} />
         <label>
           Labels <input value={labelText} placeholder="key=value, …" onInput={(e) => setLabelText(e.currentTarget.value)} />
         </label>
@@ -213,45 +219,14 @@ export function SandboxesView({ api }: { api: Api }) {
       ) : shown.length === 0 ? (
         <p class="muted">No sandboxes{state ? ` ${state}` : ""}.</p>
       ) : (
-        <table class="table responsive">
-          <thead>
-            <tr>
-              <th scope="col">Sandbox</th>
-              <th scope="col">State</th>
-              <th scope="col">Age</th>
-              <th scope="col">Labels</th>
-              <th scope="col">Limits and use</th>
-              <th scope="col">Network</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {shown.map((sandbox) => (
-              <tr key={sandbox.id}>
-                <td data-label="Sandbox">
-                  <a href={href({ view: "sandbox", sandboxId: sandbox.id, tab: "sessions" })}>
-                    <code>{sandbox.id}</code>
-                  </a>
-                </td>
-                <td data-label="State">
-                  <span class={`badge state-${sandbox.state}`}>{sandbox.state}</span>
-                  {sandbox.stopReason ? <span class="muted"> ({sandbox.stopReason})</span> : null}
-                </td>
-                <td data-label="Age">{age(sandbox.createdAt)}</td>
-                <td data-label="Labels">
-                  <Labels labels={sandbox.labels} />
-                </td>
-                <td data-label="Limits and use">{limitsText(sandbox)}</td>
-                <td data-label="Network">{sandbox.network.mode}</td>
-                <td data-label="Actions">
-                  <KillButton api={api} sandbox={sandbox} onKilled={polled.reload} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table
+          rows={shown}
+          keyOf={(sandbox) => sandbox.id}
+          columns={[
+            ...COLUMNS,
+            { label: "Actions", silent: true, cell: (sandbox) => <KillButton api={api} sandbox={sandbox} onKilled={polled.reload} /> },
+          ]}
+        />
       )}
     </section>
   );

@@ -10,29 +10,28 @@ import { AuthError } from "@cove/sdk/errors.js";
 import { Api } from "../api/client.js";
 import { ALL_SCOPES, type Credentials } from "../api/credentials.js";
 import { Problem } from "../components/Problem.js";
+import { useAction } from "../lib/action.js";
 
 export function SignIn({ onSignedIn, reason }: { onSignedIn: (credentials: Credentials) => void; reason: string | null }) {
   const [key, setKey] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(reason);
+  const action = useAction();
 
   return (
     <main class="sign-in">
       <form
         class="card"
         aria-labelledby="sign-in-title"
-        onSubmit={async (event) => {
+        onSubmit={(event) => {
           event.preventDefault();
-          setBusy(true);
-          setError(null);
           const credentials: Credentials = { kind: "key", secret: key.trim(), scopes: [...ALL_SCOPES] };
-          try {
-            await new Api(credentials).get("/v1/sandboxes", { state: "running" });
+          void action.run(async () => {
+            try {
+              await new Api(credentials).get("/v1/sandboxes", { state: "running" });
+            } catch (caught) {
+              throw caught instanceof AuthError ? new Error("The server refused this key.") : caught;
+            }
             onSignedIn(credentials);
-          } catch (caught) {
-            setError(caught instanceof AuthError ? "The server refused this key." : caught);
-            setBusy(false);
-          }
+          });
         }}
       >
         <h1 id="sign-in-title">Cove Inspector</h1>
@@ -50,11 +49,11 @@ export function SignIn({ onSignedIn, reason }: { onSignedIn: (credentials: Crede
             onInput={(event) => setKey(event.currentTarget.value)}
           />
         </label>
-        <button type="submit" class="primary" disabled={busy || !key.trim()}>
+        <button type="submit" class="primary" disabled={action.busy || !key.trim()}>
           Sign in
         </button>
         <p class="muted small">The key stays in this tab until it closes.</p>
-        <Problem error={error} />
+        <Problem error={action.error ?? reason} />
       </form>
     </main>
   );

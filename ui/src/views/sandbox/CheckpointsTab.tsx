@@ -3,13 +3,14 @@
  * into a new sandbox (constant time, whatever the size), delete one.
  */
 
-import { useState } from "preact/hooks";
-
 import type { Checkpoint } from "@cove/sdk/types.js";
+import { useState } from "preact/hooks";
 
 import type { Api } from "../../api/client.js";
 import { createCheckpoint, createSandbox, deleteCheckpoint, listCheckpoints, restoreCheckpoint } from "../../api/resources.js";
 import { Problem } from "../../components/Problem.js";
+import { type Column, Table } from "../../components/Table.js";
+import { useAction } from "../../lib/action.js";
 import { age, bytes, clock } from "../../lib/format.js";
 import { usePoll } from "../../lib/poll.js";
 import { href, navigate } from "../../lib/router.js";
@@ -17,31 +18,67 @@ import { href, navigate } from "../../lib/router.js";
 export function CheckpointsTab({ api, sandboxId, running }: { api: Api; sandboxId: string; running: boolean }) {
   const checkpoints = usePoll((signal) => listCheckpoints(api, sandboxId, signal), 5000, [api, sandboxId]);
   const [name, setName] = useState("");
-  const [busy, setBusy] = useState(false);
   const [status, setStatus] = useState("");
-  const [error, setError] = useState<unknown>(null);
+  const action = useAction();
 
-  const act = async (what: string, action: () => Promise<unknown>) => {
-    setBusy(true);
-    setError(null);
+  const act = async (what: string, run: () => Promise<unknown>) => {
     setStatus(`${what}…`);
-    try {
-      await action();
-      setStatus(`${what}: done`);
-      checkpoints.reload();
-    } catch (caught) {
-      setStatus("");
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
+    const done = await action.run(run);
+    setStatus(done ? `${what}: done` : "");
+    checkpoints.reload();
+    return done;
   };
 
-  const fork = (checkpoint: Checkpoint) =>
-    act(`Forking ${checkpoint.id}`, async () => {
-      const sandbox = await createSandbox(api, { labels: {}, limits: {}, from_checkpoint: checkpoint.id });
-      navigate(href({ view: "sandbox", sandboxId: sandbox.id, tab: "sessions" }));
-    });
+  const buttons = (checkpoint: Checkpoint) => (
+    <div class="actions">
+      {running ? (
+        <button
+          type="button"
+          disabled={action.busy}
+          aria-label={`Restore ${checkpoint.id}`}
+          onClick={() => {
+            if (confirm(`Restore ${sandboxId} to ${checkpoint.id}? Its processes are killed and later changes lost.`)) {
+              void act(`Restoring ${checkpoint.id}`, () => restoreCheckpoint(api, sandboxId, checkpoint.id));
+            }
+          }}
+        >
+          Restore
+        </button>
+      ) : null}
+      <button
+        type="button"
+        disabled={action.busy}
+        aria-label={`Fork ${checkpoint.id}`}
+        onClick={() =>
+          act(`Forking ${checkpoint.id}`, async () => {
+            const sandbox = await createSandbox(api, { labels: {}, limits: {}, from_checkpoint: checkpoint.id });
+            navigate(href({ view: "sandbox", sandboxId: sandbox.id, tab: "sessions" }));
+          })
+        }
+      >
+        Fork
+      </button>
+      <button
+        type="button"
+        class="danger"
+        disabled={action.busy}
+        aria-label={`Delete ${checkpoint.id}`}
+        onClick={() => {
+          if (confirm(`Delete checkpoint ${checkpoint.id}?`)) void act(`Deleting ${checkpoint.id}`, () => deleteCheckpoint(api, checkpoint.id));
+        }}
+      >
+        Delete
+      </button>
+    </div>
+  );
+
+  const columns: Column<Checkpoint>[] = [
+    { label: "Checkpoint", cell: (checkpoint) => <code>{checkpoint.id}</code> },
+    { label: "Name", cell: (checkpoint) => checkpoint.name ?? <span class="muted">—</span> },
+    { label: "Taken", cell: (checkpoint) => <span title={clock(checkpoint.createdAt)}>{age(checkpoint.createdAt)} ago</span> },
+    { label: "Size", cell: (checkpoint) => bytes(checkpoint.sizeBytes) },
+    { label: "Actions", silent: true, cell: buttons },
+  ];
 
   return (
     <div class="stack">
@@ -50,13 +87,13 @@ export function CheckpointsTab({ api, sandboxId, running }: { api: Api; sandboxI
           class="inline-form"
           onSubmit={(event) => {
             event.preventDefault();
-            void act("Taking a checkpoint", () => createCheckpoint(api, sandboxId, name.trim() || null)).then(() => setName(""));
+            void act("Taking a checkpoint", () => createCheckpoint(api, sandboxId, name.trim() || null)).then((done) => done && setName(""));
           }}
         >
           <label>
             Checkpoint name <input value={name} placeholder="optional" onInput={(e) => setName(e.currentTarget.value)} />
           </label>
-          <button type="submit" class="primary" disabled={busy}>
+          <button type="submit" class="primary" disabled={action.busy}>
             Take checkpoint
           </button>
         </form>
@@ -64,67 +101,9 @@ export function CheckpointsTab({ api, sandboxId, running }: { api: Api; sandboxI
       <p class="muted" role="status">
         {status}
       </p>
-      <Problem error={error ?? checkpoints.error} />
+      <Problem error={action.error ?? checkpoints.error} />
       {checkpoints.data?.length ? (
-        <table class="table responsive">
-          <thead>
-            <tr>
-              <th scope="col">Checkpoint</th>
-              <th scope="col">Name</th>
-              <th scope="col">Taken</th>
-              <th scope="col">Size</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {checkpoints.data.map((checkpoint) => (
-              <tr key={checkpoint.id}>
-                <td data-label="Checkpoint">
-                  <code>{checkpoint.id}</code>
-                </td>
-                <td data-label="Name">{checkpoint.name ?? <span class="muted">—</span>}</td>
-                <td data-label="Taken" title={clock(checkpoint.createdAt)}>
-                  {age(checkpoint.createdAt)} ago
-                </td>
-                <td data-label="Size">{bytes(checkpoint.sizeBytes)}</td>
-                <td data-label="Actions" class="actions">
-                  {running ? (
-                    <button
-                      type="button"
-                      disabled={busy}
-                      aria-label={`Restore ${checkpoint.id}`}
-                      onClick={() => {
-                        if (confirm(`Restore ${sandboxId} to ${checkpoint.id}? Its processes are killed and later changes lost.`)) {
-                          void act(`Restoring ${checkpoint.id}`, () => restoreCheckpoint(api, sandboxId, checkpoint.id));
-                        }
-                      }}
-                    >
-                      Restore
-                    </button>
-                  ) : null}
-                  <button type="button" disabled={busy} aria-label={`Fork ${checkpoint.id}`} onClick={() => fork(checkpoint)}>
-                    Fork
-                  </button>
-                  <button
-                    type="button"
-                    class="danger"
-                    disabled={busy}
-                    aria-label={`Delete ${checkpoint.id}`}
-                    onClick={() => {
-                      if (confirm(`Delete checkpoint ${checkpoint.id}?`)) {
-                        void act(`Deleting ${checkpoint.id}`, () => deleteCheckpoint(api, checkpoint.id));
-                      }
-                    }}
-                  >
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table rows={checkpoints.data} keyOf={(checkpoint) => checkpoint.id} columns={columns} />
       ) : checkpoints.data ? (
         <p class="muted">No checkpoints yet.</p>
       ) : null}

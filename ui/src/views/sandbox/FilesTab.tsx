@@ -15,6 +15,7 @@ import type { Api } from "../../api/client.js";
 import { type Credentials, can } from "../../api/credentials.js";
 import { listFiles, readFile, uploadFile } from "../../api/resources.js";
 import { Problem } from "../../components/Problem.js";
+import { useAction } from "../../lib/action.js";
 import { bytes } from "../../lib/format.js";
 
 const ROOT = "/workspace";
@@ -101,7 +102,7 @@ export function FilesTab({ api, credentials, sandboxId }: { api: Api; credential
   const [selected, setSelected] = useState<FileInfo | null>(null);
   const [dropTarget, setDropTarget] = useState<string | null>(null);
   const [status, setStatus] = useState("");
-  const [error, setError] = useState<unknown>(null);
+  const uploading = useAction();
   const mayWrite = can(credentials, "files");
 
   const load = (directory: string) => {
@@ -128,17 +129,13 @@ export function FilesTab({ api, credentials, sandboxId }: { api: Api; credential
   };
 
   const upload = async (directory: string, files: File[]) => {
-    setError(null);
-    for (const [index, file] of files.entries()) {
-      setStatus(`Uploading ${file.name} (${index + 1} of ${files.length})…`);
-      try {
+    const done = await uploading.run(async () => {
+      for (const [index, file] of files.entries()) {
+        setStatus(`Uploading ${file.name} (${index + 1} of ${files.length})…`);
         await uploadFile(api, sandboxId, join(directory, file.name), file);
-      } catch (caught) {
-        setError(caught);
-        break;
       }
-    }
-    setStatus(`Uploaded to ${directory}`);
+    });
+    setStatus(done ? `Uploaded to ${directory}` : "");
     if (!open.has(directory)) setOpen(new Set(open).add(directory));
     load(directory);
   };
@@ -238,7 +235,7 @@ export function FilesTab({ api, credentials, sandboxId }: { api: Api; credential
         <p class="muted" role="status">
           {status}
         </p>
-        <Problem error={error} />
+        <Problem error={uploading.error} />
         <div class="tree-root">{tree(ROOT, 0)}</div>
       </section>
       {selected ? <Viewer api={api} sandboxId={sandboxId} file={selected} /> : null}

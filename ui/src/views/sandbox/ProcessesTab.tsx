@@ -7,6 +7,7 @@ import { type Credentials, can } from "../../api/credentials.js";
 import { ProcessOutput } from "../../api/process.js";
 import { killProcess, listProcesses, startProcess } from "../../api/resources.js";
 import { Problem } from "../../components/Problem.js";
+import { useAction } from "../../lib/action.js";
 import { age, count } from "../../lib/format.js";
 import { useObservable } from "../../lib/observable.js";
 import { usePoll } from "../../lib/poll.js";
@@ -40,29 +41,26 @@ function Output({ api, sandboxId, processId }: { api: Api; sandboxId: string; pr
 
 function RunCommand({ api, sandboxId, onStarted }: { api: Api; sandboxId: string; onStarted: (id: string) => void }) {
   const [command, setCommand] = useState("");
-  const [error, setError] = useState<unknown>(null);
+  const action = useAction();
   return (
     <form
       class="inline-form"
-      onSubmit={async (event) => {
+      onSubmit={(event) => {
         event.preventDefault();
-        setError(null);
-        try {
+        void action.run(async () => {
           const process = await startProcess(api, sandboxId, command);
           setCommand("");
           onStarted(process.processId);
-        } catch (caught) {
-          setError(caught);
-        }
+        });
       }}
     >
       <label>
         Command <input value={command} placeholder="npm run dev" onInput={(e) => setCommand(e.currentTarget.value)} />
       </label>
-      <button type="submit" disabled={!command.trim()}>
+      <button type="submit" disabled={action.busy || !command.trim()}>
         Run in background
       </button>
-      <Problem error={error} />
+      <Problem error={action.error} />
     </form>
   );
 }
@@ -70,7 +68,7 @@ function RunCommand({ api, sandboxId, onStarted }: { api: Api; sandboxId: string
 export function ProcessesTab({ api, credentials, sandboxId }: { api: Api; credentials: Credentials; sandboxId: string }) {
   const processes = usePoll((signal) => listProcesses(api, sandboxId, signal), 2000, [api, sandboxId]);
   const [selected, setSelected] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const kill = useAction();
   return (
     <div class="split">
       <div class="stack">
@@ -84,7 +82,7 @@ export function ProcessesTab({ api, credentials, sandboxId }: { api: Api; creden
             }}
           />
         ) : null}
-        <Problem error={processes.error ?? error} />
+        <Problem error={processes.error ?? kill.error} />
         {processes.data?.length ? (
           <ul class="list" aria-label="Processes">
             {[...processes.data].reverse().map((process) => (
@@ -100,7 +98,8 @@ export function ProcessesTab({ api, credentials, sandboxId }: { api: Api; creden
                     type="button"
                     class="danger small"
                     aria-label={`Kill ${process.processId}`}
-                    onClick={() => killProcess(api, sandboxId, process.processId).then(processes.reload, setError)}
+                    disabled={kill.busy}
+                    onClick={() => kill.run(() => killProcess(api, sandboxId, process.processId)).then(processes.reload)}
                   >
                     Kill
                   </button>

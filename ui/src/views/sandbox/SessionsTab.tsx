@@ -1,10 +1,14 @@
 /** A sandbox's agent sessions: the list (live), and a form to start one. */
 
+import type { AgentSessionInfo } from "@cove/sdk/types.js";
 import { useState } from "preact/hooks";
 
 import type { Api } from "../../api/client.js";
 import { listSessions, startSession } from "../../api/resources.js";
+import { Choice } from "../../components/Choice.js";
 import { Problem } from "../../components/Problem.js";
+import { type Column, Table } from "../../components/Table.js";
+import { useAction } from "../../lib/action.js";
 import { age, cost } from "../../lib/format.js";
 import { usePoll } from "../../lib/poll.js";
 import { href, navigate } from "../../lib/router.js";
@@ -21,26 +25,20 @@ function StartSession({ api, sandboxId }: { api: Api; sandboxId: string }) {
   const [prompt, setPrompt] = useState("");
   const [model, setModel] = useState("");
   const [mode, setMode] = useState(PERMISSION_MODES[0]![0]);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const action = useAction();
   return (
     <form
       class="card form-grid"
       aria-label="New agent session"
-      onSubmit={async (event) => {
+      onSubmit={(event) => {
         event.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
-          const options: { prompt?: string; model?: string; permission_mode: string } = { permission_mode: mode };
-          if (prompt.trim()) options.prompt = prompt.trim();
-          if (model.trim()) options.model = model.trim();
+        const options: { prompt?: string; model?: string; permission_mode: string } = { permission_mode: mode };
+        if (prompt.trim()) options.prompt = prompt.trim();
+        if (model.trim()) options.model = model.trim();
+        void action.run(async () => {
           const session = await startSession(api, sandboxId, options);
           navigate(href({ view: "session", sandboxId, sessionId: session.sessionId }));
-        } catch (caught) {
-          setError(caught);
-          setBusy(false);
-        }
+        });
       }}
     >
       <label class="wide">
@@ -50,61 +48,39 @@ function StartSession({ api, sandboxId }: { api: Api; sandboxId: string }) {
       <label>
         Model <input value={model} placeholder="default" onInput={(e) => setModel(e.currentTarget.value)} />
       </label>
-      <label>
-        Permissions
-        <select value={mode} onChange={(e) => setMode(e.currentTarget.value)}>
-          {PERMISSION_MODES.map(([value, text]) => (
-            <option key={value} value={value}>
-              {text}
-            </option>
-          ))}
-        </select>
-      </label>
+      <Choice label="Permissions" value={mode} onChange={setMode} options={PERMISSION_MODES} />
       <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
+        <button type="submit" class="primary" disabled={action.busy}>
           Start session
         </button>
       </div>
-      <Problem error={error} />
+      <Problem error={action.error} />
     </form>
   );
 }
 
 export function SessionsTab({ api, sandboxId, running }: { api: Api; sandboxId: string; running: boolean }) {
   const sessions = usePoll((signal) => listSessions(api, sandboxId, signal), 2000, [api, sandboxId]);
+  const columns: Column<AgentSessionInfo>[] = [
+    {
+      label: "Session",
+      cell: (session) => (
+        <a href={href({ view: "session", sandboxId, sessionId: session.sessionId })}>
+          <code>{session.sessionId}</code>
+        </a>
+      ),
+    },
+    { label: "State", cell: (session) => <span class={`badge status-${session.status}`}>{session.status}</span> },
+    { label: "Turns", cell: (session) => session.turns },
+    { label: "Cost", cell: (session) => cost(session.totalCostUsd) },
+    { label: "Age", cell: (session) => age(session.createdAt) },
+  ];
   return (
     <div class="stack">
       {running ? <StartSession api={api} sandboxId={sandboxId} /> : null}
       <Problem error={sessions.error} />
       {sessions.data?.length ? (
-        <table class="table responsive">
-          <thead>
-            <tr>
-              <th scope="col">Session</th>
-              <th scope="col">State</th>
-              <th scope="col">Turns</th>
-              <th scope="col">Cost</th>
-              <th scope="col">Age</th>
-            </tr>
-          </thead>
-          <tbody>
-            {[...sessions.data].reverse().map((session) => (
-              <tr key={session.sessionId}>
-                <td data-label="Session">
-                  <a href={href({ view: "session", sandboxId, sessionId: session.sessionId })}>
-                    <code>{session.sessionId}</code>
-                  </a>
-                </td>
-                <td data-label="State">
-                  <span class={`badge status-${session.status}`}>{session.status}</span>
-                </td>
-                <td data-label="Turns">{session.turns}</td>
-                <td data-label="Cost">{cost(session.totalCostUsd)}</td>
-                <td data-label="Age">{age(session.createdAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Table rows={[...sessions.data].reverse()} keyOf={(session) => session.sessionId} columns={columns} />
       ) : sessions.data ? (
         <p class="muted">No agent sessions yet.</p>
       ) : null}

@@ -7,26 +7,16 @@ import { useState } from "preact/hooks";
 
 import { Fold } from "../../components/Fold.js";
 import { Problem } from "../../components/Problem.js";
+import { useAction } from "../../lib/action.js";
 import type { SessionController } from "../../session/controller.js";
 import type { PermissionItem } from "../../session/model.js";
 import { inputText, toolTarget } from "./items.js";
 
 function Approval({ item, controller }: { item: PermissionItem; controller: SessionController }) {
   const [message, setMessage] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const action = useAction();
   const titleId = `approval-${item.requestId}`;
-
-  const answer = async (decision: "allow" | "deny") => {
-    setBusy(true);
-    setError(null);
-    try {
-      await controller.answer(item.requestId, decision, message.trim());
-    } catch (caught) {
-      setError(caught);
-      setBusy(false);
-    }
-  };
+  const answer = (decision: "allow" | "deny") => action.run(() => controller.answer(item.requestId, decision, message.trim()));
 
   return (
     <div class="approval" role="group" aria-labelledby={titleId}>
@@ -40,16 +30,16 @@ function Approval({ item, controller }: { item: PermissionItem; controller: Sess
       <div class="approval-actions">
         <label>
           Message for the agent, if denied
-          <input type="text" value={message} onInput={(e) => setMessage(e.currentTarget.value)} disabled={busy} />
+          <input type="text" value={message} onInput={(e) => setMessage(e.currentTarget.value)} disabled={action.busy} />
         </label>
-        <button type="button" class="primary" onClick={() => answer("allow")} disabled={busy}>
+        <button type="button" class="primary" onClick={() => answer("allow")} disabled={action.busy}>
           Approve
         </button>
-        <button type="button" class="danger" onClick={() => answer("deny")} disabled={busy}>
+        <button type="button" class="danger" onClick={() => answer("deny")} disabled={action.busy}>
           Deny
         </button>
       </div>
-      <Problem error={error} />
+      <Problem error={action.error} />
     </div>
   );
 }

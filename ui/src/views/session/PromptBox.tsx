@@ -7,23 +7,18 @@
 import { useState } from "preact/hooks";
 
 import { Problem } from "../../components/Problem.js";
+import { useAction } from "../../lib/action.js";
 import type { SessionController } from "../../session/controller.js";
 
 export function PromptBox({ controller, disabled }: { controller: SessionController; disabled: string | null }) {
   const [text, setText] = useState("");
-  const [error, setError] = useState<unknown>(null);
+  const action = useAction();
 
   const send = async () => {
     const prompt = text.trim();
     if (!prompt || disabled) return;
     setText("");
-    setError(null);
-    try {
-      await controller.prompt(prompt);
-    } catch (caught) {
-      setText(prompt);
-      setError(caught);
-    }
+    if (!(await action.run(() => controller.prompt(prompt)))) setText(prompt); // refused: the text is not lost
   };
 
   return (
@@ -63,7 +58,7 @@ export function PromptBox({ controller, disabled }: { controller: SessionControl
           Send
         </button>
       </div>
-      <Problem error={error} />
+      <Problem error={action.error} />
     </form>
   );
 }

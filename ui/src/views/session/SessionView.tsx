@@ -10,6 +10,7 @@ import type { Api } from "../../api/client.js";
 import { type Credentials, can } from "../../api/credentials.js";
 import { Problem } from "../../components/Problem.js";
 import { VirtualList } from "../../components/VirtualList.js";
+import { useAction } from "../../lib/action.js";
 import { cost, count } from "../../lib/format.js";
 import { useObservable } from "../../lib/observable.js";
 import { SessionController } from "../../session/controller.js";
@@ -36,22 +37,16 @@ function markFirstRows(): void {
 function ModelSwitch({ controller }: { controller: SessionController }) {
   const state = controller.model.state;
   const [model, setModel] = useState(state.model ?? "");
-  const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
+  const action = useAction();
   useEffect(() => setModel(state.model ?? ""), [state.model]);
   return (
     <form
       class="inline-form"
-      onSubmit={async (event) => {
+      onSubmit={(event) => {
         event.preventDefault();
-        setError(null);
         setSaved(false);
-        try {
-          await controller.configure({ model: model.trim() || null });
-          setSaved(true);
-        } catch (caught) {
-          setError(caught);
-        }
+        void action.run(() => controller.configure({ model: model.trim() || null })).then(setSaved);
       }}
     >
       <label>
@@ -63,34 +58,24 @@ function ModelSwitch({ controller }: { controller: SessionController }) {
           <option key={name} value={name} />
         ))}
       </datalist>
-      <button type="submit">Switch model</button>
+      <button type="submit" disabled={action.busy}>
+        Switch model
+      </button>
       {saved ? <span class="muted">from the next turn</span> : null}
-      <Problem error={error} />
+      <Problem error={action.error} />
     </form>
   );
 }
 
 function Interrupt({ controller }: { controller: SessionController }) {
-  const [error, setError] = useState<unknown>(null);
+  const action = useAction();
   const running = controller.model.state.status === "running";
   return (
     <>
-      <button
-        type="button"
-        class="danger"
-        disabled={!running}
-        onClick={async () => {
-          setError(null);
-          try {
-            await controller.interrupt();
-          } catch (caught) {
-            setError(caught);
-          }
-        }}
-      >
+      <button type="button" class="danger" disabled={!running || action.busy} onClick={() => action.run(() => controller.interrupt())}>
         Interrupt
       </button>
-      <Problem error={error} />
+      <Problem error={action.error} />
     </>
   );
 }
