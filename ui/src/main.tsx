@@ -9,7 +9,7 @@ import { render } from "preact";
 import { useMemo, useState } from "preact/hooks";
 
 import { Api } from "./api/client.js";
-import { type Credentials, forgetCredentials, loadCredentials, saveCredentials } from "./api/credentials.js";
+import { type Credentials, forgetCredentials, loadCredentials, saveCredentials, takeLinkToken } from "./api/credentials.js";
 import { followLink, href, type Route, useRoute } from "./lib/router.js";
 import { SandboxesView } from "./views/SandboxesView.js";
 import { SandboxView } from "./views/SandboxView.js";
@@ -110,5 +110,10 @@ function App() {
     </div>
   );
 }
+
+// A shared link signs this tab in with its token, in place of any key it held. Until the server says what the
+// token may do, the page offers only what every token may: reading.
+const linkToken = takeLinkToken();
+if (linkToken) saveCredentials({ kind: "token", secret: linkToken, scopes: ["read"] });
 
 render(<App />, document.getElementById("app")!);
