@@ -283,7 +283,7 @@ def _run() -> str:
             "",
         ],
         [
-            "(not a target) the page's own work (script, style, layout) in the longest of them",
+            "(not a target) the page's own work (script, style, layout) in any of them, at most",
             f"{worst_work:.0f} ms",
             "—",
             "",
