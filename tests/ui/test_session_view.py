@@ -88,7 +88,6 @@ def test_sign_in_then_start_a_session_and_watch_its_text_stream(page: Page, serv
     expect(prompt).to_have_value("")
     turn_done(page, 2)
     expect(page.locator(".item.text").last).to_have_text("first line\nsecond line")
-    screenshot(page, "session")
 
     page.get_by_role("link", name="Sandboxes").click()
     expect(page.get_by_role("link", name=sandbox)).to_be_visible()
@@ -98,12 +97,17 @@ def test_sign_in_then_start_a_session_and_watch_its_text_stream(page: Page, serv
 
 def test_approve_one_tool_call_and_deny_another(page: Page, server: CoveServer, sandbox: str) -> None:
     session = open_session(page, server, sandbox)
-    send(page, "@write first.txt\none\n@end\n@write second.txt\ntwo\n@end")
+    send(
+        page,
+        "Write two files.\n@think Two files: first.txt, then second.txt.\n"
+        "@write first.txt\none\n@end\n@write second.txt\ntwo\n@end\n@say Wrote what I was allowed to.",
+    )
     approvals = page.get_by_role("region", name="Waiting for approval")
     expect(approvals).to_contain_text("first.txt", timeout=30_000)
     approvals.get_by_role("button", name="Approve").click()
     expect(approvals).to_contain_text("second.txt", timeout=30_000)
     approvals.get_by_label("Message for the agent, if denied").fill("not that one")
+    screenshot(page, "session")
     approvals.get_by_role("button", name="Deny").click()
     turn_done(page, 1)
     expect(approvals).to_have_count(0)
