@@ -163,12 +163,6 @@ def temp_dir(prefix: str, inside: Path | None = None) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def session_journal(server: BenchServer, sandbox_id: str, session_id: str) -> Path:
-    """Where a session's runner journals its events (benchmarks grow an idle session's journal to make a long
-    session without a model)."""
-    return server.home / "sandboxes" / sandbox_id / "run" / "agents" / session_id / "events.jsonl"
-
-
 @contextmanager
 def running_server(inside: Path | None = None, **extra_env: str) -> Iterator[BenchServer]:
     """Start a server with a temp ``COVE_HOME`` (in ``inside`` if given: another filesystem); on exit kill its

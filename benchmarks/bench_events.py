@@ -14,16 +14,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from benchmarks._harness import (
-    Stats,
-    markdown_table,
-    ms,
-    print_table,
-    running_server,
-    session_journal,
-    temp_dir,
-    verdict,
-)
+from benchmarks._harness import Stats, markdown_table, ms, print_table, running_server, temp_dir, verdict
 from cove.events.log import EventLog, ScrollbackEnd
 from cove.store.db import open_engine
 from cove.store.events import EventStore, StoredEvent
@@ -124,7 +115,7 @@ async def _replay_over_websocket() -> tuple[float, float, float]:
             while (await client.get(path)).json()["status"] == "starting":
                 await asyncio.sleep(0.05)
             # The runner is idle (no prompt), so nothing else writes: grow its journal as a runner would.
-            journal = session_journal(server, sandbox, session)
+            journal = server.session_journal(sandbox, session)
             first = sum(1 for _ in journal.open())
             lines = "".join(
                 _event(seq).data.replace(SESSION, session) + "\n" for seq in range(first + 1, first + REPLAY_EVENTS + 1)

@@ -33,7 +33,6 @@ from benchmarks._harness import (
     percentile,
     print_table,
     running_server,
-    session_journal,
     verdict,
 )
 from cove.api.inspector import BUILT
@@ -111,7 +110,7 @@ class Journal:
             while client.get(self.api).json()["status"] == "starting":
                 time.sleep(0.05)
         self.server = server
-        self.path = session_journal(server, self.sandbox, self.session)
+        self.path = server.session_journal(self.sandbox, self.session)
         self.last = sum(1 for _ in self.path.open())
         self.source = _events(self.session, self.last)
 

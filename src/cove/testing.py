@@ -103,6 +103,11 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(timeout=30)
 
+    def session_journal(self, sandbox_id: str, session_id: str) -> Path:
+        """Where a session's runner journals its events: tests and benchmarks grow an idle session's journal to
+        make a long session without a model, as the runner would."""
+        return self.home / "sandboxes" / sandbox_id / "run" / "agents" / session_id / "events.jsonl"
+
     def http(self, *, api_key: str | None = None) -> httpx.Client:
         key = self.api_key if api_key is None else api_key
         headers = {"authorization": f"Bearer {key}"} if key else {}
