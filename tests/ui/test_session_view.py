@@ -89,6 +89,14 @@ def test_sign_in_then_start_a_session_and_watch_its_text_stream(page: Page, serv
     turn_done(page, 2)
     expect(page.locator(".item.text").last).to_have_text("first line\nsecond line")
 
+    # The model switch: in force from the next turn.
+    page.get_by_label("Model", exact=True).fill("claude-sonnet-4-5")
+    page.get_by_role("button", name="Switch model").click()
+    expect(page.get_by_text('Configured: model = "claude-sonnet-4-5"')).to_be_visible()
+    send(page, "@model")
+    turn_done(page, 3)
+    expect(page.locator(".item.text").last).to_have_text("Model: claude-sonnet-4-5")
+
     page.get_by_role("link", name="Sandboxes").click()
     expect(page.get_by_role("link", name=sandbox)).to_be_visible()
     expect(page.get_by_text("purpose=screenshots")).to_be_visible()
