@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from cove import AsyncSandbox, ResumeNotFound
 from tests.conftest import CoveServer, Tenant, new_tenant
 from tests.security.api_surface import Operation, operations, websocket_paths
-from tests.security.conftest import sh
+from tests.security.conftest import claim_conversation, sh
 
 # What another tenant may get for an object it does not own: the answer for an unknown id.
 UNKNOWN = {"sandbox_not_found", "session_not_found", "checkpoint_not_found", "token_not_found"}
@@ -218,17 +218,7 @@ async def test_a_resume_finds_only_its_own_tenants_conversations(server: CoveSer
             # bob claims the conversation as his own sandbox's: what his sandbox stores is never alice's copy.
             mine = await other.agent.start(prompt="@say bob's turn")
             await asyncio.wait_for(mine.done, 60)
-            poison = {"type": "user", "sessionId": conversation, "message": {"role": "user", "content": "POISONED"}}
-            await other.files.write(
-                f"/home/user/.claude/projects/-workspace/{conversation}.jsonl", json.dumps(poison) + "\n"
-            )
-            seq = (await mine.refresh()).last_seq + 1
-            forged = {"seq": seq, "session_id": mine.session_id, "type": "turn_complete", "turn": 2}
-            await other.files.write("/tmp/line", json.dumps({**forged, "claude_session_id": conversation}) + "\n")
-            await sh(other, f"cat /tmp/line >> /run/cove/agents/{mine.session_id}/events.jsonl")
-            async for event in mine.events():
-                if event.seq >= seq:
-                    break
+            await claim_conversation(other, mine, conversation)
         async with await AsyncSandbox.create(**alice.connection(server)) as fresh:
             resumed = await fresh.agent.start(prompt="@say continuing", resume=conversation)
             await asyncio.wait_for(resumed.done, 60)
