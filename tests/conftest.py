@@ -32,9 +32,13 @@ def serving(home: Path, env: dict[str, str] | None = None) -> Iterator[CoveServe
     it is stopped, and its log must show that nothing failed unseen (a task's exception, say)."""
     instance = CoveServer(home, extra_env=env or {})
     instance.start()
-    yield instance
-    instance.kill_all_sandboxes()
-    instance.kill(signal.SIGTERM)
+    try:
+        yield instance
+    finally:
+        try:
+            instance.kill_all_sandboxes()
+        finally:
+            instance.kill(signal.SIGTERM)
     log = instance.log_path.read_text(errors="replace")
     assert "Traceback" not in log, f"the server logged an unhandled error; see {instance.log_path}"
 
