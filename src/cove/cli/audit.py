@@ -40,7 +40,7 @@ def audit(
             Column("TIME"),
             Column("BY", id=True),
             Column("TENANT"),
-            Column("ACTION"),
+            Column("ACTION", id=True),
             Column("TARGET"),
             Column("STATUS"),
             Column("CLIENT"),
