@@ -27,10 +27,11 @@ class CoveServer(ServerProcess):
 
 
 @contextlib.contextmanager
-def serving(home: Path, env: dict[str, str] | None = None) -> Iterator[CoveServer]:
-    """A real server (with ``env`` added to its environment) while the block runs; then its sandboxes are killed,
-    it is stopped, and its log must show that nothing failed unseen (a task's exception, say)."""
-    instance = CoveServer(home, extra_env=env or {})
+def serving(home: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> Iterator[CoveServer]:
+    """A real server (with ``env`` added to its environment, ``args`` to ``cove serve``) while the block runs; then
+    its sandboxes are killed, it is stopped, and its log must show that nothing failed unseen (a task's exception,
+    say)."""
+    instance = CoveServer(home, extra_env=env or {}, extra_args=args or [])
     instance.start()
     try:
         yield instance

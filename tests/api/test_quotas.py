@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cove import AsyncSandbox, QuotaExceeded
-from tests.conftest import CoveServer, new_tenant
+from tests.conftest import CoveServer, new_tenant, serving
 
 
 def _refused(reply_json: dict[str, object], quota: str, value: str) -> None:
@@ -107,3 +109,20 @@ def test_the_admin_has_no_quota(server: CoveServer) -> None:
     with server.http() as admin:
         report = admin.get("/v1/usage").json()
     assert report["quotas"] is None
+
+
+def test_the_servers_defaults_for_new_keys_come_from_its_options_and_environment(tmp_path: Path) -> None:
+    """As the --default-* limits: an option wins over its variable, and 0 turns a default off."""
+    env = {"COVE_QUOTA_AGENT_SESSIONS": "3", "COVE_QUOTA_RUNNING_SANDBOXES": "7", "COVE_QUOTA_MAX_CPUS": "2"}
+    args = ["--quota-running-sandboxes", "1", "--quota-checkpoint-mb", "0", "--quota-max-memory-mb", "512"]
+    with serving(tmp_path / "home", env, args) as server:
+        quotas = new_tenant_quotas(server)
+    assert (quotas["running_sandboxes"], quotas["agent_sessions"], quotas["checkpoint_mb"]) == (1, 3, None)
+    assert (quotas["max_limits"]["memory_mb"], quotas["max_limits"]["cpus"]) == (512, 2)
+    assert quotas["running_memory_mb"] == 20480  # the built-in default, set by neither
+
+
+def new_tenant_quotas(server: CoveServer) -> dict[str, Any]:
+    with server.http() as admin:
+        quotas: dict[str, Any] = admin.post("/v1/keys", json={"name": "defaults"}).json()["quotas"]
+    return quotas
