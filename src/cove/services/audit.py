@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 
 from cove.services.principal import Access, Principal
@@ -26,7 +27,8 @@ class AuditService:
     async def record(
         self, who: Principal | None, action: str, target: str | None, status: int, client: str | None
     ) -> None:
-        """One call: ``who`` None when it came without a valid credential."""
+        """One call: ``who`` None when it came without a valid credential. A row that cannot be written is logged
+        instead: the call it records has happened, and its answer still goes out."""
         entry = AuditRecord(
             time=time.time(),
             by=who.id if who is not None else None,
@@ -36,7 +38,10 @@ class AuditService:
             status=status,
             client=client,
         )
-        await self._store.add(entry)
+        try:
+            await self._store.add(entry)
+        except (OSError, sqlite3.Error) as exc:
+            log.error("audit trail: could not record %s on %s by %s (%s): %s", action, target, entry.by, status, exc)
 
     async def query(self, who: Principal, query: AuditQuery) -> list[AuditRecord]:
         """Newest first; only the admin reads the trail."""
