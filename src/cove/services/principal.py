@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal
 
 from cove.quotas import Quotas
 from cove.services.errors import Forbidden
-
-Scope = Literal["read", "prompt", "approve", "exec", "files", "preview"]
-SCOPES: tuple[Scope, ...] = ("read", "prompt", "approve", "exec", "files", "preview")
+from cove.wire.tokens import Scope
 
 
 class Reach(enum.Enum):
@@ -41,7 +38,7 @@ class Access(enum.Enum):
     START_AGENT = ("prompt", Reach.SANDBOX, "start agent sessions")
     PROMPT = ("prompt", Reach.SESSION, "prompt, interrupt or configure an agent")
     APPROVE = ("approve", Reach.SESSION, "answer permission requests")
-    PREVIEW = ("preview", Reach.SANDBOX, "open published ports")
+    PREVIEW = ("preview", Reach.SANDBOX, "open published ports")  # the preview proxy's, once ports are served
     OWN = (None, Reach.KEY, "do this")  # create, kill, checkpoint, restore, mint tokens: an owner's acts
     ADMIN = (None, Reach.ADMIN, "do this")  # keys, the audit trail, the warm pool
 
@@ -64,10 +61,6 @@ class Principal:
     session_id: str | None = None  # a session token's session
     expires_at: float | None = None
     quotas: Quotas | None = None  # its tenant's; None: no quota (the admin)
-
-    @property
-    def is_token(self) -> bool:
-        return self.scopes is not None
 
     def sees(self, tenant_id: str | None, sandbox_id: str | None = None, session_id: str | None = None) -> bool:
         """Whether an object of ``tenant_id`` (in ``sandbox_id``, of ``session_id``) exists for this principal."""

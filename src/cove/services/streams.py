@@ -50,9 +50,6 @@ class OpenStreams:
                 ended += 1
         return ended
 
-    def __len__(self) -> int:
-        return len(self._open)
-
 
 def _end(future: asyncio.Future[str], reason: str) -> None:
     if not future.done():

@@ -18,12 +18,13 @@ import time
 
 from cove.services.errors import TokenNotFound
 from cove.services.keys import KeyService
-from cove.services.principal import Access, Principal, Scope
+from cove.services.principal import Access, Principal
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
 from cove.services.streams import OpenStreams
 from cove.store.keys import KEY_PREFIX
 from cove.store.tokens import TokenRecord, TokenStore
+from cove.wire.tokens import Scope
 
 TOKEN_PREFIX = KEY_PREFIX + "tok_"  # what a preview strips as a Cove credential strips tokens too
 CACHED_TOKENS = 10_000
