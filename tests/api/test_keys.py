@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import stat
 import threading
 import time
@@ -149,12 +150,12 @@ async def test_a_revoked_or_expired_tokens_stream_closes_and_the_keys_stay_open(
 
 
 def test_keys_are_cached_from_the_database_across_a_restart(tmp_path: Path) -> None:
-    with serving(tmp_path / "home") as server:
+    with serving(tmp_path / "home", {"COVE_POOL_SIZE": "0"}) as server:
         tenant = new_tenant(server, "durable")
         with server.http() as admin:
             gone = new_tenant(server, "gone")
             admin.delete(f"/v1/keys/{gone.id}")
-        server.kill()
+        server.kill(signal.SIGTERM)
         server.start()
         with server.http(api_key=tenant.key) as client:
             assert client.get("/v1/usage").json()["tenant_id"] == tenant.id
