@@ -313,7 +313,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
     samples.update({name: [] for name in (CREATE, CREATE_SPAWN, CREATE_DB, CREATE_REST, KILL)})
     engine = await open_engine(settings.database_path)
     store = SandboxStore(engine)
-    service = SandboxService(settings, store, driver, storage)
+    service = SandboxService(settings, store, driver, storage, None)  # no egress: the profile measures the rest
     spent: dict[str, float] = {}
     created_ids: list[str] = []
 
