@@ -165,6 +165,8 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   session_not_found: SessionNotFound,
   resume_not_found: ResumeNotFound,
   permission_not_found: PermissionNotFound,
+  key_not_found: NotFound,
+  token_not_found: NotFound,
   conflict: Conflict,
   sandbox_not_running: SandboxNotRunning,
   session_exited: SessionExited,

@@ -72,6 +72,7 @@ export { Network } from "./network.js";
 export type { NetworkRules } from "./network.js";
 export type { FileData, ProgressCallback } from "./files.js";
 export { Sandbox } from "./sandbox.js";
+export type { TokenOptions } from "./tokens.js";
 export type { SandboxCreateOptions, SandboxListOptions } from "./sandbox.js";
 export { CoveClient } from "./transport.js";
 export type { ConnectionOptions } from "./transport.js";
@@ -92,5 +93,7 @@ export type {
   ProcessInfo,
   SandboxInfo,
   SandboxState,
+  TokenInfo,
+  TokenScope,
   Usage,
 } from "./types.js";
