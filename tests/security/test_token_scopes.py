@@ -69,6 +69,7 @@ NEEDS: dict[str, tuple[str, str]] = {
     "GET /v1/tokens": ("key", ""),
     "POST /v1/tokens": ("key", ""),
     "DELETE /v1/tokens/{token_id}": ("key", ""),
+    "GET /v1/whoami": ("any", ""),
     "GET /v1/audit": ("admin", ""),
 }
 STREAMS = {

@@ -180,6 +180,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     protected = [Depends(auth.require_principal)]
     for routes in (sandboxes, execs, files, checkpoints, agents, model, pool, keys, tokens, audit):
         app.include_router(routes.router, dependencies=protected)
+    app.include_router(tokens.whoami_router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)
     inspector.install(app)

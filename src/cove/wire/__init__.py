@@ -40,7 +40,7 @@ from cove.wire.sandboxes import (
     SignalRequest,
     TimeoutUpdate,
 )
-from cove.wire.tokens import Scope, TokenCreate, TokenCreated, TokenInfo, TokenList
+from cove.wire.tokens import Scope, TokenCreate, TokenCreated, TokenInfo, TokenList, Whoami
 
 __all__ = [
     "AgentConfigure",
@@ -95,4 +95,5 @@ __all__ = [
     "TokenList",
     "Usage",
     "UsageReport",
+    "Whoami",
 ]
