@@ -6,25 +6,46 @@
 import "./styles.css";
 
 import { render } from "preact";
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
+
+import { AuthError } from "@cove/sdk/errors.js";
 
 import { Api } from "./api/client.js";
-import { type Credentials, forgetCredentials, loadCredentials, saveCredentials, takeLinkToken } from "./api/credentials.js";
+import {
+  type Credentials,
+  forgetCredentials,
+  home,
+  identify,
+  loadCredentials,
+  reaches,
+  saveCredentials,
+  takeLinkToken,
+} from "./api/credentials.js";
+import { messageOf } from "./components/Problem.js";
 import { followLink, href, type Route, useRoute } from "./lib/router.js";
 import { SandboxesView } from "./views/SandboxesView.js";
 import { SandboxView } from "./views/SandboxView.js";
 import { SessionView } from "./views/session/SessionView.js";
 import { SignIn } from "./views/SignIn.js";
 
-function Breadcrumbs({ route }: { route: Route }) {
+function Breadcrumbs({ route, credentials }: { route: Route; credentials: Credentials }) {
   if (route.view !== "sandbox" && route.view !== "session") return null;
+  const sandbox: Route = { view: "sandbox", sandboxId: route.sandboxId, tab: "sessions" };
   return (
     <nav aria-label="Breadcrumbs" class="breadcrumbs">
-      <a href={href({ view: "sandboxes" })}>Sandboxes</a>
-      <span aria-hidden="true">/</span>
-      <a href={href({ view: "sandbox", sandboxId: route.sandboxId, tab: "sessions" })} aria-current={route.view === "sandbox" ? "page" : undefined}>
-        {route.sandboxId}
-      </a>
+      {reaches(credentials, { view: "sandboxes" }) ? (
+        <>
+          <a href={href({ view: "sandboxes" })}>Sandboxes</a>
+          <span aria-hidden="true">/</span>
+        </>
+      ) : null}
+      {reaches(credentials, sandbox) ? (
+        <a href={href(sandbox)} aria-current={route.view === "sandbox" ? "page" : undefined}>
+          {route.sandboxId}
+        </a>
+      ) : (
+        <span>{route.sandboxId}</span>
+      )}
       {route.view === "session" ? (
         <>
           <span aria-hidden="true">/</span>
@@ -36,29 +57,47 @@ function Breadcrumbs({ route }: { route: Route }) {
 }
 
 function View({ route, api, credentials }: { route: Route; api: Api; credentials: Credentials }) {
-  switch (route.view) {
+  // A token's page stays on its own sandbox or session: anything else is its home.
+  const shown = reaches(credentials, route) ? route : home(credentials);
+  switch (shown.view) {
     case "sandboxes":
-      return <SandboxesView api={api} />;
+      return <SandboxesView api={api} credentials={credentials} />;
     case "sandbox":
-      return <SandboxView api={api} credentials={credentials} sandboxId={route.sandboxId} tab={route.tab} />;
+      return <SandboxView api={api} credentials={credentials} sandboxId={shown.sandboxId} tab={shown.tab} />;
     case "session":
-      return <SessionView api={api} credentials={credentials} sandboxId={route.sandboxId} sessionId={route.sessionId} />;
+      return <SessionView api={api} credentials={credentials} sandboxId={shown.sandboxId} sessionId={shown.sessionId} />;
     case "missing":
       return (
         <section class="page">
           <h1>Not found</h1>
           <p>
-            Nothing lives at <code>{route.path}</code>. <a href={href({ view: "sandboxes" })}>See the sandboxes.</a>
+            Nothing lives at <code>{shown.path}</code>. <a href={href(home(credentials))}>Go back to the start.</a>
           </p>
         </section>
       );
   }
 }
 
-function App() {
-  const [credentials, setCredentials] = useState(loadCredentials);
+function App({ linkToken }: { linkToken: string | null }) {
+  const [credentials, setCredentials] = useState(() => (linkToken ? null : loadCredentials()));
+  const [opening, setOpening] = useState(linkToken !== null);
   const [reason, setReason] = useState<string | null>(null);
   const route = useRoute();
+
+  const signIn = (signedIn: Credentials) => {
+    saveCredentials(signedIn);
+    setReason(null);
+    setCredentials(signedIn);
+  };
+
+  useEffect(() => {
+    // A shared link signs this tab in with its token, in place of whatever it held.
+    if (!linkToken) return;
+    forgetCredentials();
+    identify(linkToken).then(signIn, (error: unknown) =>
+      setReason(error instanceof AuthError ? "This link's token has expired or was revoked." : messageOf(error)),
+    ).finally(() => setOpening(false));
+  }, []);
 
   const api = useMemo(() => {
     if (!credentials) return null;
@@ -71,28 +110,25 @@ function App() {
     return client;
   }, [credentials]);
 
-  if (!credentials || !api) {
+  if (opening) {
     return (
-      <SignIn
-        reason={reason}
-        onSignedIn={(signedIn) => {
-          saveCredentials(signedIn);
-          setReason(null);
-          setCredentials(signedIn);
-        }}
-      />
+      <main class="sign-in">
+        <p role="status">Opening the shared link…</p>
+      </main>
     );
   }
+  if (!credentials || !api) return <SignIn reason={reason} onSignedIn={signIn} />;
   return (
     <div class="app" onClick={followLink}>
       <a class="skip" href="#main">
         Skip to content
       </a>
       <header class="bar">
-        <a class="brand" href={href({ view: "sandboxes" })}>
+        <a class="brand" href={href(home(credentials))}>
           Cove Inspector
         </a>
-        <Breadcrumbs route={route} />
+        <Breadcrumbs route={route} credentials={credentials} />
+        {credentials.kind === "token" ? <span class="muted small">shared link: {credentials.scopes.join(", ")}</span> : null}
         <button
           type="button"
           class="sign-out"
@@ -111,9 +147,4 @@ function App() {
   );
 }
 
-// A shared link signs this tab in with its token, in place of any key it held. Until the server says what the
-// token may do, the page offers only what every token may: reading.
-const linkToken = takeLinkToken();
-if (linkToken) saveCredentials({ kind: "token", secret: linkToken, scopes: ["read"] });
-
-render(<App />, document.getElementById("app")!);
+render(<App linkToken={takeLinkToken()} />, document.getElementById("app")!);

@@ -39,10 +39,10 @@ export function SandboxView({ api, credentials, sandboxId, tab }: Props) {
   const tabs: Tab[] = TAB_LABELS.map(([id, label]) => ({ id, label, href: href({ view: "sandbox", sandboxId, tab: id }) }));
 
   const panels: Record<SandboxTab, () => VNode> = {
-    sessions: () => <SessionsTab api={api} sandboxId={sandboxId} running={running} />,
+    sessions: () => <SessionsTab api={api} sandboxId={sandboxId} running={running && can(credentials, "prompt")} />,
     processes: () => <ProcessesTab api={api} credentials={credentials} sandboxId={sandboxId} />,
     files: () => <FilesTab api={api} credentials={credentials} sandboxId={sandboxId} />,
-    checkpoints: () => <CheckpointsTab api={api} sandboxId={sandboxId} running={running} />,
+    checkpoints: () => <CheckpointsTab api={api} sandboxId={sandboxId} running={running} owner={credentials.kind === "key"} />,
   };
 
   return (

@@ -7,8 +7,7 @@ import { useState } from "preact/hooks";
 
 import { AuthError } from "@cove/sdk/errors.js";
 
-import { Api } from "../api/client.js";
-import { ALL_SCOPES, type Credentials } from "../api/credentials.js";
+import { type Credentials, identify } from "../api/credentials.js";
 import { Problem } from "../components/Problem.js";
 import { useAction } from "../lib/action.js";
 
@@ -23,14 +22,12 @@ export function SignIn({ onSignedIn, reason }: { onSignedIn: (credentials: Crede
         aria-labelledby="sign-in-title"
         onSubmit={(event) => {
           event.preventDefault();
-          const credentials: Credentials = { kind: "key", secret: key.trim(), scopes: [...ALL_SCOPES] };
           void action.run(async () => {
             try {
-              await new Api(credentials).get("/v1/sandboxes", { state: "running" });
+              onSignedIn(await identify(key.trim()));
             } catch (caught) {
               throw caught instanceof AuthError ? new Error("The server refused this key.") : caught;
             }
-            onSignedIn(credentials);
           });
         }}
       >

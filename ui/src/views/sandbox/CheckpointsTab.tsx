@@ -1,6 +1,7 @@
 /**
  * A sandbox's checkpoints: take one, restore the sandbox to one (in place: its processes are killed), fork one
- * into a new sandbox (constant time, whatever the size), delete one.
+ * into a new sandbox (constant time, whatever the size), delete one. All of that is an owner's (a key's); a
+ * token's page lists them only.
  */
 
 import type { Checkpoint } from "@cove/sdk/types.js";
@@ -15,7 +16,8 @@ import { age, bytes, clock } from "../../lib/format.js";
 import { usePoll } from "../../lib/poll.js";
 import { href, navigate } from "../../lib/router.js";
 
-export function CheckpointsTab({ api, sandboxId, running }: { api: Api; sandboxId: string; running: boolean }) {
+export function CheckpointsTab(props: { api: Api; sandboxId: string; running: boolean; owner: boolean }) {
+  const { api, sandboxId, running, owner } = props;
   const checkpoints = usePoll((signal) => listCheckpoints(api, sandboxId, signal), 5000, [api, sandboxId]);
   const [name, setName] = useState("");
   const [status, setStatus] = useState("");
@@ -77,12 +79,12 @@ export function CheckpointsTab({ api, sandboxId, running }: { api: Api; sandboxI
     { label: "Name", cell: (checkpoint) => checkpoint.name ?? <span class="muted">—</span> },
     { label: "Taken", cell: (checkpoint) => <span title={clock(checkpoint.createdAt)}>{age(checkpoint.createdAt)} ago</span> },
     { label: "Size", cell: (checkpoint) => bytes(checkpoint.sizeBytes) },
-    { label: "Actions", silent: true, cell: buttons },
   ];
+  if (owner) columns.push({ label: "Actions", silent: true, cell: buttons });
 
   return (
     <div class="stack">
-      {running ? (
+      {running && owner ? (
         <form
           class="inline-form"
           onSubmit={(event) => {
