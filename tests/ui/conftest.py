@@ -51,9 +51,10 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not problems, problems
 
 
-def sign_in(page: Page, server: CoveServer, path: str = "/ui/") -> None:
+def sign_in(page: Page, server: CoveServer, path: str = "/ui/", key: str | None = None) -> None:
+    """Sign in at ``path`` with ``key`` (the admin's by default)."""
     page.goto(server.url + path)
-    page.get_by_label("API key").fill(server.api_key)
+    page.get_by_label("API key").fill(key or server.api_key)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Sign out").wait_for()
 

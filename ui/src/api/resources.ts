@@ -26,10 +26,18 @@ export const sandboxPath = (sandboxId: string): string => `/v1/sandboxes/${id(sa
 
 // ---- sandboxes ----
 
-export async function listSandboxes(api: Api, state: string | null, labels: string[], signal?: AbortSignal): Promise<SandboxInfo[]> {
+export interface SandboxFilter {
+  state: string;
+  labels: string[];
+  /** The admin's: one tenant's sandboxes. */
+  tenant: string;
+}
+
+export async function listSandboxes(api: Api, filter: SandboxFilter, signal?: AbortSignal): Promise<SandboxInfo[]> {
   const search = new URLSearchParams();
-  if (state) search.set("state", state);
-  for (const label of labels) search.append("label", label);
+  if (filter.state) search.set("state", filter.state);
+  for (const label of filter.labels) search.append("label", label);
+  if (filter.tenant) search.set("tenant_id", filter.tenant);
   const query = search.toString();
   const reply = await api.request<{ sandboxes: Wire[] }>("GET", `/v1/sandboxes${query ? `?${query}` : ""}`, { signal });
   return reply.sandboxes.map(sandboxInfoFrom);

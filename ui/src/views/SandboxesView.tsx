@@ -8,6 +8,7 @@ import { useState } from "preact/hooks";
 import type { SandboxInfo } from "@cove/sdk/types.js";
 
 import type { Api } from "../api/client.js";
+import type { Credentials } from "../api/credentials.js";
 import { createSandbox, killSandbox, listCheckpoints, listSandboxes, type SandboxSpec } from "../api/resources.js";
 import { Choice } from "../components/Choice.js";
 import { Problem } from "../components/Problem.js";
@@ -187,16 +188,21 @@ const COLUMNS: Column<SandboxInfo>[] = [
   { label: "Network", cell: (sandbox) => sandbox.network.mode },
 ];
 
-export function SandboxesView({ api }: { api: Api }) {
+export function SandboxesView({ api, credentials }: { api: Api; credentials: Credentials }) {
   const [state, setState] = useState("running");
   const [labelText, setLabelText] = useState("");
+  const [tenant, setTenant] = useState("");
   const [search, setSearch] = useState("");
   const labels = labelText
     .split(",")
     .map((part) => part.trim())
     .filter((part) => part.includes("="));
-  const polled = usePoll((signal) => listSandboxes(api, state || null, labels, signal), POLL_MS, [api, state, labels.join(",")]);
+  const filter = { state, labels, tenant: tenant.trim() };
+  const polled = usePoll((signal) => listSandboxes(api, filter, signal), POLL_MS, [api, state, labels.join(","), filter.tenant]);
   const shown = (polled.data ?? []).filter((sandbox) => sandbox.id.includes(search.trim()));
+  const columns = [...COLUMNS];
+  if (credentials.admin) columns.splice(1, 0, { label: "Tenant", cell: (sandbox) => <code>{sandbox.tenantId}</code> });
+  columns.push({ label: "Actions", silent: true, cell: (sandbox) => <KillButton api={api} sandbox={sandbox} onKilled={polled.reload} /> });
 
   return (
     <section class="page">
@@ -209,6 +215,11 @@ export function SandboxesView({ api }: { api: Api }) {
         <label>
           Labels <input value={labelText} placeholder="key=value, …" onInput={(e) => setLabelText(e.currentTarget.value)} />
         </label>
+        {credentials.admin ? (
+          <label>
+            Tenant <input value={tenant} placeholder="key_…" onInput={(e) => setTenant(e.currentTarget.value)} />
+          </label>
+        ) : null}
         <label>
           Id <input type="search" value={search} placeholder="sbx_…" onInput={(e) => setSearch(e.currentTarget.value)} />
         </label>
@@ -219,14 +230,7 @@ export function SandboxesView({ api }: { api: Api }) {
       ) : shown.length === 0 ? (
         <p class="muted">No sandboxes{state ? ` ${state}` : ""}.</p>
       ) : (
-        <Table
-          rows={shown}
-          keyOf={(sandbox) => sandbox.id}
-          columns={[
-            ...COLUMNS,
-            { label: "Actions", silent: true, cell: (sandbox) => <KillButton api={api} sandbox={sandbox} onKilled={polled.reload} /> },
-          ]}
-        />
+        <Table rows={shown} keyOf={(sandbox) => sandbox.id} columns={columns} />
       )}
     </section>
   );
