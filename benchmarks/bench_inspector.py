@@ -134,7 +134,16 @@ def _signed_in(browser: Browser, server: BenchServer) -> Any:
     """A browser context whose tabs start signed in (the page's own session storage entry, set before its
     scripts run), so a measurement starts at the navigation and not at a form."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    credentials = json.dumps({"kind": "key", "secret": server.api_key, "scopes": ["read", "prompt", "approve"]})
+    credentials = json.dumps(
+        {
+            "kind": "key",
+            "secret": server.api_key,
+            "scopes": ["read", "prompt", "approve", "exec", "files", "preview"],
+            "admin": True,
+            "sandboxId": None,
+            "sessionId": None,
+        }
+    )
     context.add_init_script(f"sessionStorage.setItem('cove.credentials', {json.dumps(credentials)})")
     return context
 
