@@ -19,8 +19,6 @@ export class ProcessOutput extends ResumingSocket {
   text = "";
   /** Characters dropped from the front to keep `text` bounded. */
   dropped = 0;
-  exitCode: number | null = null;
-  error: string | null = null;
   private readonly offsets = { stdout: 0, stderr: 0 };
   private readonly decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
 
@@ -47,13 +45,8 @@ export class ProcessOutput extends ResumingSocket {
         const fresh = bytes.subarray(Math.max(0, this.offsets[stream] - offset));
         this.offsets[stream] = Math.max(this.offsets[stream], offset + bytes.length);
         this.append(this.decoders[stream].decode(fresh, { stream: true }));
-      } else if (frame.type === "exit") {
-        const info = (frame.process ?? {}) as { exit_code?: unknown };
-        this.exitCode = typeof info.exit_code === "number" ? info.exit_code : null;
-        this.ended = true;
-      } else if (frame.type === "error") {
-        this.error = String(frame.message ?? frame.code ?? "the stream failed");
-        this.ended = true;
+      } else {
+        this.endOn(frame, "process");
       }
     }
   }

@@ -11,6 +11,10 @@ const RETRY_MS = 1000;
 export abstract class ResumingSocket extends Observable {
   /** The stream is over (the process or terminal exited, or the server refused it): no more reconnecting. */
   ended = false;
+  /** The program's exit code, once its stream said it exited. */
+  exitCode: number | null = null;
+  /** Why the server ended the stream, if it refused it. */
+  error: string | null = null;
   protected socket: WebSocket | null = null;
   private closed = false;
   private retry: ReturnType<typeof setTimeout> | undefined;
@@ -24,11 +28,28 @@ export abstract class ResumingSocket extends Observable {
 
   protected abstract receive(data: unknown): void;
 
+  /** An `exit` frame (its `field` holds the program's info) or an `error` frame ends the stream; others do not. */
+  protected endOn(frame: Record<string, unknown>, field: string): void {
+    if (frame.type === "exit") {
+      const info = (frame[field] ?? {}) as { exit_code?: unknown };
+      this.exitCode = typeof info.exit_code === "number" ? info.exit_code : null;
+    } else if (frame.type === "error") {
+      this.error = String(frame.message ?? frame.code ?? "the stream failed");
+    } else {
+      return;
+    }
+    this.ended = true;
+  }
+
+  /** The socket is open (again): what waited for it may go. */
+  protected opened(): void {}
+
   open(): void {
     const { path, query } = this.target();
     const socket = this.api.socket(path, query);
     socket.binaryType = "arraybuffer";
     this.socket = socket;
+    socket.onopen = () => this.opened();
     socket.onmessage = (message: MessageEvent) => {
       this.receive(message.data);
       this.notify();

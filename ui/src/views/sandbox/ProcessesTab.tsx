@@ -7,8 +7,9 @@ import { type Credentials, can } from "../../api/credentials.js";
 import { ProcessOutput } from "../../api/process.js";
 import { killProcess, listProcesses, startProcess } from "../../api/resources.js";
 import { Problem } from "../../components/Problem.js";
+import { Programs } from "../../components/Programs.js";
 import { useAction } from "../../lib/action.js";
-import { age, count } from "../../lib/format.js";
+import { count } from "../../lib/format.js";
 import { useObservable } from "../../lib/observable.js";
 import { usePoll } from "../../lib/poll.js";
 
@@ -84,29 +85,14 @@ export function ProcessesTab({ api, credentials, sandboxId }: { api: Api; creden
         ) : null}
         <Problem error={processes.error ?? kill.error} />
         {processes.data?.length ? (
-          <ul class="list" aria-label="Processes">
-            {[...processes.data].reverse().map((process) => (
-              <li key={process.processId} class={process.processId === selected ? "selected" : ""}>
-                <button type="button" class="link" onClick={() => setSelected(process.processId)} aria-pressed={process.processId === selected}>
-                  <code>{process.processId}</code> {process.command.join(" ")}
-                </button>
-                <span class="muted">
-                  {process.running ? "running" : `exited ${process.exitCode ?? ""}`} · {age(process.startedAt)}
-                </span>
-                {process.running && can(credentials, "exec") ? (
-                  <button
-                    type="button"
-                    class="danger small"
-                    aria-label={`Kill ${process.processId}`}
-                    disabled={kill.busy}
-                    onClick={() => kill.run(() => killProcess(api, sandboxId, process.processId)).then(processes.reload)}
-                  >
-                    Kill
-                  </button>
-                ) : null}
-              </li>
-            ))}
-          </ul>
+          <Programs
+            label="Processes"
+            programs={processes.data.map((process) => ({ ...process, id: process.processId }))}
+            selected={selected}
+            onSelect={setSelected}
+            onKill={can(credentials, "exec") ? (id) => kill.run(() => killProcess(api, sandboxId, id)).then(processes.reload) : undefined}
+            busy={kill.busy}
+          />
         ) : processes.data ? (
           <p class="muted">No processes.</p>
         ) : null}
