@@ -156,6 +156,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             await gateway.stop()
             await sandbox_service.close()
             watcher.close()
+            await audit_service.flush()
             await asyncio.to_thread(writer.close)
             await engine.dispose()
 

@@ -1,7 +1,8 @@
 """The audit trail's way in: every HTTP call that is not a read is recorded — by whom (key or token), for which
-tenant, what, on what, with which status, from where — before its answer leaves, so a client that got an answer
-finds its call in ``GET /v1/audit``. WebSocket commands that act are recorded where they are dispatched
-(``record_socket``), under the same action names as their REST twins.
+tenant, what, on what, with which status, from where — as its answer leaves (``AuditService`` writes the row beside
+it, and ``GET /v1/audit`` waits for rows still being written, so a client that got an answer finds its call).
+WebSocket commands that act are recorded where they are dispatched (``record_socket``), under the same action names
+as their REST twins.
 
 - **action**: ``<routes module>.<operation>`` (``sandboxes.kill_sandbox``, ``agents.prompt``): named by the
   route that answered, so a route added later is recorded without a line here;
