@@ -1,8 +1,9 @@
-"""The supervisor: PID 1 inside a sandbox, serving exec, processes and files on a unix socket.
+"""The supervisor: PID 1 inside a sandbox, serving exec, processes, files and port connections on a unix socket.
 
 It is started detached from the server, so the sandbox, its processes and their output survive a server crash;
 a restarted server simply connects to the socket again. Every connection carries one request (a JSON frame);
-plain requests may be followed by more, streaming ones (exec, attach, read, write) own the connection until done.
+plain requests may be followed by more, streaming ones (exec, attach, read, write) own the connection until done,
+and ``connect`` (a port's connection, passed as a descriptor: ``cove.guest.ports``) ends it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from cove.guest import files, model_forwarder
+from cove.guest import files, model_forwarder, ports
 from cove.guest.processes import Process, ProcessError, ProcessTable
 from cove.guest.protocol import (
     CHUNK,
@@ -134,10 +135,12 @@ class Supervisor:
                         await self._read_file(request, writer)
                     elif op == "write":
                         await self._write_file(request, reader, writer)
+                    elif op == "connect":
+                        await self._connect_port(request, writer)
                     else:
                         raise RequestError("invalid_request", f"unknown op {op!r}")
                     return
-                except (RequestError, ProcessError, files.FileError) as exc:
+                except (RequestError, ProcessError, files.FileError, ports.PortError) as exc:
                     writer.write(encode_json({"ok": False, "error": {"code": exc.code, "message": exc.message}}))
                     await writer.drain()
                 except (OSError, TypeError, ValueError, OverflowError) as exc:
@@ -313,6 +316,14 @@ class Supervisor:
             elif message.get("op") == "signal":
                 with contextlib.suppress(TypeError, ValueError, OSError):  # not a signal: nothing to deliver
                     self.processes.signal(proc.id, int(message.get("signal", signal.SIGTERM)))
+
+    async def _connect_port(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        """Connect to a port on the sandbox's loopback and pass the connection to the server (its preview)."""
+        port = _require(request, "port", int)
+        if not 0 < port < 65536:
+            raise RequestError("invalid_request", "'port' must be from 1 to 65535")
+        with await ports.connect(port) as connection:
+            ports.hand_over(writer.get_extra_info("socket").fileno(), connection)
 
     async def _read_file(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         fd, size = files.open_for_read(_require(request, "path", str))

@@ -15,17 +15,24 @@ from pathlib import Path
 MAX_UNIX_PATH = 104
 
 
-async def open_unix(path: Path, *, limit: int = 2**16) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect_unix(path: Path) -> socket.socket:
+    """A non-blocking unix stream socket connected to ``path``."""
     target = str(path)
     directory: int | None = None
     if len(target.encode()) >= MAX_UNIX_PATH:
         directory = os.open(path.parent, os.O_PATH)
         target = f"/proc/self/fd/{directory}/{path.name}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
     try:
-        return await asyncio.open_unix_connection(target, limit=limit)
+        await asyncio.get_running_loop().sock_connect(sock, target)
+    except BaseException:
+        sock.close()
+        raise
     finally:
         if directory is not None:
             os.close(directory)
+    return sock
 
 
 def bind_unix(path: Path) -> socket.socket:
