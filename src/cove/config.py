@@ -42,10 +42,21 @@ class ServerSettings:
     pool_size: int = DEFAULT_POOL_SIZE
     # Applied to every limit a create leaves out; a default of 0 (from an option or the environment) means none.
     default_limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+    # Where clients reach this server (``COVE_URL``), for the preview URLs it gives out; None: the address each
+    # request came to.
+    url: str | None = None
+    # With a domain whose every name leads to this server (``*.preview.example.com``, or ``localhost:7420``),
+    # previews are also served at ``http://{port}-{id}.{domain}/``, and that is the URL given out.
+    preview_domain: str | None = None
 
     @classmethod
     def from_env(
-        cls, *, host: str | None = None, port: int | None = None, limits: dict[str, float | None] | None = None
+        cls,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        limits: dict[str, float | None] | None = None,
+        preview_domain: str | None = None,
     ) -> ServerSettings:
         """The environment's settings, under the options given (``limits``: limit field -> value; None leaves
         the field to ``COVE_DEFAULT_*`` or the built-in default)."""
@@ -55,6 +66,8 @@ class ServerSettings:
             port=port if port is not None else int(os.environ.get("COVE_PORT", DEFAULT_PORT)),
             pool_size=int(os.environ.get("COVE_POOL_SIZE") or DEFAULT_POOL_SIZE),
             default_limits=default_limits(limits or {}),
+            url=os.environ.get("COVE_URL") or None,
+            preview_domain=preview_domain or os.environ.get("COVE_PREVIEW_DOMAIN") or None,
         )
 
     @property
@@ -87,6 +100,11 @@ class ServerSettings:
     @property
     def admin_key_path(self) -> Path:
         return self.home / ADMIN_KEY_FILE
+
+    @property
+    def preview_secret_path(self) -> Path:
+        """The secret preview tokens are derived from (``store.ports``)."""
+        return self.home / "preview_secret"
 
 
 def default_limits(options: dict[str, float | None]) -> Limits:

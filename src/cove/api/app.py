@@ -16,8 +16,9 @@ import cove
 from cove import __name__ as package_name
 from cove.api import auth, errors
 from cove.api.deps import Services
+from cove.api.previews import PreviewRouter
 from cove.api.request_limits import BodyLimit
-from cove.api.routes import agents, checkpoints, execs, files, model, pool, sandboxes
+from cove.api.routes import agents, checkpoints, execs, files, model, pool, ports, sandboxes
 from cove.config import ServerSettings
 from cove.events.log import EventLog
 from cove.modelproxy.gateway import ModelGateway
@@ -30,12 +31,14 @@ from cove.runtime.storage import open_storage
 from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
+from cove.services.ports import PortService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
 from cove.store.checkpoints import CheckpointStore
 from cove.store.db import open_engine
 from cove.store.events import EventStore
 from cove.store.keys import KeyStore, new_key
+from cove.store.ports import PortStore, load_secret
 from cove.store.sandboxes import SandboxStore, first_uid
 from cove.store.sessions import SessionStore
 from cove.store.writer import SqliteWriter
@@ -117,6 +120,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
         sandbox_service.on_stopped.append(session_service.sandbox_going)
         sandbox_service.on_restarting.append(session_service.sandbox_going)
         await session_service.recover()
+        port_service = PortService(
+            PortStore(engine),
+            sandbox_service,
+            await asyncio.to_thread(load_secret, settings.preview_secret_path),
+            base_url=settings.url,
+            domain=settings.preview_domain,
+        )
+        await port_service.recover()
+        sandbox_service.on_stopped.append(port_service.sandbox_stopped)
         app.state.services = Services(
             keys=keys,
             sandboxes=sandbox_service,
@@ -125,6 +137,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             sessions=session_service,
             model=gateway,
             checkpoints=checkpoint_service,
+            ports=port_service,
         )
         reaper = asyncio.create_task(sandbox_service.run_reaper())
         sandbox_service.start_pool()
@@ -151,6 +164,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     errors.install(app)
     errors.document(app)
     app.add_middleware(BodyLimit)
+    # Outside the body limit: a preview's request body streams to its app, whatever its size.
+    app.add_middleware(PreviewRouter, domain=settings.preview_domain)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -164,6 +179,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(agents.router, dependencies=protected)
     app.include_router(model.router, dependencies=protected)
     app.include_router(pool.router, dependencies=protected)
+    app.include_router(ports.router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)
     return app

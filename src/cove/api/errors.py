@@ -24,6 +24,11 @@ _STATUS_BY_CLASS: list[tuple[type[errors.CoveServiceError], int]] = [
     (errors.PayloadTooLarge, 413),
     (errors.SandboxStartFailed, 500),
     (errors.Unavailable, 503),
+    (errors.Unauthorized, 401),
+    (errors.QuotaExceeded, 429),
+    (errors.RateLimited, 429),
+    (errors.BadGateway, 502),
+    (errors.GatewayTimeout, 504),
 ]
 _STATUS_BY_CODE = {
     "already_exists": 409,

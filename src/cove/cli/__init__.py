@@ -54,12 +54,20 @@ def serve(
     default_shm_mb: Annotated[
         int | None, typer.Option(min=1, help="/dev/shm size of a sandbox that sets none, MiB (default 256)")
     ] = None,
+    preview_domain: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve previews at http://PORT-ID.DOMAIN/ too: a domain whose names all lead here "
+            "(COVE_PREVIEW_DOMAIN)"
+        ),
+    ] = None,
 ) -> None:
     """Run the Cove server (state under $COVE_HOME, default ~/.cove); the API's own docs are at /docs.
 
     Every sandbox gets a memory, process, disk and /dev/shm limit even when it asks for none: the --default-*
     options set them, as do COVE_DEFAULT_MEMORY_MB, COVE_DEFAULT_CPUS, COVE_DEFAULT_PIDS, COVE_DEFAULT_DISK_MB and
-    COVE_DEFAULT_SHM_MB (an option wins over its variable)."""
+    COVE_DEFAULT_SHM_MB (an option wins over its variable). Preview URLs of published ports start with $COVE_URL
+    when it is set (the address clients reach this server at), else with the address each request came to."""
     from cove.api.server import serve as run_server
     from cove.config import ServerSettings
 
@@ -70,7 +78,7 @@ def serve(
         "disk_mb": default_disk_mb,
         "shm_mb": default_shm_mb,
     }
-    run_server(ServerSettings.from_env(host=host, port=port, limits=limits))
+    run_server(ServerSettings.from_env(host=host, port=port, limits=limits, preview_domain=preview_domain))
 
 
 @app.command()

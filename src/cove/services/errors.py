@@ -79,3 +79,35 @@ class PayloadTooLarge(CoveServiceError):
 
 class DiskQuotaExceeded(PayloadTooLarge):
     code = "disk_quota_exceeded"
+
+
+class Unauthorized(CoveServiceError):
+    """A request without the credentials it needs (a private preview without its token)."""
+
+    code = "unauthorized"
+
+
+class QuotaExceeded(CoveServiceError):
+    code = "quota_exceeded"
+
+
+class RateLimited(CoveServiceError):
+    code = "rate_limited"
+
+
+class PortNotFound(NotFound):
+    code = "port_not_found"
+
+
+class BadGateway(CoveServiceError):
+    """What a sandbox's app answered a preview request with cannot be passed on (malformed, too large, cut)."""
+
+    code = "bad_gateway"
+
+
+class PortNotListening(BadGateway):
+    code = "port_not_listening"
+
+
+class GatewayTimeout(CoveServiceError):
+    code = "gateway_timeout"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -113,3 +113,15 @@ checkpoints = Table(
     Column("layers", JSON, nullable=False),
 )
 Index("ix_checkpoints_sandbox", checkpoints.c.sandbox_id)
+
+# A sandbox's published ports (preview URLs), dropped when it stops. The token is not stored: it is derived from
+# ``nonce`` with the server's preview secret (``store.ports``), so a copy of the database opens no preview.
+ports = Table(
+    "ports",
+    metadata,
+    Column("sandbox_id", String, primary_key=True),
+    Column("port", Integer, primary_key=True),
+    Column("public", Boolean, nullable=False),
+    Column("nonce", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

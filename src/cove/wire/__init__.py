@@ -14,6 +14,7 @@ from cove.wire.agents import (
     Usage,
 )
 from cove.wire.checkpoints import Checkpoint, CheckpointCreate, CheckpointList, RestoreRequest
+from cove.wire.ports import PortExpose, PortInfo, PortList
 from cove.wire.sandboxes import (
     ErrorBody,
     ErrorDetail,
@@ -58,6 +59,9 @@ __all__ = [
     "MkdirRequest",
     "ModelInfo",
     "Network",
+    "PortExpose",
+    "PortInfo",
+    "PortList",
     "ProcessInfo",
     "ProcessList",
     "PromptAccepted",

@@ -1,0 +1,231 @@
+"""Preview URLs: requests for a sandbox's published port, taken before the API's routes see them.
+
+A request is a preview's when its Host is ``{port}-{id}.{preview domain}`` or its path starts with
+``/v1/sandboxes/{id}/ports/{port}/`` (``cove.preview.urls``). Who may open it:
+
+- a public preview: anyone who reaches the server;
+- a private one: whoever brings its token — in the ``X-Cove-Preview-Token`` header, in the
+  ``cove_preview_token`` cookie, or once as ``?token=``, which is answered with a redirect to the same URL
+  without it and a cookie scoped to that preview (``HttpOnly``, ``SameSite=Lax``; its path, or its host).
+
+The token opens that preview and nothing else: the API's routes take API keys only. Cove's own credentials never
+reach the app: the token header, Cove's cookies (``cove_*``) and an ``Authorization`` carrying a Cove API key
+are removed, as are forwarding headers the client made up (the relay sets its own); an app cannot set a cookie
+named ``cove_*``. A path-based preview shares its origin with the Cove API and every other path-based preview,
+so its app may not widen a service worker's scope past its prefix or clear the origin's data; isolation between
+previews in one browser needs the preview domain (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import unquote_plus
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cove.api.deps import services_of
+from cove.api.errors import error_response, status_for
+from cove.preview import http, urls, websocket
+from cove.preview.http import Headers
+from cove.services.errors import CoveServiceError
+from cove.services.ports import Exposure
+from cove.store.keys import KEY_PREFIX
+
+log = logging.getLogger("cove.preview")
+
+TOKEN_HEADER = b"x-cove-preview-token"
+COOKIE = "cove_preview_token"
+_COVE_COOKIES = "cove_"
+_KEY = KEY_PREFIX.encode()
+_FORWARDING = (b"forwarded", b"x-forwarded-", b"x-real-ip", b"via", b"x-client-ip", b"true-client-ip")
+# What a path-based preview's app may not say for the origin it shares with the Cove API.
+_ORIGIN_WIDE = {b"service-worker-allowed", b"clear-site-data"}
+
+
+class PreviewRouter:
+    """ASGI middleware in front of the API: preview requests go to the sandbox's app, the rest to ``app``."""
+
+    def __init__(self, app: ASGIApp, domain: str | None = None) -> None:
+        self.app = app
+        self.domain = domain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target = urls.match(raw_path, _header(scope, b"host"), self.domain)
+        if target is None:
+            await self.app(scope, receive, send)
+        elif not target.path:  # the bare prefix: the API's (closing a port), or a browser missing the slash
+            if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+                await _redirect(send, _location(target.prefix + "/", scope["query_string"]))
+            else:
+                await self.app(scope, receive, send)
+        elif scope["type"] == "http":
+            await _serve_http(scope, receive, send, target)
+        else:
+            await _serve_websocket(scope, receive, send, target)
+
+
+async def _serve_http(scope: Scope, receive: Receive, send: Send, target: urls.Target) -> None:
+    ports = services_of(scope["app"]).ports
+    query, from_query = _query_token(scope["query_string"])
+    headers = _forwarded(scope, target)
+    try:
+        exposure = ports.authorize(target.sandbox_id, target.port, _tokens(scope, from_query))
+        if from_query is not None and exposure.opens(from_query):
+            location = _location(target.prefix + target.path.decode("latin-1"), query)
+            await _redirect(send, location, _token_cookie(exposure, target, scope))
+            return
+
+        async def exchange(reuse: bool) -> None:
+            async with ports.connect(exposure, reuse=reuse) as connection:
+                await http.relay(
+                    connection,
+                    scope,
+                    receive,
+                    send,
+                    _request_target(target.path, scope["query_string"]),
+                    headers,
+                    lambda response: _response_headers(response, target),
+                )
+
+        try:
+            await exchange(reuse=not http.has_body(headers))
+        except http.Stale:  # nothing was sent or answered: the request goes again, on a new connection
+            await exchange(reuse=False)
+    except http.ResponseBroken as broken:
+        # Begun and cannot be completed: returning without its end makes the server close the client's connection.
+        log.info("preview of port %d of %s: %s", target.port, target.sandbox_id, broken)
+    except CoveServiceError as error:
+        await error_response(status_for(error), error.code, error.message)(scope, receive, send)
+
+
+async def _serve_websocket(scope: Scope, receive: Receive, send: Send, target: urls.Target) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    ports = services_of(scope["app"]).ports
+    query, from_query = _query_token(scope["query_string"])
+    accepted = False
+    try:
+        exposure = ports.authorize(target.sandbox_id, target.port, _tokens(scope, from_query))
+        if from_query is None or not exposure.opens(from_query):
+            query = scope["query_string"]  # not Cove's token: the app's own parameter
+        async with ports.connect(exposure) as connection:
+            app = await websocket.handshake(
+                connection.socket, scope, _request_target(target.path, query), _forwarded(scope, target)
+            )
+            await send({"type": "websocket.accept", "subprotocol": app.subprotocol})
+            accepted = True
+            await websocket.relay(app, receive, send)
+    except (websocket.Refused, CoveServiceError) as error:
+        if not accepted:
+            # Refused before the handshake (403), as Cove's other WebSockets are; the reason is in the log.
+            log.info("preview WebSocket of port %d of %s refused: %s", target.port, target.sandbox_id, error)
+            await send({"type": "websocket.close", "code": 1008})
+        elif isinstance(error, CoveServiceError):
+            await send({"type": "websocket.close", "code": 1011, "reason": error.message[:120]})
+
+
+def _tokens(scope: Scope, from_query: str | None) -> list[str | None]:
+    """The tokens a request carries, wherever it may carry one."""
+    return [_header(scope, TOKEN_HEADER), _cookie(scope), from_query]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    return next((value.decode("latin-1") for key, value in headers if key == name), None)
+
+
+def _cookie(scope: Scope) -> str | None:
+    """The preview's token cookie, if the request carries one."""
+    for pair in (_header(scope, b"cookie") or "").split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name == COOKIE:
+            return value
+    return None
+
+
+def _query_token(query: bytes) -> tuple[bytes, str | None]:
+    """The query without its ``token`` parameter, and that parameter's value (None without one)."""
+    kept, token = [], None
+    for item in query.split(b"&") if query else []:
+        name, _, value = item.partition(b"=")
+        if name == b"token" and token is None:
+            token = unquote_plus(value.decode("latin-1"))
+        else:
+            kept.append(item)
+    return b"&".join(kept), token
+
+
+def _request_target(path: bytes, query: bytes) -> bytes:
+    return path + b"?" + query if query else path
+
+
+def _location(path: str, query: bytes) -> bytes:
+    return (path + ("?" + query.decode("latin-1") if query else "")).encode("latin-1")
+
+
+async def _redirect(send: Send, location: bytes, cookie: bytes | None = None) -> None:
+    """307: the client repeats the same request (method and body) at ``location``, a path on this host."""
+    headers = [(b"location", location), (b"content-length", b"0"), (b"cache-control", b"no-store")]
+    if cookie is not None:
+        headers.append((b"set-cookie", cookie))
+    await send({"type": "http.response.start", "status": 307, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _token_cookie(exposure: Exposure, target: urls.Target, scope: Scope) -> bytes:
+    """The preview's token as a cookie for that preview only: its path (path-based) or its host (host-based,
+    no ``Domain``), never readable by scripts, not sent with cross-site subrequests."""
+    secure = "; Secure" if scope.get("scheme") in ("https", "wss") else ""
+    return f"{COOKIE}={exposure.token}; Path={target.prefix}/; HttpOnly; SameSite=Lax{secure}".encode("latin-1")
+
+
+def _forwarded(scope: Scope, target: urls.Target) -> Headers:
+    """The request's headers as the app gets them: without Cove's credentials or the client's forwarding
+    headers, with the relay's own ``X-Forwarded-*``."""
+    headers: Headers = []
+    for name, value in scope["headers"]:
+        if name == TOKEN_HEADER or name.startswith(_FORWARDING):
+            continue
+        scheme, _, credential = value.partition(b" ")
+        if name == b"authorization" and scheme.lower() == b"bearer" and credential.strip().startswith(_KEY):
+            continue  # a Cove API key, sent to the preview by mistake
+        if name == b"cookie":
+            value = _without_cove_cookies(value)
+            if not value:
+                continue
+        headers.append((name, value))
+    client = scope.get("client")
+    if client:
+        headers.append((b"x-forwarded-for", str(client[0]).encode()))
+    headers.append((b"x-forwarded-proto", b"https" if scope.get("scheme") in ("https", "wss") else b"http"))
+    host = _header(scope, b"host")
+    if host:
+        headers.append((b"x-forwarded-host", host.encode("latin-1")))
+    if target.prefix:
+        headers.append((b"x-forwarded-prefix", target.prefix.encode()))
+    return headers
+
+
+def _without_cove_cookies(value: bytes) -> bytes:
+    pairs = [pair.strip() for pair in value.split(b";")]
+    return b"; ".join(pair for pair in pairs if pair and not pair.startswith(_COVE_COOKIES.encode()))
+
+
+def _response_headers(headers: Headers, target: urls.Target) -> Headers:
+    """The app's response headers as the client gets them: no cookie of Cove's name; for a path-based preview,
+    nothing that reaches past its prefix, and redirects to an absolute path kept under it."""
+    kept: Headers = []
+    for name, value in headers:
+        if name == b"set-cookie" and value.lstrip().startswith(_COVE_COOKIES.encode()):
+            continue
+        if target.prefix:
+            if name in _ORIGIN_WIDE:
+                continue
+            if name == b"location" and value.startswith(b"/") and not value.startswith(b"//"):
+                value = target.prefix.encode() + value
+        kept.append((name, value))
+    return kept
