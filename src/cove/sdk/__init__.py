@@ -28,6 +28,7 @@ from cove.sdk._errors import (
     PathOutsideSandbox,
     PayloadTooLarge,
     PermissionDenied,
+    PortNotFound,
     ProcessNotFound,
     QuotaExceeded,
     RateLimited,
@@ -42,6 +43,7 @@ from cove.sdk._errors import (
     StdinClosed,
 )
 from cove.sdk._format import format_event
+from cove.sdk._ports import AsyncPorts
 from cove.sdk._sandbox import (
     AsyncExec,
     AsyncFiles,
@@ -51,10 +53,10 @@ from cove.sdk._sandbox import (
     ProcessResult,
     ProgressCallback,
 )
-from cove.sdk._sync import Exec, Files, Process, Sandbox
+from cove.sdk._sync import Exec, Files, Ports, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
 from cove.wire import AgentSession as AgentSessionInfo
-from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ModelInfo, ProcessInfo, SandboxInfo
+from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ModelInfo, PortInfo, ProcessInfo, SandboxInfo
 
 __all__ = [
     "AgentError",
@@ -70,6 +72,7 @@ __all__ = [
     "AsyncClient",
     "AsyncExec",
     "AsyncFiles",
+    "AsyncPorts",
     "AsyncSandbox",
     "AuthError",
     "Checkpoint",
@@ -98,6 +101,9 @@ __all__ = [
     "PathOutsideSandbox",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PortInfo",
+    "PortNotFound",
+    "Ports",
     "Process",
     "ProcessHandle",
     "ProcessInfo",

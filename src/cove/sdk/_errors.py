@@ -72,6 +72,10 @@ class ResumeNotFound(NotFound):
     """``resume`` named a Claude conversation Cove cannot find; nothing was started."""
 
 
+class PortNotFound(NotFound):
+    """The sandbox has not exposed that port (or it was closed)."""
+
+
 class Conflict(CoveError):
     """The request clashes with the current state (HTTP 409)."""
 
@@ -181,6 +185,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "process_not_found": ProcessNotFound,
     "session_not_found": SessionNotFound,
     "resume_not_found": ResumeNotFound,
+    "port_not_found": PortNotFound,
     "conflict": Conflict,
     "sandbox_not_running": SandboxNotRunning,
     "session_exited": SessionExited,
@@ -214,6 +219,9 @@ BY_CODE: dict[str, type[CoveError]] = {
     "sandbox_unavailable": SandboxUnavailable,
     "agent_unavailable": AgentUnavailable,
     "checkpoint_unavailable": SandboxUnavailable,
+    "bad_gateway": ServerError,
+    "port_not_listening": ServerError,
+    "gateway_timeout": ServerError,
     "command_timeout": CommandTimeout,
     "connection_lost": ConnectionLost,
 }

@@ -20,6 +20,7 @@ from cove.sdk._agent import AsyncAgents
 from cove.sdk._checkpoints import CheckpointMethods
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import CommandTimeout, ConnectionLost, CoveError, error_from
+from cove.sdk._ports import AsyncPorts
 from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
 
 OutputCallback = Callable[[bytes], Any]
@@ -484,6 +485,7 @@ class AsyncSandbox(CheckpointMethods):
         self.exec = AsyncExec(client, info.id)
         self.files = AsyncFiles(client, info.id)
         self.agent = AsyncAgents(client, info.id)
+        self.ports = AsyncPorts(client, info.id)
 
     @property
     def id(self) -> str:

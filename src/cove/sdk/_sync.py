@@ -20,7 +20,7 @@ from cove.sdk._sandbox import (
     ProgressCallback,
 )
 from cove.sdk._sync_agent import Agents
-from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
+from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, PortInfo, ProcessInfo, SandboxInfo
 
 T = TypeVar("T")
 
@@ -201,6 +201,28 @@ class Files:
         return call(self._files.rename(source, destination))
 
 
+class Ports:
+    """Preview URLs for the sandbox's ports (see ``AsyncPorts``).
+
+    >>> preview = sandbox.ports.expose(8000)
+    >>> httpx.get(preview.url, headers={"X-Cove-Preview-Token": preview.token})
+    """
+
+    def __init__(self, sandbox: AsyncSandbox) -> None:
+        self._ports = sandbox.ports
+
+    def expose(self, port: int, *, public: bool = False) -> PortInfo:
+        """Publish ``port`` at ``url``; private (its ``token`` needed) unless ``public``."""
+        return call(self._ports.expose(port, public=public))
+
+    def list(self) -> list[PortInfo]:
+        return call(self._ports.list())
+
+    def close(self, port: int) -> PortInfo:
+        """Unpublish ``port``: its preview answers 404 from now on."""
+        return call(self._ports.close(port))
+
+
 class Sandbox:
     """A sandbox on a Cove server (blocking API).
 
@@ -214,6 +236,7 @@ class Sandbox:
         self.exec = Exec(core)
         self.files = Files(core)
         self.agent = Agents(core.agent)
+        self.ports = Ports(core)
 
     @property
     def id(self) -> str:
@@ -312,4 +335,4 @@ class Sandbox:
         call(self._core.__aexit__(exc_type, exc, tb))
 
 
-__all__ = ["AsyncClient", "Exec", "Files", "Process", "Sandbox"]
+__all__ = ["AsyncClient", "Exec", "Files", "Ports", "Process", "Sandbox"]
