@@ -59,6 +59,9 @@ export class SessionNotFound extends NotFound {}
 /** `resume` named a Claude conversation Cove cannot find; nothing was started. */
 export class ResumeNotFound extends NotFound {}
 
+/** The sandbox has not exposed that port (or it was closed). */
+export class PortNotFound extends NotFound {}
+
 /** The request clashes with the current state (HTTP 409). */
 export class Conflict extends CoveError {}
 
@@ -155,6 +158,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   process_not_found: ProcessNotFound,
   session_not_found: SessionNotFound,
   resume_not_found: ResumeNotFound,
+  port_not_found: PortNotFound,
   conflict: Conflict,
   sandbox_not_running: SandboxNotRunning,
   session_exited: SessionExited,
@@ -188,6 +192,9 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   sandbox_unavailable: SandboxUnavailable,
   agent_unavailable: AgentUnavailable,
   checkpoint_unavailable: SandboxUnavailable,
+  bad_gateway: ServerError,
+  port_not_listening: ServerError,
+  gateway_timeout: ServerError,
   command_timeout: CommandTimeout,
   connection_lost: ConnectionLost,
 };

@@ -44,6 +44,7 @@ export {
   PathOutsideSandbox,
   PayloadTooLarge,
   PermissionDenied,
+  PortNotFound,
   ProcessNotFound,
   QuotaExceeded,
   RateLimited,
@@ -63,6 +64,8 @@ export { Exec, ProcessHandle } from "./exec.js";
 export type { OutputChunk, ProcessResult, RunOptions, StartOptions, StreamCallbacks } from "./exec.js";
 export { Files } from "./files.js";
 export type { FileData, ProgressCallback } from "./files.js";
+export { Ports } from "./ports.js";
+export type { ExposeOptions } from "./ports.js";
 export { Sandbox } from "./sandbox.js";
 export type { SandboxCreateOptions, SandboxListOptions } from "./sandbox.js";
 export { CoveClient } from "./transport.js";
@@ -79,6 +82,7 @@ export type {
   McpServerConfig,
   ModelInfo,
   PermissionMode,
+  PortInfo,
   ProcessInfo,
   SandboxInfo,
   SandboxState,

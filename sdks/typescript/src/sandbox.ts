@@ -1,6 +1,6 @@
 /**
- * `Sandbox`: the entry point. Create, connect to, list and kill sandboxes; each carries `exec`, `files` and
- * `agent` for what runs inside it.
+ * `Sandbox`: the entry point. Create, connect to, list and kill sandboxes; each carries `exec`, `files`, `agent`
+ * and `ports` for what runs inside it.
  */
 
 import { Agent } from "./agent.js";
@@ -13,6 +13,7 @@ import {
 } from "./checkpoints.js";
 import { Exec } from "./exec.js";
 import { Files } from "./files.js";
+import { Ports } from "./ports.js";
 import { type ConnectionOptions, CoveClient } from "./transport.js";
 import {
   type Checkpoint,
@@ -66,6 +67,8 @@ export class Sandbox {
   readonly files: Files;
   /** Agent sessions: `start`, `attach`, `list`, `get`. */
   readonly agent: Agent;
+  /** Published ports (preview URLs): `expose`, `list`, `close`. */
+  readonly ports: Ports;
 
   /** @internal Use `Sandbox.create` or `Sandbox.connect`. */
   constructor(
@@ -76,6 +79,7 @@ export class Sandbox {
     this.exec = new Exec(client, info.id);
     this.files = new Files(client, info.id);
     this.agent = new Agent(client, info.id);
+    this.ports = new Ports(client, info.id);
   }
 
   /** The sandbox id (`sbx_…`). */

@@ -162,6 +162,17 @@ export interface Checkpoint {
   sizeBytes: number;
 }
 
+/** A published port of a sandbox (`PortInfo`): where its app answers through Cove, and who may open it. */
+export interface PortInfo {
+  /** The port inside the sandbox. */
+  port: number;
+  /** The preview URL. */
+  url: string;
+  /** Opens a private preview (header `X-Cove-Preview-Token`, or `?token=` once); nothing else of the API. */
+  token: string;
+  public: boolean;
+}
+
 /** Which model upstream the server's agents talk to (`GET /v1/model`). */
 export interface ModelInfo {
   /** `"simulator"`: Cove's model simulator (tokens and costs are simulated); else a real provider. */
@@ -332,6 +343,11 @@ export function checkpointFrom(w: Wire): Checkpoint {
     createdAt: w.created_at,
     sizeBytes: w.size_bytes,
   };
+}
+
+/** @internal */
+export function portInfoFrom(w: Wire): PortInfo {
+  return { port: w.port, url: w.url, token: w.token, public: w.public };
 }
 
 /** @internal */
