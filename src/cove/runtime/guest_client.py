@@ -26,6 +26,7 @@ from cove.guest.protocol import (
     ProtocolError,
     encode_data,
     encode_json,
+    frame_size,
     read_frame,
 )
 from cove.runtime.safe_open import passed_tcp_stream, peer_uid
@@ -230,27 +231,28 @@ class GuestClient:
         connected TCP stream socket, its peer the sandbox's loopback at ``port``; the reply is bounded in size
         and time. ``GuestError`` ``port_not_listening`` when nothing accepts the connection."""
         channel = await self._channel()
-        passed: int | None = None
         try:
             channel.send(encode_json({"op": "connect", "port": port}))  # a few bytes on a fresh socket: sent whole
-            channel.shutdown(socket.SHUT_WR)  # the supervisor ends the connection once it has answered
             async with asyncio.timeout(PORT_REPLY_TIMEOUT):
                 reply, passed = await _reply_and_descriptor(channel)
+        except TimeoutError as exc:
+            message = f"the sandbox's supervisor did not answer within {PORT_REPLY_TIMEOUT:.0f} s"
+            raise GuestUnavailable(message) from exc
+        except (OSError, ProtocolError) as exc:
+            raise GuestUnavailable(f"the sandbox's supervisor broke off: {exc}") from exc
+        finally:
+            channel.close()
+        try:
             reader = asyncio.StreamReader()
             reader.feed_data(reply)
             reader.feed_eof()
             _result(await read_frame(reader))
-        except TimeoutError as exc:
-            message = f"the sandbox's supervisor did not answer within {PORT_REPLY_TIMEOUT:.0f} s"
-            raise GuestUnavailable(message) from exc
-        except (OSError, ProtocolError, ValueError) as exc:
-            raise GuestUnavailable(f"the sandbox's supervisor broke off: {exc}") from exc
-        except BaseException:
+        except BaseException as exc:
             if passed is not None:
                 os.close(passed)
+            if isinstance(exc, ProtocolError | ValueError):
+                raise GuestUnavailable(f"the sandbox's supervisor answered nonsense: {exc}") from exc
             raise
-        finally:
-            channel.close()
         connection = passed_tcp_stream(passed) if passed is not None else None
         if connection is None:
             raise GuestUnavailable("the sandbox's supervisor passed no connected TCP socket")
@@ -264,16 +266,18 @@ class GuestClient:
 
 
 async def _reply_and_descriptor(channel: socket.socket) -> tuple[bytes, int | None]:
-    """Everything the supervisor sends until it closes (at most ``MAX_PORT_REPLY`` bytes), and the first
-    descriptor passed with it: any other is closed (the kernel closes those beyond one per message, as the
-    room for one is all ``recvmsg`` is given)."""
+    """The supervisor's reply frame (at most ``MAX_PORT_REPLY`` bytes), and the first descriptor passed with it:
+    any other is closed (the kernel closes those beyond one per message, as the room for one is all
+    ``recvmsg`` is given)."""
     data = bytearray()
     passed: int | None = None
     try:
-        while True:
+        while (size := frame_size(data)) is None or len(data) < size:
+            if size is not None and size > MAX_PORT_REPLY:
+                raise ProtocolError(f"the reply to a port connection is longer than {MAX_PORT_REPLY} bytes")
             await _readable(channel.fileno())
             try:
-                chunk, fds, _flags, _address = socket.recv_fds(channel, MAX_PORT_REPLY + 1 - len(data), 1)
+                chunk, fds, _flags, _address = socket.recv_fds(channel, MAX_PORT_REPLY, 1)
             except BlockingIOError:
                 continue
             for fd in fds:
@@ -282,10 +286,9 @@ async def _reply_and_descriptor(channel: socket.socket) -> tuple[bytes, int | No
                 else:
                     os.close(fd)
             if not chunk:
-                return bytes(data), passed
+                raise ProtocolError("the supervisor closed the connection before it answered")
             data += chunk
-            if len(data) > MAX_PORT_REPLY:
-                raise ProtocolError(f"the reply to a port connection is longer than {MAX_PORT_REPLY} bytes")
+        return bytes(data[:size]), passed
     except BaseException:
         if passed is not None:
             os.close(passed)
