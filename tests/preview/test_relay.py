@@ -19,11 +19,13 @@ Messages = list[dict[str, Any]]
 
 
 class Client:
-    """The ASGI side: a request whose body is ``body``, then a client that stays until ``leave()``."""
+    """The ASGI side: a request whose body comes in ``pieces``, then a client that stays until ``leave()``."""
 
-    def __init__(self, body: bytes = b"") -> None:
+    def __init__(self, *pieces: bytes) -> None:
         self._incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._incoming.put_nowait({"type": "http.request", "body": body, "more_body": False})
+        for index, piece in enumerate(pieces or (b"",)):
+            more = index < len(pieces) - 1
+            self._incoming.put_nowait({"type": "http.request", "body": piece, "more_body": more})
         self.sent: Messages = []
 
     async def receive(self) -> dict[str, Any]:
@@ -200,3 +202,24 @@ async def test_a_kept_connection_the_app_had_closed_is_stale() -> None:
         with pytest.raises(http.Stale):
             await relayed
     assert client.sent == []
+
+
+async def test_a_small_body_is_read_first_and_given_again_to_each_try() -> None:
+    client = Client(b"ab", b"cd")
+    again = await http.replayable([(b"content-length", b"4")], client.receive)
+    assert again is not None
+    for _ in range(2):
+        receive = again()
+        assert [(await receive())["body"], (await receive())["body"]] == [b"ab", b"cd"]
+    client.leave()
+    assert (await again()())["type"] == "http.request" and (await receive())["type"] == "http.disconnect"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[(b"content-length", b"%d" % (http.REPLAYABLE + 1))], [(b"transfer-encoding", b"chunked")]],
+)
+async def test_a_large_or_chunked_body_is_not_held(headers: http.Headers) -> None:
+    client = Client(b"x")
+    assert await http.replayable(headers, client.receive) is None
+    assert (await client.receive())["body"] == b"x"  # nothing was read

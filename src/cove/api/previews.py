@@ -79,22 +79,26 @@ async def _serve_http(scope: Scope, receive: Receive, send: Send, target: urls.T
             await _redirect(send, location, _token_cookie(exposure, target, scope))
             return
 
-        async def exchange(reuse: bool) -> None:
+        async def exchange(reuse: bool, body: Receive) -> None:
             async with ports.connect(exposure, reuse=reuse) as connection:
                 await http.relay(
                     connection,
                     scope,
-                    receive,
+                    body,
                     send,
                     _request_target(target.path, scope["query_string"]),
                     headers,
                     lambda response: _response_headers(response, target),
                 )
 
+        again = await http.replayable(headers, receive)
+        if again is None:
+            await exchange(False, receive)
+            return
         try:
-            await exchange(reuse=not http.has_body(headers))
-        except http.Stale:  # nothing was sent or answered: the request goes again, on a new connection
-            await exchange(reuse=False)
+            await exchange(True, again())
+        except http.Stale:  # a kept connection the app had closed: the request goes again, on a new one
+            await exchange(False, again())
     except http.ResponseBroken as broken:
         # Begun and cannot be completed: returning without its end makes the server close the client's connection.
         log.info("preview of port %d of %s: %s", target.port, target.sandbox_id, broken)

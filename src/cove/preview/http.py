@@ -3,7 +3,8 @@
 The request goes as it arrives (its body streamed, re-framed for the app: the same ``content-length``, or chunked
 when the client sent it chunked); the response comes back as the app sends it, its body in bounded pieces with
 back-pressure from the client. A connection on which both ended where their framing said is kept for the port's
-next request without a body (``PortService.connect``); one that had been closed by the app is replaced.
+next request whose body is small enough to be sent again (``replayable``): if the app had closed it meanwhile,
+the request goes again on a new one.
 
 The response head is read strictly (``cove.http1``) and bounded: ``MAX_HEAD`` bytes, ``MAX_HEADERS`` headers,
 within ``HEAD_TIMEOUT``. Its body has no time limit (a stream of server-sent events may last as long as its
@@ -17,7 +18,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from cove.http1 import MalformedHead, parse_head
 from cove.services.errors import BadGateway, GatewayTimeout
@@ -30,6 +31,7 @@ MAX_HEADERS = 100
 MAX_INFORMATIONAL = 8  # 1xx heads (103 Early Hints) passed over before the response
 HEAD_TIMEOUT = 60.0
 CHUNK = 256 * 1024
+REPLAYABLE = 64 * 1024
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 # Hop-by-hop headers, and the framing the relay sets itself: never passed on, in either direction.
 _HOP = {
@@ -78,9 +80,28 @@ def _request_head(method: str, target: bytes, headers: Headers) -> tuple[bytes, 
     return b"".join(lines), body
 
 
-def has_body(headers: Headers) -> bool:
-    """Whether a request comes with a body (one that could not be sent again if a kept connection failed)."""
-    return any(name in (b"content-length", b"transfer-encoding") for name, _value in headers)
+async def replayable(headers: Headers, receive: Receive) -> Callable[[], Receive] | None:
+    """For a request whose body is small enough to hold (``REPLAYABLE``), the body read now, and a way to send
+    the request again: each call gives a ``receive`` that hands out the same body, then the client's own
+    messages. None for a larger or chunked body, which goes as it arrives, so only on a new connection (a kept
+    one may turn out closed after the body had been taken)."""
+    names = dict(headers)
+    length = names.get(b"content-length", b"0")
+    if b"transfer-encoding" in names or not length.isdigit() or int(length) > REPLAYABLE:
+        return None
+    messages: list[Message] = []
+    while not messages or (messages[-1]["type"] == "http.request" and messages[-1].get("more_body", False)):
+        messages.append(await receive())
+
+    def again() -> Receive:
+        recorded = iter(messages)
+
+        async def replaying() -> Message:
+            return next(recorded, None) or await receive()
+
+        return replaying
+
+    return again
 
 
 async def relay(
@@ -97,16 +118,16 @@ async def relay(
     response's headers as they are to reach the client. The connection is left ``reusable`` when request and
     response ended where their framing said and the app keeps it open.
 
-    Raises ``Stale`` when a kept connection turns out closed before any answer (a request without a body may
-    then be sent again), ``BadGateway`` or ``GatewayTimeout`` before the response has begun, ``ResponseBroken``
-    after."""
+    Raises ``Stale`` when a kept connection turns out closed before any answer (the request may then be sent
+    again: only a ``replayable`` one is sent on a kept connection), ``BadGateway`` or ``GatewayTimeout`` before
+    the response has begun, ``ResponseBroken`` after."""
     reader, writer = await connection.streams(MAX_HEAD)
     head, body = _request_head(scope["method"], target, headers)
     writer.write(head)
     sent = asyncio.Event()
     upload = asyncio.create_task(_upload(receive, writer, body == b"chunked", sent))
     try:
-        kept_alive = await _download(reader, send, scope["method"], adjust, connection.reused and body is None)
+        kept_alive = await _download(reader, send, scope["method"], adjust, connection.reused)
     finally:
         upload.cancel()
         with contextlib.suppress(asyncio.CancelledError):
