@@ -242,18 +242,7 @@ def _framing(status: int, headers: Headers, method: str) -> tuple[BodyReader, in
         return (_chunked, None) if codings[-1] == b"chunked" else (_until_closed, None)
     if length is None:
         return _until_closed, None
-    size = length
-
-    async def fixed(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-        remaining = size
-        while remaining:
-            data = await reader.read(min(CHUNK, remaining))
-            if not data:
-                raise asyncio.IncompleteReadError(b"", remaining)
-            remaining -= len(data)
-            yield data
-
-    return fixed, length
+    return (lambda reader: _exactly(reader, length)), length
 
 
 def _content_length(headers: Headers) -> int | None:
@@ -269,6 +258,16 @@ def _content_length(headers: Headers) -> int | None:
 async def _nothing(_reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
     return
     yield b""  # an async generator that yields nothing
+
+
+async def _exactly(reader: asyncio.StreamReader, size: int) -> AsyncIterator[bytes]:
+    """``size`` bytes, in pieces of at most ``CHUNK``."""
+    while size:
+        data = await reader.read(min(CHUNK, size))
+        if not data:
+            raise asyncio.IncompleteReadError(b"", size)
+        size -= len(data)
+        yield data
 
 
 async def _until_closed(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
@@ -290,11 +289,7 @@ async def _chunked(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
                 if await reader.readuntil(b"\r\n") == b"\r\n":
                     return
             raise ValueError(f"more than {MAX_HEADERS} trailer lines")
-        while size:
-            data = await reader.read(min(CHUNK, size))
-            if not data:
-                raise asyncio.IncompleteReadError(b"", size)
-            size -= len(data)
+        async for data in _exactly(reader, size):
             yield data
         if await reader.readexactly(2) != b"\r\n":
             raise ValueError("a chunk does not end with CRLF")
