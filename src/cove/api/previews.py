@@ -129,7 +129,7 @@ async def _serve_websocket(scope: Scope, receive: Receive, send: Send, target: u
             log.info("preview WebSocket of port %d of %s refused: %s", target.port, target.sandbox_id, error)
             await send({"type": "websocket.close", "code": 1008})
         elif isinstance(error, CoveServiceError):
-            await send({"type": "websocket.close", "code": 1011, "reason": error.message[:120]})
+            await send({"type": "websocket.close", "code": 1011, "reason": websocket.close_reason(error.message)})
 
 
 def _tokens(scope: Scope, from_query: str | None) -> list[str | None]:

@@ -1,5 +1,6 @@
-"""One WebSocket relayed to a sandbox's app: the handshake made with the app first (so the client is answered
-with the app's subprotocol, or the app's refusal), then messages both ways until either side closes.
+"""One WebSocket relayed to a sandbox's app: the handshake made with the app first (so that the client is
+accepted with the subprotocol the app chose, or refused when the app refuses), then messages both ways until
+either side closes, the other then closed with the same code.
 
 The app's side is the ``websockets`` client on the connection the supervisor passed, with its bounds: a
 handshake answer of at most 128 headers of 8 KiB within ``HEAD_TIMEOUT``, messages of at most ``MAX_MESSAGE``
@@ -15,7 +16,7 @@ import socket
 
 from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.typing import Origin, Subprotocol
 
 from cove.preview.http import HEAD_TIMEOUT, Headers
@@ -71,8 +72,13 @@ async def handshake(connection: socket.socket, scope: Scope, target: bytes, head
         raise Refused(f"the app refused the WebSocket with status {refusal.response.status_code}") from None
     except TimeoutError:
         raise GatewayTimeout(f"the app did not answer the WebSocket handshake within {HEAD_TIMEOUT:.0f} s") from None
-    except (InvalidHandshake, OSError, EOFError, ValueError) as error:
+    except (WebSocketException, OSError, EOFError, ValueError) as error:
         raise BadGateway(f"the app did not open the WebSocket: {type(error).__name__}: {error}") from None
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to what a close frame can carry (123 bytes of UTF-8)."""
+    return text.encode()[:120].decode(errors="ignore")
 
 
 class Refused(Exception):
@@ -90,7 +96,7 @@ async def relay(app: ClientConnection, receive: Receive, send: Send) -> None:
                 await send({"type": "websocket.send", kind: message})
         code = app.close_code if app.close_code in _SENDABLE else 1000
         with contextlib.suppress(OSError):  # the client went first
-            await send({"type": "websocket.close", "code": code, "reason": (app.close_reason or "")[:120]})
+            await send({"type": "websocket.close", "code": code, "reason": close_reason(app.close_reason or "")})
     finally:
         to_app.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -109,5 +115,5 @@ async def _client_to_app(receive: Receive, app: ClientConnection) -> None:
                 await app.send(text if text is not None else message.get("bytes") or b"")
         elif message["type"] == "websocket.disconnect":
             code = message.get("code", 1000)
-            await app.close(code if code in _SENDABLE else 1000, str(message.get("reason") or "")[:120])
+            await app.close(code if code in _SENDABLE else 1000, close_reason(str(message.get("reason") or "")))
             return
