@@ -32,7 +32,7 @@ def test_expose_list_open_and_unexpose(server: CoveServer, sandbox_id: str) -> N
 
     public = cove(server, "sandbox", "expose", sandbox_id, "3000", "--public").stdout.strip()
     assert public == f"{server.url}/v1/sandboxes/{sandbox_id}/ports/3000/"
-    listed = cove(server, "sandbox", "ports", sandbox_id).stdout.splitlines()
+    listed = cove(server, "sandbox", "ports", sandbox_id, env={"COLUMNS": "300"}).stdout.splitlines()
     assert listed[0].split() == ["PORT", "ACCESS", "URL"]
     assert [line.split()[:2] for line in listed[1:]] == [["3000", "public"], ["8000", "private"]]
     as_json = json.loads(cove(server, "sandbox", "ports", sandbox_id, "--json").stdout)
