@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import logging
 import socket
 import time
 from collections import Counter
@@ -33,8 +32,6 @@ from cove.services.errors import (
 )
 from cove.services.sandboxes import RUNNING, SandboxService
 from cove.store.ports import PortRecord, PortStore, derive_token, new_nonce
-
-log = logging.getLogger("cove.ports")
 
 MAX_PORTS_PER_SANDBOX = 64
 # Preview connections open at once to one sandbox (requests in flight and WebSockets): a browser opens six per
@@ -151,7 +148,7 @@ class PortService:
         self._sandboxes = sandboxes
         self._secret = secret
         self._base_url = base_url
-        self.domain = domain
+        self._domain = domain
         self._exposed: dict[tuple[str, int], Exposure] = {}
         self._connections: Counter[str] = Counter()  # open connections per sandbox
         self._lock = asyncio.Lock()  # one change of the exposed ports at a time: the store and the map agree
@@ -195,7 +192,7 @@ class PortService:
     def url(self, exposure: Exposure, default_base: str) -> str:
         """The exposed port's preview URL, on the server's configured address, else on ``default_base`` (where
         the asking client reached the server)."""
-        return preview_url(exposure.sandbox_id, exposure.port, self._base_url or default_base, self.domain)
+        return preview_url(exposure.sandbox_id, exposure.port, self._base_url or default_base, self._domain)
 
     def _ports_of(self, sandbox_id: str) -> list[Exposure]:
         return sorted((e for e in self._exposed.values() if e.sandbox_id == sandbox_id), key=lambda e: e.port)
