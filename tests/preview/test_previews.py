@@ -53,9 +53,10 @@ async def test_the_app_sees_its_forwarding_headers_and_none_of_coves_credentials
     assert seen["x-forwarded-for"] == "127.0.0.1" and seen["x-forwarded-proto"] == "http"
     assert seen["x-forwarded-prefix"] == preview.url.removeprefix(server.url).rstrip("/")
     assert server.api_key not in str(seen) and preview.token not in str(seen)
-    # The app's own Authorization passes.
+    # The app's own Authorization and api_key pass; a Cove API key in the query does not.
     async with httpx.AsyncClient(headers={TOKEN_HEADER: preview.token, "authorization": "Bearer app-token"}) as client:
-        assert (await client.get(preview.url + "echo")).json()["headers"]["authorization"] == "Bearer app-token"
+        echoed = (await client.get(preview.url + f"echo?api_key={server.api_key}&api_key=theirs&x=1")).json()
+    assert echoed["headers"]["authorization"] == "Bearer app-token" and echoed["query"] == "api_key=theirs&x=1"
 
 
 async def test_a_redirect_to_an_absolute_path_stays_under_the_prefix(server: CoveServer, preview: PortInfo) -> None:

@@ -9,11 +9,11 @@ A request is a preview's when its Host is ``{port}-{id}.{preview domain}`` or it
   without it and a cookie scoped to that preview (``HttpOnly``, ``SameSite=Lax``; its path, or its host).
 
 The token opens that preview and nothing else: the API's routes take API keys only. Cove's own credentials never
-reach the app: the token header, Cove's cookies (``cove_*``) and an ``Authorization`` carrying a Cove API key
-are removed, as are forwarding headers the client made up (the relay sets its own); an app cannot set a cookie
-named ``cove_*``. A path-based preview shares its origin with the Cove API and every other path-based preview,
-so its app may not widen a service worker's scope past its prefix or clear the origin's data; isolation between
-previews in one browser needs the preview domain (docs/security.md).
+reach the app: the token header, Cove's cookies (``cove_*``), and a Cove API key in ``Authorization`` or
+``?api_key=`` are removed, as are forwarding headers the client made up (the relay sets its own); an app cannot set
+a cookie named ``cove_*``. A path-based preview shares its origin with the Cove API and every other path-based
+preview, so its app may not widen a service worker's scope past its prefix or clear the origin's data; isolation
+between previews in one browser needs the preview domain (docs/security.md).
 """
 
 from __future__ import annotations
@@ -70,12 +70,12 @@ class PreviewRouter:
 
 async def _serve_http(scope: Scope, receive: Receive, send: Send, target: urls.Target) -> None:
     ports = services_of(scope["app"]).ports
-    query, from_query = _query_token(scope["query_string"])
+    query, without_token, from_query = _query(scope["query_string"])
     headers = _forwarded(scope, target)
     try:
         exposure = ports.authorize(target.sandbox_id, target.port, _tokens(scope, from_query))
         if from_query is not None and exposure.opens(from_query):
-            location = _location(target.prefix + target.path.decode("latin-1"), query)
+            location = _location(target.prefix + target.path.decode("latin-1"), without_token)
             await _redirect(send, location, _token_cookie(exposure, target, scope))
             return
 
@@ -86,7 +86,7 @@ async def _serve_http(scope: Scope, receive: Receive, send: Send, target: urls.T
                     scope,
                     body,
                     send,
-                    _request_target(target.path, scope["query_string"]),
+                    _request_target(target.path, query),
                     headers,
                     lambda response: _response_headers(response, target),
                 )
@@ -110,12 +110,12 @@ async def _serve_websocket(scope: Scope, receive: Receive, send: Send, target: u
     if (await receive())["type"] != "websocket.connect":
         return
     ports = services_of(scope["app"]).ports
-    query, from_query = _query_token(scope["query_string"])
+    query, without_token, from_query = _query(scope["query_string"])
     accepted = False
     try:
         exposure = ports.authorize(target.sandbox_id, target.port, _tokens(scope, from_query))
-        if from_query is None or not exposure.opens(from_query):
-            query = scope["query_string"]  # not Cove's token: the app's own parameter
+        if from_query is not None and exposure.opens(from_query):
+            query = without_token  # Cove's token, not the app's parameter: a WebSocket cannot be redirected
         async with ports.connect(exposure) as connection:
             app = await websocket.handshake(
                 connection.socket, scope, _request_target(target.path, query), _forwarded(scope, target)
@@ -151,16 +151,22 @@ def _cookie(scope: Scope) -> str | None:
     return None
 
 
-def _query_token(query: bytes) -> tuple[bytes, str | None]:
-    """The query without its ``token`` parameter, and that parameter's value (None without one)."""
-    kept, token = [], None
+def _query(query: bytes) -> tuple[bytes, bytes, str | None]:
+    """The query as the app may see it (without a Cove API key, sent as ``api_key`` by mistake), the same
+    without its ``token`` parameter, and that parameter's value (None without one)."""
+    kept: list[bytes] = []
+    without_token: list[bytes] = []
+    token = None
     for item in query.split(b"&") if query else []:
         name, _, value = item.partition(b"=")
+        if name == b"api_key" and unquote_plus(value.decode("latin-1")).startswith(KEY_PREFIX):
+            continue
+        kept.append(item)
         if name == b"token" and token is None:
             token = unquote_plus(value.decode("latin-1"))
         else:
-            kept.append(item)
-    return b"&".join(kept), token
+            without_token.append(item)
+    return b"&".join(kept), b"&".join(without_token), token
 
 
 def _request_target(path: bytes, query: bytes) -> bytes:
