@@ -9,7 +9,9 @@ SYSTEM_STAMP := .system-deps
 .PHONY: demo test lint typecheck pytest test-ts bench serve clean system-deps install
 
 # Debian packages the sandbox runtime needs: bubblewrap, setpriv (util-linux), ps/pkill (procps), and mkfs.btrfs
-# (btrfs-progs) for the btrfs storage driver's tests and benchmark, which make a loopback btrfs.
+# (btrfs-progs) for the btrfs storage driver's tests and benchmark, which make a loopback btrfs. Networking:
+# libnftables (the "egress" mode's firewall, driven in-process; the nft command comes with it), iproute2 (the tests'
+# network namespaces and test hosts), and pasta (passt), which the network benchmark measures veth against.
 system-deps: $(SYSTEM_STAMP)
 # Re-checked whenever this Makefile changes, so a checkout that gains a package here installs it.
 $(SYSTEM_STAMP): Makefile
@@ -18,6 +20,9 @@ $(SYSTEM_STAMP): Makefile
 	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
 	command -v pkill >/dev/null || missing="$$missing procps"; \
 	command -v mkfs.btrfs >/dev/null || missing="$$missing btrfs-progs"; \
+	command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v pasta >/dev/null || missing="$$missing passt"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

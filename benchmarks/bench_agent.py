@@ -1,6 +1,9 @@
 """Agent turn overhead (issue 3): the same prompt through Cove and through ``claude-agent-sdk`` directly, both
 against the model simulator, in the same run; and the time from ``start()`` to the first event.
 
+Cove streams every reply as it is generated (``text_delta`` events, issue 14), so the direct client streams too
+(``include_partial_messages``), and the prompt's reply is long enough to arrive in a score of deltas.
+
 The sides take turns, round by round: on a shared 2-core machine the load changes from second to second, and
 measuring one side after the other compared one load with another. The rounds go through every order of the
 sides in turn, so each side follows each other side equally often: what a turn leaves running when it ends
@@ -27,7 +30,7 @@ from cove.testing import simulator_process
 WARM_UP = 2  # the first rounds warm caches on every side
 ROUNDS = WARM_UP + 120  # 20 times each of the 6 orders of 3 sides; at 30 rounds the median still moved ±4%
 STARTS = 5
-PROMPT = "@bash echo overhead\n@say measured"
+PROMPT = "@bash echo overhead\n@say measured " + "streamed " * 60  # the reply: about 25 simulator deltas
 Turn = Callable[[], Awaitable[None]]
 
 
@@ -48,7 +51,9 @@ async def _direct(base_url: str) -> AsyncIterator[Turn]:
         # sent an empty one and the two sides would not be doing the same work.
         system_prompt: Any = {"type": "preset", "preset": "claude_code", "snapshot": False}
         mode: Any = "bypassPermissions"
-        options = ClaudeAgentOptions(cwd=home, permission_mode=mode, env=env, system_prompt=system_prompt)
+        options = ClaudeAgentOptions(
+            cwd=home, permission_mode=mode, env=env, system_prompt=system_prompt, include_partial_messages=True
+        )
         async with ClaudeSDKClient(options=options) as client:
 
             async def turn() -> None:
@@ -128,9 +133,11 @@ async def _run() -> str:
         first_event = await _first_events(connection)
     stats = {name: Stats.of(values) for name, values in samples.items()}
     direct = stats["direct"]
-    rows = [["turn via claude-agent-sdk directly", ms(direct.p50, 1), ms(direct.p95, 1), "", "", ""]]
+    rows = [
+        ["turn via claude-agent-sdk directly, partial messages on", ms(direct.p50, 1), ms(direct.p95, 1), "", "", ""]
+    ]
     for name, label in (
-        ("cove", "turn via Cove (sandbox, proxy, journal, event log)"),
+        ("cove", "turn via Cove (sandbox, proxy, journal, event log, text deltas)"),
         ("external", "turn via Cove, simulator as an external upstream"),
     ):
         side = stats[name]
@@ -143,9 +150,10 @@ async def _run() -> str:
     headers = ["measure", "p50 ms", "p95 ms", "overhead of p50s", "overhead, paired (median)", "≤ 10%"]
     print_table("Agent turns", headers, rows)
     note = (
-        f"\n{ROUNDS - WARM_UP} measured rounds (after {WARM_UP} warm-up rounds) of `{PROMPT!r}` (one tool call and "
-        "a reply); in each round every side takes one turn, the rounds going through every order of the sides "
-        "in turn (each side follows each other side equally often). Same "
+        f"\n{ROUNDS - WARM_UP} measured rounds (after {WARM_UP} warm-up rounds) of `{PROMPT[:40]!r}…` (one tool call "
+        "and a reply of about 500 characters, streamed in deltas: Cove journals them as text_delta events, the direct "
+        "client takes them as partial messages); in each round every side takes one turn, the rounds going "
+        "through every order of the sides in turn (each side follows each other side equally often). Same "
         "simulator code on every side; the direct client runs on the host as root, Cove's runner inside a bwrap "
         "sandbox with no network. The target is judged on the paired overhead: the median over rounds of "
         "(Cove turn / direct turn − 1).\n"

@@ -30,9 +30,11 @@ def serving(home: Path) -> Iterator[CoveServer]:
     that nothing failed unseen (a task's exception, say)."""
     instance = CoveServer(home)
     instance.start()
-    yield instance
-    instance.kill_all_sandboxes()
-    instance.kill(signal.SIGTERM)
+    try:
+        yield instance
+    finally:
+        instance.kill_all_sandboxes()
+        instance.kill(signal.SIGTERM)
     log = instance.log_path.read_text(errors="replace")
     assert "Traceback" not in log, f"the server logged an unhandled error; see {instance.log_path}"
 

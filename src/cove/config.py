@@ -13,6 +13,7 @@ DEFAULT_PORT = 7420
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 ADMIN_KEY_FILE = "admin_key"
 DEFAULT_POOL_SIZE = 2
+DEFAULT_NETWORK = "egress"
 # What a sandbox gets when it asks for no limit: enough for an agent that installs packages and runs builds and
 # tests, never the whole host. Each is a server option and an environment variable (``LIMIT_SETTINGS``).
 DEFAULT_LIMITS = Limits(memory_mb=2048, pids=1024, disk_mb=10 * 1024, shm_mb=256)
@@ -42,6 +43,13 @@ class ServerSettings:
     pool_size: int = DEFAULT_POOL_SIZE
     # Applied to every limit a create leaves out; a default of 0 (from an option or the environment) means none.
     default_limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+    # The network of a sandbox that asks for none; "host" is refused unless the operator allows it.
+    default_network: str = DEFAULT_NETWORK
+    allow_host_network: bool = False
+    # The sandboxes' subnet; None: a slot of its own on this host (``runtime.network_slot``).
+    network_subnet: str | None = None
+    # Where sandboxes' DNS lookups go (host, port); empty: the host's own resolvers.
+    dns_upstreams: tuple[tuple[str, int], ...] = ()
     # Where clients reach this server (``COVE_URL``), for the preview URLs it gives out; None: the address each
     # request came to.
     url: str | None = None
@@ -56,6 +64,8 @@ class ServerSettings:
         host: str | None = None,
         port: int | None = None,
         limits: dict[str, float | None] | None = None,
+        default_network: str | None = None,
+        allow_host_network: bool = False,
         preview_domain: str | None = None,
     ) -> ServerSettings:
         """The environment's settings, under the options given (``limits``: limit field -> value; None leaves
@@ -66,6 +76,10 @@ class ServerSettings:
             port=port if port is not None else int(os.environ.get("COVE_PORT", DEFAULT_PORT)),
             pool_size=int(os.environ.get("COVE_POOL_SIZE") or DEFAULT_POOL_SIZE),
             default_limits=default_limits(limits or {}),
+            default_network=default_network or os.environ.get("COVE_DEFAULT_NETWORK") or DEFAULT_NETWORK,
+            allow_host_network=allow_host_network or os.environ.get("COVE_ALLOW_HOST_NETWORK", "") in ("1", "true"),
+            network_subnet=os.environ.get("COVE_NETWORK_SUBNET") or None,
+            dns_upstreams=_upstreams(os.environ.get("COVE_DNS_UPSTREAM", "")),
             url=os.environ.get("COVE_URL") or None,
             preview_domain=preview_domain or os.environ.get("COVE_PREVIEW_DOMAIN") or None,
         )
@@ -133,3 +147,12 @@ def default_limits(options: dict[str, float | None]) -> Limits:
         disk_mb=whole("disk_mb"),
         shm_mb=whole("shm_mb"),
     )
+
+
+def _upstreams(text: str) -> tuple[tuple[str, int], ...]:
+    """``"10.0.0.2, 10.0.0.3:5353"`` as (host, port) pairs."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        address, _, port = item.partition(":")
+        pairs.append((address, int(port or 53)))
+    return tuple(pairs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from cove import Sandbox
 from tests.cli.conftest import cove
 from tests.conftest import CoveServer
 
@@ -76,3 +77,34 @@ def test_a_turn_that_fails_or_never_runs_exits_1(server: CoveServer, sandbox_id:
     assert "the session exited (exit code 1) before the turn completed" in no_cwd.stderr
     failed = cove(server, "agent", "start", sandbox_id, "@fail 400 invalid_request_error no good", check=False)
     assert failed.returncode == 1 and "✔ turn 1 failed" in failed.stdout and "the turn failed" in failed.stderr
+
+
+def test_start_streams_text_and_asks_for_each_permission(server: CoveServer, sandbox_id: str) -> None:
+    prompt = "@write a.txt\nA\n@end\n@write b.txt\nB\n@end\n@say both asked about"
+    started = cove(server, "agent", "start", sandbox_id, prompt, "--ask", stdin="maybe\ny\nn\n")
+    out = started.stdout
+    assert "? Write: /workspace/a.txt — waiting for approval (perm_" in out
+    assert re.search(r"✔ allowed by key_\w+: perm_", out) and re.search(r"✖ denied by key_\w+: perm_", out)
+    assert out.count("allow Write? [y]es, [n]o, [a]lways:") == 3  # "maybe" is asked again
+    # The reply streamed as it came, and is not printed a second time when the whole message arrives.
+    assert out.count("claude: both asked about") == 1 and out.count("both asked about") == 2  # reply and prompt
+    files = cove(server, "sandbox", "exec", sandbox_id, "ls /workspace").stdout.split()
+    assert "a.txt" in files and "b.txt" not in files
+
+
+def test_approve_and_deny_answer_from_another_terminal(server: CoveServer, sandbox_id: str) -> None:
+    session_id = cove(
+        server, "agent", "start", sandbox_id, "@write c.txt\nC\n@end", "--permission-mode", "default", "--no-follow"
+    ).stdout.strip()
+    session = Sandbox.connect(sandbox_id, url=server.url, api_key=server.api_key).agent.attach(session_id)
+    request_id = next(e["request_id"] for e in session.events() if e.type == "permission_requested")
+    denied = cove(server, "agent", "deny", sandbox_id, session_id, request_id, "--message", "not c.txt")
+    assert denied.stdout == f"denied {request_id}\n"
+    again = cove(server, "agent", "approve", sandbox_id, session_id, request_id, check=False)
+    assert again.returncode == 1 and "already_resolved" in again.stderr
+    missing = cove(server, "agent", "approve", sandbox_id, session_id, "perm_0000000000000000", "--json", check=False)
+    assert missing.returncode == 1 and "permission_not_found" in missing.stderr
+    session.wait(60)
+    resolved = next(e for e in session.collect_events() if e.type == "permission_resolved")
+    assert (resolved["decision"], resolved["message"]) == ("deny", "not c.txt")
+    session.kill()

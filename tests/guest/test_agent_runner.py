@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -286,7 +287,9 @@ def test_prompt_runs_a_turn_and_the_next_turn_remembers_it(start: Callable[..., 
     assert kinds[:2] == ["ready", "turn_started"]
     assert kinds[kinds.index("turn_started") :] == [
         "turn_started",
-        "system",
+        "system",  # init
+        "system",  # status: requesting (the model call)
+        "text_delta",
         "assistant",
         "result",
         "turn_complete",
@@ -529,6 +532,139 @@ def test_bad_control_requests_get_errors_and_the_connection_stays_usable(
         with runner.connect() as other:
             assert other.request("status")["ok"] is True
         assert control.request("status")["ok"] is True
+    runner.stop()
+
+
+# --------------------------------------------------------------------------- live text
+
+
+def test_text_and_thinking_stream_as_coalesced_deltas_before_the_assistant_event(
+    start: Callable[..., Runner],
+) -> None:
+    reply = " ".join(f"word{n}" for n in range(60))
+    thinking = "weighing the words one by one " * 10
+    runner = start(prompt=f"@slow 1.5 {reply}\n@think {thinking}")
+    runner.wait_type("turn_complete", turn=1)
+    [thinking_event, text_event] = runner.of_type("assistant")[-2:]
+    [thinking_block] = thinking_event["content"]
+    [text_block] = text_event["content"]
+    for kind, block, whole in (
+        ("thinking_delta", thinking_block, thinking_event),
+        ("text_delta", text_block, text_event),
+    ):
+        deltas = runner.of_type(kind)
+        assert len(deltas) > 3, deltas  # streamed over 1.5 s: many events, not one at the end
+        assert {(d["message_id"], d["index"]) for d in deltas} == {(whole["message_id"], deltas[0]["index"])}
+        assert "".join(d["text"] for d in deltas) == block.get("text", block.get("thinking"))
+        assert all(d["seq"] < whole["seq"] for d in deltas)
+        times = [datetime.fromisoformat(d["time"]) for d in deltas]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        assert min(gaps[:-1], default=1) > 0.025, gaps  # at most one event per ~30 ms (the block's end flushes)
+    # The simulator sent a delta every 50 ms at most; a fast reply's deltas, all within a few ms, make one event.
+    runner.run_turn("@say " + "fast " * 40)
+    assert len([d for d in runner.of_type("text_delta") if d["seq"] > text_event["seq"]]) == 1
+    assert not runner.of_type("system") or all(e["subtype"] != "thinking_tokens" for e in runner.of_type("system"))
+    runner.stop()
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+def _write_prompt(name: str) -> str:
+    return f"@write {name}\ncontent of {name}\n@end\n@say wrote it"
+
+
+def test_a_tool_that_needs_approval_waits_for_one_answer(start: Callable[..., Runner], tmp_path: Path) -> None:
+    runner = start(permission_mode="default", prompt=_write_prompt("allowed.txt"))
+    asked = runner.wait_type("permission_requested")
+    assert asked["tool_name"] == "Write" and asked["input"]["file_path"].endswith("allowed.txt")
+    assert asked["request_id"].startswith("perm_") and asked["tool_use_id"]
+    assert not (tmp_path / "work" / "allowed.txt").exists()  # the turn waits
+    assert runner.ok("status")["state"] == "running"
+    answer = {"request_id": asked["request_id"], "decision": "allow", "by": "key_test"}
+    assert runner.ok("permission", **answer) == {
+        "request_id": asked["request_id"],
+        "decision": "allow",
+        "by": "key_test",
+    }
+    again = runner.request("permission", **{**answer, "decision": "deny"})
+    assert again["ok"] is False and again["error"]["code"] == "already_resolved"
+    unknown = runner.request("permission", **{**answer, "request_id": "perm_0000000000000000"})
+    assert unknown["ok"] is False and unknown["error"]["code"] == "permission_not_found"
+    bad = runner.request("permission", request_id=asked["request_id"], decision="maybe", by="key_test")
+    assert bad["ok"] is False and bad["error"]["code"] == "invalid_argument"
+    done = runner.wait_type("turn_complete", turn=1)
+    assert not done["is_error"]
+    assert (tmp_path / "work" / "allowed.txt").read_text() == "content of allowed.txt\n"
+    [resolved] = runner.of_type("permission_resolved")
+    assert resolved == {
+        **resolved,
+        "request_id": asked["request_id"],
+        "decision": "allow",
+        "by": "key_test",
+        "reason": "answered",
+        "message": None,
+    }
+    assert asked["seq"] < resolved["seq"] < done["seq"]
+    runner.stop()
+
+
+def test_a_denial_and_its_message_reach_the_agent(
+    start: Callable[..., Runner], simulator: Simulator, tmp_path: Path
+) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    runner = start(permission_mode="default", prompt=_write_prompt("denied.txt") + f"\n{marker}")
+    asked = runner.wait_type("permission_requested")
+    message = f"not in this directory ({marker})"
+    runner.ok("permission", request_id=asked["request_id"], decision="deny", message=message, by="key_test")
+    runner.wait_type("turn_complete", turn=1)
+    assert not (tmp_path / "work" / "denied.txt").exists()
+    assert simulator.request_with(marker)["last_tool_result"] == message
+    assert runner.of_type("permission_resolved")[0]["message"] == message
+    runner.stop()
+
+
+def test_an_interrupt_denies_what_is_pending_and_ends_the_turn(start: Callable[..., Runner]) -> None:
+    runner = start(permission_mode="default", prompt=_write_prompt("never.txt"))
+    asked = runner.wait_type("permission_requested")
+    assert runner.ok("interrupt", by="key_interrupter") == {"interrupted": True, "turn": 1}
+    resolved = runner.wait_type("permission_resolved")
+    assert (resolved["request_id"], resolved["decision"]) == (asked["request_id"], "deny")
+    assert (resolved["by"], resolved["reason"]) == ("key_interrupter", "interrupted")
+    done = runner.wait_type("turn_complete", turn=1)
+    assert done["interrupted"] is True
+    late = runner.request("permission", request_id=asked["request_id"], decision="allow", by="key_test")
+    assert late["error"]["code"] == "already_resolved"
+    runner.run_turn("@say still here")  # default mode asks nothing for a reply
+    assert "still here" in runner.texts()[-1]
+    runner.stop()
+
+
+def test_an_unanswered_request_is_denied_after_the_sessions_timeout(start: Callable[..., Runner]) -> None:
+    runner = start(permission_mode="default", permission_timeout_s=0.5, prompt=_write_prompt("late.txt"))
+    asked = runner.wait_type("permission_requested")
+    resolved = runner.wait_type("permission_resolved", timeout=10)
+    assert (resolved["decision"], resolved["by"], resolved["reason"]) == ("deny", "session", "timeout")
+    waited = datetime.fromisoformat(resolved["time"]) - datetime.fromisoformat(asked["time"])
+    assert 0.4 < waited.total_seconds() < 5
+    assert "0.5 s" in resolved["message"]
+    assert not runner.wait_type("turn_complete", turn=1)["interrupted"]
+    # The timeout is the runner's own setting: changed in place, for the next request.
+    assert runner.ok("configure", permission_timeout_s=None)["permission_timeout_s"] is None
+    refused = runner.request("configure", permission_timeout_s=-1)
+    assert refused["error"]["code"] == "invalid_argument"
+    runner.stop()
+
+
+def test_allow_with_remember_applies_claude_codes_suggestion(start: Callable[..., Runner], tmp_path: Path) -> None:
+    runner = start(permission_mode="default", prompt=_write_prompt("one.txt"))
+    asked = runner.wait_type("permission_requested")
+    assert asked["suggestions"], asked  # for a Write: accept edits from now on
+    runner.ok("permission", request_id=asked["request_id"], decision="allow", remember=True, by="key_test")
+    runner.wait_type("turn_complete", turn=1)
+    runner.run_turn(_write_prompt("two.txt"))
+    assert len(runner.of_type("permission_requested")) == 1  # not asked again
+    assert (tmp_path / "work" / "two.txt").exists()
     runner.stop()
 
 

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cove import AsyncSandbox, PortInfo, PortNotFound, Sandbox
 from tests.conftest import CoveServer
-from tests.preview.conftest import APP_PORT, TOKEN_HEADER, start_echo_app
+from tests.preview.conftest import APP_PORT, TOKEN_HEADER, start_echo_app, until_listening
 from tests.preview.echo_app import PATTERN
 
 HUNDRED_MB = 100 * 1024 * 1024
@@ -305,3 +305,13 @@ async def test_host_based_previews_with_a_preview_domain(tmp_path: Path) -> None
     finally:
         server.kill_all_sandboxes()
         server.kill()
+
+
+@pytest.mark.parametrize("network", ["none", "egress", {"mode": "egress", "allow": ["192.0.2.1/32"]}])
+async def test_a_preview_reaches_the_app_in_every_network_mode(connection: dict[str, str], network: object) -> None:
+    async with await AsyncSandbox.create(network=network, **connection) as sandbox:  # type: ignore[arg-type]
+        await start_echo_app(sandbox)
+        preview = await sandbox.ports.expose(APP_PORT)
+        await until_listening(preview)
+        async with httpx.AsyncClient(headers={TOKEN_HEADER: preview.token}) as client:
+            assert (await client.get(preview.url + "echo")).json()["path"] == "/echo"

@@ -41,6 +41,7 @@ def _url(path: str, sandbox: AsyncSandbox) -> str:
         "process_id": "p1",
         "session_id": "ses_0000000000000000",
         "checkpoint_id": "ckpt_0000000000000000",
+        "request_id": "req_0000000000000000",
     }
     return re.sub(r"\{(\w+)\}", lambda name: values[name[1]], path)
 

@@ -3,7 +3,6 @@ must still look like afterwards."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,19 +11,14 @@ import pytest
 
 from cove import AsyncSandbox
 from cove.sdk import AsyncAgentSession
-from tests.conftest import CoveServer
+from tests.conftest import CoveServer, serving
 
 
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[CoveServer]:
     """A server of the test's own, for attacks that need it restarted (or that would disturb the shared one)."""
-    server = CoveServer(tmp_path / "home")
-    server.start()
-    yield server
-    server.kill_all_sandboxes()
-    server.kill(signal.SIGTERM)
-    log = server.log_path.read_text(errors="replace")
-    assert "Traceback" not in log, f"the server logged an unhandled error; see {server.log_path}"
+    with serving(tmp_path / "home") as server:
+        yield server
 
 
 @pytest.fixture

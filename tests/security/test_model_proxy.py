@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -17,6 +17,7 @@ from tests.conftest import CoveServer
 from tests.security.conftest import idle_session, open_descriptors, server_answers, sh
 
 TOKEN = "cove_session_ok"
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 @asynccontextmanager
@@ -46,9 +47,9 @@ async def recording_upstream() -> AsyncIterator[tuple[str, list[bytes]]]:
 
 
 @asynccontextmanager
-async def proxy_client(upstream: str, uid: int) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    """A connection to the proxy as handed over from the sandbox whose uid is ``uid``; ``TOKEN`` is the token of a
-    session in the sandbox of uid 1000."""
+async def proxy_at(upstream: str, uid: int) -> AsyncIterator[Callable[[], Awaitable[Connection]]]:
+    """The proxy in front of ``upstream``, with a way to open connections to it as handed over from the sandbox
+    whose uid is ``uid``; ``TOKEN`` is the token of a session in the sandbox of uid 1000."""
 
     async def resolve(token: str, peer: int) -> str | None:
         return "ses_test" if token == TOKEN and peer == 1000 else None
@@ -58,13 +59,27 @@ async def proxy_client(upstream: str, uid: int) -> AsyncIterator[tuple[asyncio.S
 
     proxy = ModelProxy(resolve, Upstream(upstream), record)
     server = await asyncio.start_server(lambda r, w: proxy.serve_connection(r, w, uid), "127.0.0.1", 0, limit=MAX_HEAD)
-    reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+    opened: list[asyncio.StreamWriter] = []
+
+    async def connect() -> Connection:
+        reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+        opened.append(writer)
+        return reader, writer
+
     try:
-        yield reader, writer
+        yield connect
     finally:
-        writer.close()
+        for writer in opened:
+            writer.close()
         server.close()
         await proxy.close()
+
+
+@asynccontextmanager
+async def proxy_client(upstream: str, uid: int) -> AsyncIterator[Connection]:
+    """One connection to a proxy of its own (see ``proxy_at``)."""
+    async with proxy_at(upstream, uid) as connect:
+        yield await connect()
 
 
 async def _ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: str) -> bytes:
@@ -92,13 +107,12 @@ async def _ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head:
     ],
 )
 async def test_only_the_model_api_is_forwarded(target: str) -> None:
-    async with recording_upstream() as (upstream, heads), proxy_client(upstream, 1000) as (reader, writer):
-        answer = await _ask(
-            reader, writer, f"POST {target} HTTP/1.1\nhost: x\nx-api-key: {TOKEN}\ncontent-length: 0\n\n"
-        )
-        assert answer.startswith(b"HTTP/1.1 404 ") and b"forwards only" in answer
-        answer = await _ask(reader, writer, f"GET {target} HTTP/1.1\nhost: x\nx-api-key: {TOKEN}\n\n")
-        assert answer.startswith(b"HTTP/1.1 404 ")
+    async with recording_upstream() as (upstream, heads):
+        for method in ("POST", "GET"):
+            async with proxy_client(upstream, 1000) as (reader, writer):
+                head = f"{method} {target} HTTP/1.1\nhost: x\nx-api-key: {TOKEN}\ncontent-length: 0\n\n"
+                answer = await _ask(reader, writer, head)
+                assert answer.startswith(b"HTTP/1.1 404 ") and b"forwards only" in answer
         assert heads == []  # nothing reached the upstream
 
 
@@ -177,3 +191,14 @@ async def test_a_descriptor_flood_on_the_hand_off_socket_is_bounded(
     await bystander.send_prompt("@say unharmed")
     done = await asyncio.wait_for(bystander.done, 60)
     assert done["type"] == "turn_complete"
+
+
+async def test_guessing_tokens_in_a_loop_is_slowed_down() -> None:
+    """Each unknown token costs the server a lookup: past a few refusals a second, a sandbox gets 429s unlooked."""
+    statuses = []
+    async with recording_upstream() as (upstream, heads), proxy_at(upstream, 1000) as connect:
+        for attempt in range(40):
+            answer = await _ask(*await connect(), f"GET /v1/models HTTP/1.1\nhost: x\nx-api-key: guess-{attempt}\n\n")
+            statuses.append(int(answer.split(b" ")[1]))
+    assert statuses[0] == 401 and 429 in statuses
+    assert heads == []

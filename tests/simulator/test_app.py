@@ -96,6 +96,26 @@ async def test_streaming_text_event_sequence(client: httpx.AsyncClient) -> None:
     assert message_delta["usage"]["output_tokens"] == len(streamed) // 4
 
 
+async def test_think_streams_a_signed_thinking_block_before_the_reply(client: httpx.AsyncClient) -> None:
+    text = "@think first this, then that, and at last the other thing\n@say the answer"
+    events = parse_sse((await _post(client, body([prompt(text)], stream=True))).text)
+    starts = [data["content_block"] for name, data in events if name == "content_block_start"]
+    assert starts == [{"type": "thinking", "thinking": "", "signature": ""}, {"type": "text", "text": ""}]
+    deltas = [data["delta"] for name, data in events if name == "content_block_delta"]
+    thinking = [d["thinking"] for d in deltas if d["type"] == "thinking_delta"]
+    assert len(thinking) >= 2 and "".join(thinking) == "first this, then that, and at last the other thing"
+    assert [d for d in deltas if d["type"] == "signature_delta"] == [
+        {"type": "signature_delta", "signature": "sim-signature"}
+    ]
+    assert "".join(d["text"] for d in deltas if d["type"] == "text_delta") == "the answer"
+    whole = (await _post(client, body([prompt(text)]))).json()["content"]
+    assert whole[0] == {
+        "type": "thinking",
+        "thinking": "first this, then that, and at last the other thing",
+        "signature": "sim-signature",
+    }
+
+
 async def test_streaming_tool_use_sends_input_json_deltas(client: httpx.AsyncClient) -> None:
     messages = [prompt("@bash echo hello && ls -la /tmp && echo goodbye"), environment("/work/dir")]
     response = await _post(client, body(messages, stream=True))
@@ -317,7 +337,10 @@ async def test_request_log(client: httpx.AsyncClient) -> None:
     assert newest["cwd"] == "/srv"
     assert newest["instruction"] == "tool_use Bash ls (step 1/1)"
     assert newest["time"] >= entries[0]["time"]
+    assert newest["last_tool_result"] is None
     assert [entry["last_user_text"] for entry in await _recorded(client, 1)] == ["@bash ls"]
+    await _post(client, body([prompt("@bash ls"), *tool_exchange("t1", "denied: not today")]))
+    assert (await _recorded(client, 1))[0]["last_tool_result"] == "denied: not today"
     assert (await client.delete("/_sim/requests")).status_code == 200
     assert await _recorded(client) == []
 

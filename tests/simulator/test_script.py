@@ -30,6 +30,13 @@ def test_slow_and_fail_defaults() -> None:
     assert parse_script("@fail teapot", None).failures[0].status == 400
 
 
+def test_think_lines_make_the_thinking_of_the_final_reply() -> None:
+    script = parse_script("@think one\n@say hi\n@think two", None)
+    assert script.thinking_parts == ["one", "two"] and script.text_parts == ["hi"]
+    decision = decide(parse_conversation(body([prompt("@think alone")])))
+    assert decision == TextReply("Done.", thinking="alone")
+
+
 def test_decisions_for_a_full_script() -> None:
     text = "@bash make\n@slow 1 building\n@model"
     decision = decide(parse_conversation(body([prompt(text), environment("/w")])))

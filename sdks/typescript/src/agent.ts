@@ -1,6 +1,10 @@
 /**
  * Agent sessions: Claude Code running in a sandbox as a durable session (`docs/agent-api.md`).
  *
+ * Approvals: the session keeps its pending permission requests (`permission_requested` events with no
+ * `permission_resolved` yet) and, given `onPermission`, asks it about each — those still pending when the replay
+ * ends, then each new one — and sends its answer.
+ *
  * Data flow: commands (prompt, interrupt, configure, kill) run one after the other in the order they were
  * called — prompt, interrupt and configure as frames on the session's open WebSocket (REST when none is
  * open), kill over REST (the server ends the stream after `exit`, which can overtake the acknowledgement of
@@ -11,8 +15,14 @@
 
 import { EventEmitter } from "node:events";
 
-import { AgentError, ConnectionLost, CoveError, SessionExited, errorFrom } from "./errors.js";
-import type { AgentEvent, ExitEvent, ScrollbackEndEvent, TurnCompleteEvent } from "./events.js";
+import { AgentError, AlreadyResolved, ConnectionLost, CoveError, SessionExited, errorFrom } from "./errors.js";
+import type {
+  AgentEvent,
+  ExitEvent,
+  PermissionRequestedEvent,
+  ScrollbackEndEvent,
+  TurnCompleteEvent,
+} from "./events.js";
 import { type Channel, type CoveClient, type Frame, closeError } from "./transport.js";
 import {
   type AgentSessionInfo,
@@ -26,6 +36,41 @@ import {
 const RECONNECT_ATTEMPTS = 8;
 const KILL_WAIT_MS = 15_000;
 
+/** A tool the agent asked to use and is waiting for (a `permission_requested` event not resolved yet). */
+export interface PermissionRequest {
+  requestId: string;
+  toolName: string;
+  input: Record<string, unknown>;
+  /** Claude Code's suggested rules, which `approve(id, { remember: true })` applies. */
+  suggestions: Record<string, unknown>[];
+  toolUseId: string | null;
+  event: PermissionRequestedEvent;
+}
+
+/** An answer to a permission request; who gave it is the server's to say (the API key's id). */
+export interface PermissionAnswer {
+  decision: "allow" | "deny";
+  /** With deny: what the agent is told. */
+  message?: string;
+  /** With allow: the tool's input, changed. */
+  updatedInput?: Record<string, unknown>;
+  /** With allow: apply Claude Code's suggested rule, so it asks no more. */
+  remember?: boolean;
+}
+
+/**
+ * What `onPermission` decides: `true`/`"allow"`, `false`/`"deny"`, `"always"` (allow, and remember), a full
+ * `PermissionAnswer`, or `null`/`undefined`: no answer here (another client, or a person, answers).
+ */
+export type PermissionDecision = PermissionAnswer | boolean | "allow" | "deny" | "always" | null | undefined;
+
+/** The reply to an answer: the request, the decision, and who answered (the API key's id). */
+export interface PermissionReceipt {
+  requestId: string;
+  decision: "allow" | "deny";
+  by: string;
+}
+
 /** Callbacks of a session; each is optional. */
 export interface AgentCallbacks {
   /** Every journalled event, in seq order, each once — the replay first, then live ones. */
@@ -36,6 +81,11 @@ export interface AgentCallbacks {
   onExit?: (exitCode: number, event: ExitEvent) => void;
   /** The replay of past events is over; what follows is live. Called once, on the first connection. */
   onScrollbackEnd?: (event: ScrollbackEndEvent) => void;
+  /**
+   * A tool the agent waits to be allowed or denied: each request still pending when the replay ends, then each
+   * new one. What it returns (or resolves to) is sent as the answer; a refused answer goes to `onError`.
+   */
+  onPermission?: (request: PermissionRequest) => PermissionDecision | Promise<PermissionDecision>;
 }
 
 /** What a session may be configured with; each takes effect from the next turn. */
@@ -56,6 +106,8 @@ export interface AgentConfigureOptions {
   cwd?: string;
   /** MCP servers by name. */
   mcpServers?: Record<string, McpServerConfig>;
+  /** Deny a permission request no client answered within this many seconds (default: wait). */
+  permissionTimeoutS?: number | null;
 }
 
 /** Options of `sandbox.agent.start`. */
@@ -104,9 +156,32 @@ function configToWire(options: AgentConfigureOptions): Wire {
     max_turns: options.maxTurns,
     cwd: options.cwd,
     mcp_servers: options.mcpServers,
+    permission_timeout_s: options.permissionTimeoutS,
   };
   for (const key of Object.keys(wire)) if (wire[key] === undefined) delete wire[key];
   return wire;
+}
+
+function permissionRequestOf(event: PermissionRequestedEvent): PermissionRequest | undefined {
+  const { request_id: requestId, tool_name: toolName, input } = event as unknown as Wire;
+  if (typeof requestId !== "string" || typeof toolName !== "string" || typeof input !== "object" || !input) {
+    return undefined; // events are the sandbox's word: a malformed one is nobody's request
+  }
+  const suggestions = Array.isArray(event.suggestions)
+    ? event.suggestions.filter((s) => s && typeof s === "object")
+    : [];
+  const toolUseId = typeof event.tool_use_id === "string" ? event.tool_use_id : null;
+  return { requestId, toolName, input: input as Record<string, unknown>, suggestions, toolUseId, event };
+}
+
+function answerOf(decision: PermissionDecision): PermissionAnswer | undefined {
+  if (decision === null || decision === undefined) return undefined;
+  if (decision === true || decision === "allow") return { decision: "allow" };
+  if (decision === "always") return { decision: "allow", remember: true };
+  if (decision === false || decision === "deny") return { decision: "deny" };
+  if (typeof decision === "object" && (decision.decision === "allow" || decision.decision === "deny")) return decision;
+  const expected = "expected a boolean, allow, deny, always or an answer";
+  throw new CoveError(`onPermission returned ${JSON.stringify(decision)}; ${expected}`, { code: "callback_error" });
 }
 
 function handled<T>(promise: Promise<T>): Promise<T> {
@@ -160,6 +235,8 @@ export class AgentSession extends EventEmitter {
   private scrollbackSeen = false;
   private connectWaiter: { resolve: () => void; reject: (error: CoveError) => void } | undefined;
   private exitWaiters: (() => void)[] = [];
+  private readonly pending = new Map<string, PermissionRequest>();
+  private readonly asked = new Set<string>();
 
   /** @internal Use `sandbox.agent.start` or `sandbox.agent.attach`. */
   constructor(
@@ -214,6 +291,7 @@ export class AgentSession extends EventEmitter {
     if (frame.type === "scrollback_end") {
       this.attempts = 0;
       const event = frame as unknown as ScrollbackEndEvent;
+      for (const request of [...this.pending.values()]) this.ask(request);
       if (!this.scrollbackSeen) {
         this.scrollbackSeen = true;
         this.call(() => this.callbacks.onScrollbackEnd?.(event));
@@ -269,6 +347,18 @@ export class AgentSession extends EventEmitter {
       case "exit":
         this.exited = true;
         this.exitCode = event.exit_code;
+        this.pending.clear();
+        break;
+      case "permission_requested": {
+        const request = permissionRequestOf(event);
+        if (request) {
+          this.pending.set(request.requestId, request);
+          if (this.scrollbackSeen) this.ask(request);
+        }
+        break;
+      }
+      case "permission_resolved":
+        this.pending.delete(String(event.request_id));
         break;
     }
     this.call(() => this.callbacks.onEvent?.(event));
@@ -309,6 +399,26 @@ export class AgentSession extends EventEmitter {
         throw error;
       });
     }
+  }
+
+  /** Hand a pending request to `onPermission` (once), and send what it decides. */
+  private ask(request: PermissionRequest): void {
+    const onPermission = this.callbacks.onPermission;
+    if (!onPermission || this.asked.has(request.requestId)) return;
+    this.asked.add(request.requestId);
+    void (async () => {
+      try {
+        const answer = answerOf(await onPermission(request));
+        if (answer && this.pending.has(request.requestId)) await this.answer(request.requestId, answer);
+      } catch (error) {
+        if (error instanceof AlreadyResolved) return; // another client, the timeout or an interrupt decided first
+        const failure =
+          error instanceof CoveError
+            ? error
+            : new CoveError(`onPermission failed: ${String(error)}`, { code: "callback_error", cause: error });
+        this.call(() => this.callbacks.onError?.(failure));
+      }
+    })();
   }
 
   private attempts = 0;
@@ -438,12 +548,15 @@ export class AgentSession extends EventEmitter {
 
   /**
    * A command's result: sent over the connected event stream (a frame each way instead of an HTTP request),
-   * or as `POST …/{op}` when no stream is open. Refusals are the errors REST gives (the ack carries the same
-   * status).
+   * or as `POST …/{path}` (the op, unless given) when no stream is open; `addressed` (a request id) goes in the
+   * frame, the path holds it. Refusals are the errors REST gives (the ack carries the same status).
    */
-  private send<T>(op: string, fields: Wire = {}): Promise<T> {
+  private send<T>(op: string, fields: Wire = {}, path = op, addressed: Wire = {}): Promise<T> {
     const body = Object.keys(fields).length > 0 ? { json: fields } : {};
-    return this.overSocket<T>({ ...fields, op }) ?? this.client.request<T>("POST", `${this.path}/${op}`, body);
+    return (
+      this.overSocket<T>({ ...addressed, ...fields, op }) ??
+      this.client.request<T>("POST", `${this.path}/${path}`, body)
+    );
   }
 
   /** `undefined` when no stream is open or the frame could not be sent (then nothing reached the server). */
@@ -463,6 +576,43 @@ export class AgentSession extends EventEmitter {
       const error = (frame.error ?? {}) as { code?: string; message?: string; status?: number };
       const message = error.message ?? `${String(command.op)} refused`;
       throw errorFrom(error.status ?? 400, error.code ?? "error", message);
+    });
+  }
+
+  /** The tools the agent is waiting to be allowed or denied, oldest first. */
+  get pendingPermissions(): PermissionRequest[] {
+    return [...this.pending.values()];
+  }
+
+  /**
+   * Allow a pending tool use (`remember`: apply Claude Code's suggested rule, so it is not asked again).
+   * Rejects with `AlreadyResolved` when it was decided before.
+   *
+   * @example
+   * for (const request of session.pendingPermissions) await session.approve(request.requestId);
+   */
+  approve(
+    requestId: string,
+    options: { updatedInput?: Record<string, unknown>; remember?: boolean } = {},
+  ): Promise<PermissionReceipt> {
+    return this.answer(requestId, { decision: "allow", ...options });
+  }
+
+  /** Deny a pending tool use; `message` is what the agent is told. */
+  deny(requestId: string, options: { message?: string } = {}): Promise<PermissionReceipt> {
+    return this.answer(requestId, { decision: "deny", ...options });
+  }
+
+  private answer(requestId: string, answer: PermissionAnswer): Promise<PermissionReceipt> {
+    const fields: Wire = { decision: answer.decision };
+    if (answer.message !== undefined) fields.message = answer.message;
+    if (answer.updatedInput !== undefined) fields.updated_input = answer.updatedInput;
+    if (answer.remember !== undefined) fields.remember = answer.remember;
+    return this.command(async () => {
+      const path = `permissions/${encodeURIComponent(requestId)}`;
+      const reply = await this.send<Wire>("permission", fields, path, { request_id: requestId });
+      const decision = reply.decision as PermissionReceipt["decision"];
+      return { requestId: String(reply.request_id), decision, by: String(reply.by) };
     });
   }
 

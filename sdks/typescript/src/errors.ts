@@ -59,6 +59,8 @@ export class SessionNotFound extends NotFound {}
 /** `resume` named a Claude conversation Cove cannot find; nothing was started. */
 export class ResumeNotFound extends NotFound {}
 
+/** The agent session never asked for a permission with that request id. */
+export class PermissionNotFound extends NotFound {}
 /** The sandbox has not exposed that port (or it was closed). */
 export class PortNotFound extends NotFound {}
 
@@ -84,6 +86,12 @@ export class DirectoryNotEmpty extends Conflict {}
 
 /** The process's standard input is closed, or was never opened. */
 export class StdinClosed extends Conflict {}
+
+/**
+ * The permission request was decided before: answered by a client (maybe another one), denied by the session's
+ * timeout, or by an interrupt. A request is decided once.
+ */
+export class AlreadyResolved extends Conflict {}
 
 /** The request was malformed or failed validation (HTTP 400/422); the message names the field. */
 export class InvalidRequest extends CoveError {}
@@ -158,6 +166,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   process_not_found: ProcessNotFound,
   session_not_found: SessionNotFound,
   resume_not_found: ResumeNotFound,
+  permission_not_found: PermissionNotFound,
   port_not_found: PortNotFound,
   conflict: Conflict,
   sandbox_not_running: SandboxNotRunning,
@@ -166,6 +175,8 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   already_exists: AlreadyExists,
   directory_not_empty: DirectoryNotEmpty,
   stdin_closed: StdinClosed,
+  network_mode_fixed: Conflict,
+  already_resolved: AlreadyResolved,
   invalid_request: InvalidRequest,
   validation_error: InvalidRequest,
   invalid_argument: InvalidRequest,
@@ -195,6 +206,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   bad_gateway: ServerError,
   port_not_listening: ServerError,
   gateway_timeout: ServerError,
+  network_unavailable: ServerError,
   command_timeout: CommandTimeout,
   connection_lost: ConnectionLost,
 };

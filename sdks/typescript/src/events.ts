@@ -21,6 +21,8 @@ export interface EventConfig {
   max_turns: number | null;
   cwd: string;
   mcp_servers: Record<string, unknown> | null;
+  /** How long a permission request waits before it is denied; null: until it is answered. */
+  permission_timeout_s: number | null;
   /** The Claude conversation this session was started from. */
   resume: string | null;
   fork: boolean;
@@ -156,7 +158,8 @@ export interface UserEvent {
   content: string | ContentBlock[];
   uuid?: string | null;
   parent_tool_use_id?: string | null;
-  tool_use_result?: Record<string, unknown> | null;
+  /** The tool's own account of its result: an object, or a string ("Error: …") for a failed or denied tool. */
+  tool_use_result?: Record<string, unknown> | unknown[] | string | null;
   /** Claude's messages pass through with fields not listed here. */
   [key: string]: unknown;
 }
@@ -272,6 +275,84 @@ export interface ExitEvent {
   exit_code: number;
 }
 
+/** Assistant text as it is generated: the characters of one content block that arrived since the last text_delta of that block (at most one event per block every ~30 ms). Concatenated in seq order, a block's deltas make the text of that block in the assistant event that follows them. */
+export interface TextDeltaEvent {
+  /** 1, 2, 3... per session, without gaps. */
+  seq: number;
+  /** The Cove agent session. */
+  session_id: string;
+  type: "text_delta";
+  /** RFC 3339, UTC. */
+  time: string;
+  /** The model message (the assistant event's message_id). */
+  message_id: string;
+  /** The content block's index within the model message. */
+  index: number;
+  text: string;
+  /** Set when a subagent (Task tool) writes. */
+  parent_tool_use_id?: string;
+}
+
+/** Thinking as it is generated, as text_delta is for text (the thinking block of the assistant event that follows). */
+export interface ThinkingDeltaEvent {
+  /** 1, 2, 3... per session, without gaps. */
+  seq: number;
+  /** The Cove agent session. */
+  session_id: string;
+  type: "thinking_delta";
+  /** RFC 3339, UTC. */
+  time: string;
+  message_id: string;
+  index: number;
+  text: string;
+  parent_tool_use_id?: string;
+}
+
+/** The agent wants a tool its permission mode and rules do not allow by themselves; the turn waits until a client answers (POST .../permissions/{request_id}), the session's permission_timeout_s passes, or the turn is interrupted. permission_resolved follows, once. */
+export interface PermissionRequestedEvent {
+  /** 1, 2, 3... per session, without gaps. */
+  seq: number;
+  /** The Cove agent session. */
+  session_id: string;
+  type: "permission_requested";
+  /** RFC 3339, UTC. */
+  time: string;
+  /** perm_…: what an answer names. */
+  request_id: string;
+  tool_name: string;
+  /** The tool's input, as the agent wrote it. */
+  input: Record<string, unknown>;
+  /** Claude Code's suggested permission updates (its control protocol's form), applied by an allow with remember. */
+  suggestions: Record<string, unknown>[];
+  /** The tool_use block of the assistant event this request is about. */
+  tool_use_id: string | null;
+  /** Claude Code's own sentence for the request, when it has one. */
+  title?: string;
+  description?: string;
+  /** Why Claude Code asks, when it says. */
+  decision_reason?: string;
+  /** The path that made it ask, when there is one. */
+  blocked_path?: string;
+}
+
+/** A permission request is decided, once: answered by a client, denied by the session's timeout, by an interrupt, or withdrawn (cancelled: the turn ended or the CLI went away). */
+export interface PermissionResolvedEvent {
+  /** 1, 2, 3... per session, without gaps. */
+  seq: number;
+  /** The Cove agent session. */
+  session_id: string;
+  type: "permission_resolved";
+  /** RFC 3339, UTC. */
+  time: string;
+  request_id: string;
+  decision: "allow" | "deny";
+  /** Who decided, as the server names them: the id of the API key that answered or interrupted, or session when the session decided by itself. */
+  by: string;
+  reason: "answered" | "timeout" | "interrupted" | "cancelled";
+  /** What the agent is told of a denial. */
+  message: string | null;
+}
+
 /** Sent by the server on attach, after the replayed events and before live ones. Not journalled. */
 export interface ScrollbackEndEvent {
   type: "scrollback_end";
@@ -291,10 +372,14 @@ export type AgentEvent =
   | ConfiguredEvent
   | ErrorEvent
   | StderrEvent
-  | ExitEvent;
+  | ExitEvent
+  | TextDeltaEvent
+  | ThinkingDeltaEvent
+  | PermissionRequestedEvent
+  | PermissionResolvedEvent;
 
 /** An event's `type`. */
 export type AgentEventType = AgentEvent["type"];
 
 /** Every event type the schema defines, `scrollback_end` included. */
-export const EVENT_TYPES = ["ready","turn_started","system","assistant","user","result","turn_complete","interrupted","configured","error","stderr","exit","scrollback_end"] as const;
+export const EVENT_TYPES = ["ready","turn_started","system","assistant","user","result","turn_complete","interrupted","configured","error","stderr","exit","text_delta","thinking_delta","permission_requested","permission_resolved","scrollback_end"] as const;

@@ -16,6 +16,10 @@ export type {
   AgentConfigureOptions,
   AgentStartOptions,
   InterruptReceipt,
+  PermissionAnswer,
+  PermissionDecision,
+  PermissionReceipt,
+  PermissionRequest,
   PromptReceipt,
 } from "./agent.js";
 export { DEFAULT_URL, resolveKey, resolveUrl } from "./config.js";
@@ -23,6 +27,7 @@ export {
   AgentError,
   AgentUnavailable,
   AlreadyExists,
+  AlreadyResolved,
   AuthError,
   BY_CODE,
   BY_STATUS,
@@ -44,6 +49,7 @@ export {
   PathOutsideSandbox,
   PayloadTooLarge,
   PermissionDenied,
+  PermissionNotFound,
   PortNotFound,
   ProcessNotFound,
   QuotaExceeded,
@@ -63,6 +69,8 @@ export * from "./events.js";
 export { Exec, ProcessHandle } from "./exec.js";
 export type { OutputChunk, ProcessResult, RunOptions, StartOptions, StreamCallbacks } from "./exec.js";
 export { Files } from "./files.js";
+export { Network } from "./network.js";
+export type { NetworkRules } from "./network.js";
 export type { FileData, ProgressCallback } from "./files.js";
 export { Ports } from "./ports.js";
 export type { ExposeOptions } from "./ports.js";
@@ -81,6 +89,8 @@ export type {
   Limits,
   McpServerConfig,
   ModelInfo,
+  NetworkMode,
+  NetworkPolicy,
   PermissionMode,
   PortInfo,
   ProcessInfo,

@@ -13,11 +13,14 @@ import {
 } from "./checkpoints.js";
 import { Exec } from "./exec.js";
 import { Files } from "./files.js";
+import { Network } from "./network.js";
 import { Ports } from "./ports.js";
 import { type ConnectionOptions, CoveClient } from "./transport.js";
 import {
   type Checkpoint,
   type Limits,
+  type NetworkMode,
+  type NetworkPolicy,
   type SandboxInfo,
   type SandboxState,
   limitsToWire,
@@ -38,8 +41,11 @@ export interface SandboxCreateOptions extends ConnectionOptions {
   labels?: Record<string, string>;
   /** Resource limits. */
   limits?: Limits;
-  /** `"none"` (default: no network) or `"host"`. */
-  network?: "none" | "host";
+  /**
+   * `"egress"` (outbound internet, never the host or private ranges), `"none"`, `"host"` (if the server allows
+   * it), or `{ mode: "egress", allow: [...], deny: [...] }`; left out, the server's default (`egress` unless set).
+   */
+  network?: NetworkMode | Partial<NetworkPolicy>;
   /** Start from a checkpoint's files (an id from `sandbox.checkpoint()`). */
   fromCheckpoint?: string;
 }
@@ -67,6 +73,8 @@ export class Sandbox {
   readonly files: Files;
   /** Agent sessions: `start`, `attach`, `list`, `get`. */
   readonly agent: Agent;
+  /** The network's rules: `update`. */
+  readonly network: Network;
   /** Published ports (preview URLs): `expose`, `list`, `close`. */
   readonly ports: Ports;
 
@@ -79,6 +87,7 @@ export class Sandbox {
     this.exec = new Exec(client, info.id);
     this.files = new Files(client, info.id);
     this.agent = new Agent(client, info.id);
+    this.network = new Network(client, info.id);
     this.ports = new Ports(client, info.id);
   }
 
@@ -108,7 +117,7 @@ export class Sandbox {
       idle_timeout: options.idleTimeout ?? null,
       labels: options.labels ?? {},
       limits: limitsToWire(options.limits),
-      network: options.network ?? "none",
+      network: options.network ?? null,
     };
     if (options.fromCheckpoint !== undefined) body.from_checkpoint = options.fromCheckpoint;
     return new Sandbox(client, sandboxInfoFrom(await client.request("POST", "/v1/sandboxes", { json: body })));

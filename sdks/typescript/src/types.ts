@@ -5,6 +5,17 @@
  */
 
 /** Resource limits of a sandbox; unset ones are not limited. */
+/** `"egress"`: outbound internet, never the host, link-local, private ranges or other sandboxes unless `allow`
+ * names them; `"none"`: loopback only; `"host"`: the host's network, when the server allows it. */
+export type NetworkMode = "none" | "egress" | "host";
+
+/** What a sandbox may reach: a mode and, for `egress`, allow and deny rules (CIDRs or host names). */
+export interface NetworkPolicy {
+  mode: NetworkMode;
+  allow: string[];
+  deny: string[];
+}
+
 export interface Limits {
   /** Memory limit in MiB. */
   memoryMb?: number | null;
@@ -34,7 +45,8 @@ export interface SandboxInfo {
   labels: Record<string, string>;
   env: Record<string, string>;
   cwd: string;
-  network: "none" | "host";
+  /** The network in force: its mode and rules. */
+  network: NetworkPolicy;
   limits: Limits;
   /** Each limit really enforced, and by what mechanism. */
   enforcedLimits: Record<string, string>;
@@ -113,6 +125,8 @@ export interface AgentConfig {
   maxTurns: number | null;
   cwd: string;
   mcpServers: Record<string, McpServerConfig> | null;
+  /** How long a permission request waits before it is denied; null: until it is answered. */
+  permissionTimeoutS: number | null;
 }
 
 /** Token counts summed over a session's turns. */
@@ -208,6 +222,12 @@ export function limitsToWire(limits: Limits = {}): Wire {
 }
 
 /** @internal */
+export function networkPolicyFrom(w: unknown): NetworkPolicy {
+  const policy = (w ?? {}) as Wire;
+  return { mode: policy.mode ?? "none", allow: policy.allow ?? [], deny: policy.deny ?? [] };
+}
+
+/** @internal */
 export function sandboxInfoFrom(w: Wire): SandboxInfo {
   const info: SandboxInfo = {
     id: w.id,
@@ -220,7 +240,7 @@ export function sandboxInfoFrom(w: Wire): SandboxInfo {
     labels: w.labels ?? {},
     env: w.env ?? {},
     cwd: w.cwd,
-    network: w.network,
+    network: networkPolicyFrom(w.network),
     limits: {
       memoryMb: w.limits?.memory_mb ?? null,
       cpus: w.limits?.cpus ?? null,
@@ -297,6 +317,7 @@ export function agentConfigFrom(w: Wire): AgentConfig {
     maxTurns: w.max_turns ?? null,
     cwd: w.cwd,
     mcpServers: w.mcp_servers ?? null,
+    permissionTimeoutS: w.permission_timeout_s ?? null,
   };
 }
 

@@ -20,7 +20,7 @@ export class Recorder {
   constructor(private readonly firstSeq = 1) {}
 
   /** The callbacks to pass to `agent.start` / `agent.attach`. */
-  get callbacks(): Required<AgentCallbacks> {
+  get callbacks(): Required<Omit<AgentCallbacks, "onPermission">> {
     return {
       onEvent: (event) => {
         const problems = eventValidator().validate(event);

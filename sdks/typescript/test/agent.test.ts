@@ -6,7 +6,10 @@ import { after, before, describe, test } from "node:test";
 import {
   type AgentEvent,
   type AgentSession,
+  AlreadyResolved,
   InvalidRequest,
+  PermissionNotFound,
+  type PermissionRequest,
   ResumeNotFound,
   Sandbox,
   SessionExited,
@@ -238,5 +241,60 @@ describe("agent sessions", { timeout: 600_000 }, () => {
 
     await assert.rejects(sandbox.agent.attach("ses_missing"), SessionNotFound);
     await attached.kill();
+  });
+
+  test("onPermission decides what the agent asks for; approve and deny answer once; text streams", async (t) => {
+    if (!server.hasAgents) return t.skip(SKIP);
+    const recorder = new Recorder();
+    const asked: PermissionRequest[] = [];
+    const write = (name: string) => `@write ${name}\ncontent of ${name}\n@end`;
+    const session = track(
+      await sandbox.agent.start({
+        prompt: `${write("ts-yes.txt")}\n${write("ts-no.txt")}\n@slow 1 ${"streamed words ".repeat(20)}`,
+        permissionMode: "default",
+        ...recorder.callbacks,
+        onPermission: (request) => {
+          asked.push(request);
+          return request.input.file_path === "/workspace/ts-yes.txt" ? "allow" : { decision: "deny", message: "no" };
+        },
+      }),
+    );
+    const done = (await session.done) as TurnCompleteEvent;
+    assert.equal(done.is_error, false);
+    assert.deepEqual(
+      asked.map((r) => [r.toolName, r.input.file_path]),
+      [
+        ["Write", "/workspace/ts-yes.txt"],
+        ["Write", "/workspace/ts-no.txt"],
+      ],
+    );
+    assert.equal(await sandbox.files.exists("ts-yes.txt"), true);
+    assert.equal(await sandbox.files.exists("ts-no.txt"), false);
+    const resolved = recorder.events.filter((e) => e.type === "permission_resolved");
+    assert.deepEqual(
+      resolved.map((e) => (e.type === "permission_resolved" ? [e.decision, e.reason, e.by.startsWith("key_")] : [])),
+      [
+        ["allow", "answered", true],
+        ["deny", "answered", true],
+      ],
+    );
+    assert.deepEqual(session.pendingPermissions, []);
+    await assert.rejects(session.approve(asked[0]!.requestId), AlreadyResolved);
+    await assert.rejects(session.deny("perm_0000000000000000", { message: "x" }), PermissionNotFound);
+    const deltas = recorder.events.filter((e) => e.type === "text_delta");
+    assert.ok(deltas.length > 2, `deltas: ${deltas.length}`);
+    const streamed = deltas.map((e) => (e.type === "text_delta" ? e.text : "")).join("");
+    assert.match(streamed, /(streamed words ){19}streamed words\nTool result/);
+
+    // Answered by hand: the request waits, in pendingPermissions, until approve.
+    const manual = track(await sandbox.agent.start({ prompt: write("ts-manual.txt"), permissionMode: "default" }));
+    while (manual.pendingPermissions.length === 0) await new Promise((r) => setTimeout(r, 50));
+    const [pending] = manual.pendingPermissions;
+    const receipt = await manual.approve(pending!.requestId);
+    assert.equal(receipt.decision, "allow");
+    await manual.done;
+    assert.equal(await sandbox.files.exists("ts-manual.txt"), true);
+    await manual.kill();
+    await session.kill();
   });
 });

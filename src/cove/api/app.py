@@ -25,6 +25,7 @@ from cove.modelproxy.gateway import ModelGateway
 from cove.runtime import safe_open
 from cove.runtime.bwrap import BwrapDriver
 from cove.runtime.cgroups import detect
+from cove.runtime.egress import open_egress
 from cove.runtime.inotify import DirectoryWatcher
 from cove.runtime.layers import LayerStore
 from cove.runtime.storage import open_storage
@@ -101,11 +102,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 settings.admin_key_path,
             )
         cgroups = detect()
-        driver = BwrapDriver(cgroups, model_dir=settings.model_dir)
+        egress = open_egress(settings.home, settings.network_subnet)
+        resolv = egress.resolv_conf if egress is not None else None
+        driver = BwrapDriver(cgroups, model_dir=settings.model_dir, resolv_conf=resolv)
         layers = LayerStore(settings.layers_dir)
         await asyncio.to_thread(layers.ensure)
         storage = open_storage(layers, settings.views_dir, settings.scratch_dir, settings.sandboxes_dir)
-        sandbox_service = SandboxService(settings, SandboxStore(engine, first_uid(settings.home)), driver, storage)
+        sandbox_store = SandboxStore(engine, first_uid(settings.home))
+        sandbox_service = SandboxService(settings, sandbox_store, driver, storage, egress)
         await sandbox_service.recover()
         checkpoint_service = CheckpointService(CheckpointStore(engine), sandbox_service, cgroups)
         await checkpoint_service.collect()
@@ -151,6 +155,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             await sandbox_service.pool.drain()
             await session_service.shutdown()
             await gateway.stop()
+            await sandbox_service.close()
             watcher.close()
             await asyncio.to_thread(writer.close)
             await engine.dispose()

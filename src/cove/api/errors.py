@@ -21,6 +21,7 @@ _STATUS_BY_CLASS: list[tuple[type[errors.CoveServiceError], int]] = [
     (errors.Conflict, 409),
     (errors.InvalidRequest, 400),
     (errors.PathNotAllowed, 403),
+    (errors.Forbidden, 403),
     (errors.PayloadTooLarge, 413),
     (errors.SandboxStartFailed, 500),
     (errors.Unavailable, 503),

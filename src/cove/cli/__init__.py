@@ -54,6 +54,14 @@ def serve(
     default_shm_mb: Annotated[
         int | None, typer.Option(min=1, help="/dev/shm size of a sandbox that sets none, MiB (default 256)")
     ] = None,
+    default_network: Annotated[
+        str | None,
+        typer.Option(help="Network of a sandbox that names none: none, egress or host (COVE_DEFAULT_NETWORK; egress)"),
+    ] = None,
+    allow_host_network: Annotated[
+        bool,
+        typer.Option(help="Let sandboxes ask for network 'host': the host's own network (COVE_ALLOW_HOST_NETWORK=1)"),
+    ] = False,
     preview_domain: Annotated[
         str | None,
         typer.Option(
@@ -78,7 +86,15 @@ def serve(
         "disk_mb": default_disk_mb,
         "shm_mb": default_shm_mb,
     }
-    run_server(ServerSettings.from_env(host=host, port=port, limits=limits, preview_domain=preview_domain))
+    settings = ServerSettings.from_env(
+        host=host,
+        port=port,
+        limits=limits,
+        default_network=default_network,
+        allow_host_network=allow_host_network,
+        preview_domain=preview_domain,
+    )
+    run_server(settings)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""``cove agent start|attach|prompt|interrupt|configure|ls|info|kill`` — readable events, or ``--json`` for raw."""
+"""``cove agent start|attach|prompt|interrupt|approve|deny|configure|ls|info|kill`` — readable events (text as it
+streams), or ``--json`` for raw; ``--ask`` answers the agent's permission requests at the terminal."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import typer
 
 from cove.cli._output import Column, JsonOpt, command, details, emit, emit_json, note, table
 from cove.cli.sandbox import SandboxArg, ago
-from cove.sdk import AgentEvent, AgentSession, AgentSessionInfo, Sandbox, format_event, list_sessions
+from cove.sdk import (
+    AgentEvent,
+    AgentSession,
+    AgentSessionInfo,
+    AlreadyResolved,
+    EventPrinter,
+    PermissionRequest,
+    Sandbox,
+    list_sessions,
+)
 
 app = typer.Typer(help="Run and steer Claude Code agents in sandboxes.", no_args_is_help=True)
 SessionArg = Annotated[str, typer.Argument(metavar="SESSION", help="An agent session id (ses_…)")]
@@ -51,7 +61,17 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         Annotated[str | None, typer.Option(help='MCP servers as JSON: {"name": {"command": "…"}}')],
         "mcp_servers",
     ),
+    "permission_timeout_s": (
+        Annotated[float | None, typer.Option(help="Deny a permission request no one answers within this many s")],
+        "permission_timeout_s",
+    ),
 }
+AskOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ask", help="Answer the agent's permission requests here: y, n or always (start: permission mode default)"
+    ),
+]
 
 
 def _with_settings(function: Callable[..., None]) -> Callable[..., None]:
@@ -82,24 +102,48 @@ def _with_settings(function: Callable[..., None]) -> Callable[..., None]:
 def _printer(sandbox: Sandbox, as_json: bool) -> Callable[[AgentEvent], None]:
     if as_json:
         return lambda event: print(json.dumps(event.data), flush=True)
-    simulated = sandbox.agent.model_info().upstream == "simulator"
-
-    def show(event: AgentEvent) -> None:
-        if text := format_event(event, simulated=simulated):
-            print(text, flush=True)
-
-    return show
+    return EventPrinter(simulated=sandbox.agent.model_info().upstream == "simulator")
 
 
-def _follow(session: AgentSession, show: Callable[[AgentEvent], None], turn: int | None) -> AgentEvent | None:
+def _follow(
+    session: AgentSession, show: Callable[[AgentEvent], None], turn: int | None, ask: bool = False
+) -> AgentEvent | None:
     """Print events until turn ``turn`` completes (every turn, with ``None``) or the session exits; the last
-    event printed."""
+    event printed. With ``ask``, each permission request still pending when it is printed is asked about."""
     last = None
     for last in session.events():
         show(last)
+        if ask and last.type == "permission_requested":
+            pending = {request.request_id: request for request in session.pending_permissions}
+            if str(last.get("request_id")) in pending:
+                ask = _ask(session, pending[str(last.get("request_id"))])
         if last.type == "turn_complete" and turn is not None and int(last.get("turn", 0)) >= turn:
             break
     return last
+
+
+_ANSWERS = {"y": "allow", "yes": "allow", "n": "deny", "no": "deny", "a": "always", "always": "always"}
+
+
+def _ask(session: AgentSession, request: PermissionRequest) -> bool:
+    """Ask at the terminal and answer; False once there is no one to ask (stdin ended): later requests wait for
+    an answer from elsewhere (``cove agent approve``)."""
+    while True:
+        try:
+            reply = input(f"allow {request.tool_name}? [y]es, [n]o, [a]lways: ").strip().lower()
+        except EOFError:
+            note(f"no answer given; {request.request_id} waits for `cove agent approve|deny`")
+            return False
+        if reply in _ANSWERS:
+            break
+    try:
+        if _ANSWERS[reply] == "deny":
+            session.deny(request.request_id)
+        else:
+            session.approve(request.request_id, remember=_ANSWERS[reply] == "always")
+    except AlreadyResolved as exc:
+        note(f"{request.request_id} was decided meanwhile: {exc.message}")
+    return True
 
 
 def _exit_unless_completed(last: AgentEvent | None) -> None:
@@ -139,6 +183,7 @@ def start(
     resume: Annotated[str | None, typer.Option(help="A conversation id to continue (from a turn's end)")] = None,
     fork: Annotated[bool, typer.Option(help="With --resume: branch the conversation instead")] = False,
     follow: Annotated[bool, typer.Option(help="Print the events until the first turn completes")] = True,
+    ask: AskOpt = False,
     as_json: JsonOpt = False,
     *,
     settings: dict[str, Any],
@@ -146,6 +191,8 @@ def start(
     """Start an agent session. Prints its id first, then its events until the first turn completes; Ctrl-C
     stops printing and leaves the session running. With --no-follow, prints only the id."""
     sandbox = Sandbox.connect(sandbox_id)
+    if ask:
+        settings.setdefault("permission_mode", "default")
     session = sandbox.agent.start(prompt, resume=resume, fork=fork, **settings)
     if not (follow and prompt):
         session.close()
@@ -154,7 +201,7 @@ def start(
     show = _printer(sandbox, as_json)
     if not as_json:
         print(f"session {session.session_id} (Ctrl-C stops following; the session keeps running)", flush=True)
-    last = _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=1))
+    last = _watch(sandbox_id, session, "stopped following", lambda: _follow(session, show, turn=1, ask=ask))
     if not as_json and session.claude_session_id:
         conversation = session.claude_session_id
         note(f"conversation {conversation}: continue it in a new session with --resume {conversation}")
@@ -166,13 +213,15 @@ def attach(
     sandbox_id: SandboxArg,
     session_id: SessionArg,
     after: Annotated[int, typer.Option(help="Replay only the events after this seq")] = 0,
+    ask: AskOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay a session's events after --after, then follow it live until it exits (Ctrl-C detaches)."""
     sandbox = Sandbox.connect(sandbox_id)
     session = sandbox.agent.attach(session_id, after=after)
     show = _printer(sandbox, as_json)
-    if _watch(sandbox_id, session, "detached", lambda: _follow(session, show, turn=None)) is None and not as_json:
+    following = _watch(sandbox_id, session, "detached", lambda: _follow(session, show, turn=None, ask=ask))
+    if following is None and not as_json:
         ended = session.info
         note(f"no events after seq {after}: session {session_id} is {ended.status} (last seq {ended.last_seq})")
 
@@ -204,6 +253,35 @@ def interrupt(sandbox_id: SandboxArg, session_id: SessionArg, as_json: JsonOpt =
     """Abort the running turn at once (prompts queued behind it still run)."""
     result = Sandbox.connect(sandbox_id).agent.session(session_id).interrupt()
     emit(result, as_json, f"interrupted turn {result.turn}" if result.interrupted else "nothing was running")
+
+
+RequestArg = Annotated[str, typer.Argument(metavar="REQUEST", help="A permission request id (perm_…)")]
+
+
+@command(app)
+def approve(
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    request_id: RequestArg,
+    always: Annotated[bool, typer.Option(help="Apply Claude Code's suggested rule, so it asks no more")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Allow a tool the agent is waiting for (its permission_requested event names the request)."""
+    resolved = Sandbox.connect(sandbox_id).agent.session(session_id).approve(request_id, remember=always)
+    emit(resolved, as_json, f"allowed {request_id}")
+
+
+@command(app)
+def deny(
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    request_id: RequestArg,
+    message: Annotated[str | None, typer.Option(help="What the agent is told")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deny a tool the agent is waiting for; the agent is told why (--message) and carries on."""
+    resolved = Sandbox.connect(sandbox_id).agent.session(session_id).deny(request_id, message)
+    emit(resolved, as_json, f"denied {request_id}")
 
 
 @command(app)

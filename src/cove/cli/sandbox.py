@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cove.cli._output import Column, JsonOpt, command, details, emit, emit_json, note, table
 from cove.cli._process import feed_stdin, follow
-from cove.sdk import Limits, PortInfo, ProcessInfo, ProcessNotFound, Sandbox, SandboxInfo
+from cove.sdk import Limits, NetworkPolicy, PortInfo, ProcessInfo, ProcessNotFound, Sandbox, SandboxInfo
 
 app = typer.Typer(
     help="Create, list, inspect and kill sandboxes; run and follow commands in them.", no_args_is_help=True
@@ -52,6 +52,18 @@ def limits_text(limits: Limits) -> str:
     return ", ".join(part for part in parts if part) or "none"
 
 
+def _network(mode: str | None, allow: list[str], deny: list[str]) -> dict[str, Any] | None:
+    """The create's network: rules make it an egress policy; nothing given, the server's default."""
+    if allow or deny:
+        return {"mode": mode or "egress", "allow": allow, "deny": deny}
+    return {"mode": mode} if mode else None
+
+
+def network_text(policy: NetworkPolicy) -> str:
+    rules = [*(f"allow {rule}" for rule in policy.allow), *(f"deny {rule}" for rule in policy.deny)]
+    return policy.mode + (f" ({', '.join(rules)})" if rules else "")
+
+
 def _state(info: SandboxInfo) -> str:
     return info.state + (f" ({info.stop_reason})" if info.stop_reason else "")
 
@@ -70,7 +82,13 @@ def create(
     pids: Annotated[int | None, typer.Option(help="Limit on processes and threads")] = None,
     disk_mb: Annotated[int | None, typer.Option(help="Disk quota in MiB")] = None,
     shm_mb: Annotated[int | None, typer.Option(help="Size of /dev/shm in MiB")] = None,
-    network: Annotated[str, typer.Option(help="none (no network) or host")] = "none",
+    network: Annotated[
+        str | None, typer.Option(help="egress (outbound internet; the server's usual default), none, or host")
+    ] = None,
+    allow: Annotated[
+        list[str], typer.Option("--allow", help="Egress only to this CIDR or host name (*.example.com), repeatable")
+    ] = [],  # noqa: B006
+    deny: Annotated[list[str], typer.Option("--deny", help="Never this CIDR or host name, repeatable")] = [],  # noqa: B006
     from_checkpoint: Annotated[str | None, typer.Option(help="Fork: start with this checkpoint's files")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -83,7 +101,7 @@ def create(
         timeout=timeout,
         idle_timeout=idle_timeout,
         limits={k: v for k, v in limits.items() if v is not None},
-        network=network,  # type: ignore[arg-type]  # the server names the modes it accepts
+        network=_network(network, allow, deny),
         from_checkpoint=from_checkpoint,
     )
     emit(sandbox.info, as_json, sandbox.id)
@@ -141,7 +159,7 @@ def info(sandbox_id: SandboxArg, as_json: JsonOpt = False) -> None:
             ("enforced", enforced or "nothing"),
             ("oom kills", sandbox.oom_kills),
             ("disk used", f"{sandbox.disk_used_bytes:,} bytes" if sandbox.disk_used_bytes is not None else "-"),
-            ("network", sandbox.network),
+            ("network", network_text(sandbox.network)),
             ("cwd", sandbox.cwd),
             ("labels", ", ".join(f"{k}={v}" for k, v in sandbox.labels.items()) or "none"),
             ("env", ", ".join(sandbox.env) or "none"),
@@ -297,3 +315,17 @@ def kill(sandbox_id: SandboxArg, as_json: JsonOpt = False) -> None:
     """Kill a sandbox and free its resources (its checkpoints stay)."""
     killed = Sandbox.connect(sandbox_id).kill()
     emit(killed, as_json, f"{killed.id} {killed.state}")
+
+
+@command(app)
+def network(
+    sandbox_id: SandboxArg,
+    allow: Annotated[
+        list[str], typer.Option("--allow", help="Egress only to this CIDR or host name (*.example.com), repeatable")
+    ] = [],  # noqa: B006
+    deny: Annotated[list[str], typer.Option("--deny", help="Never this CIDR or host name, repeatable")] = [],  # noqa: B006
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a running egress sandbox's allow and deny rules (no rule: the whole internet again)."""
+    policy = Sandbox.connect(sandbox_id).network.update(allow=allow, deny=deny)
+    emit(policy, as_json, network_text(policy))

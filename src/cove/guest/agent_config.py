@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "CONFIGURABLE",
     "IN_PLACE",
+    "MAX_PERMISSION_TIMEOUT_S",
     "PERMISSION_MODES",
     "AgentConfig",
     "ConfigError",
@@ -22,8 +23,9 @@ __all__ = [
 
 PERMISSION_MODES = frozenset({"default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"})
 
-# What `configure` may change. The CLI takes the first two on a live connection; every other change means
-# reconnecting on the same conversation (the CLI reads them at start only).
+# What `configure` may change. IN_PLACE ones need no new CLI: the CLI takes a model and a permission mode on a live
+# connection, and the permission timeout is the runner's own; every other change means reconnecting on the same
+# conversation (the CLI reads them at start only).
 CONFIGURABLE = (
     "model",
     "system_prompt",
@@ -33,8 +35,10 @@ CONFIGURABLE = (
     "max_turns",
     "cwd",
     "mcp_servers",
+    "permission_timeout_s",
 )
-IN_PLACE = frozenset({"model", "permission_mode"})
+IN_PLACE = frozenset({"model", "permission_mode", "permission_timeout_s"})
+MAX_PERMISSION_TIMEOUT_S = 7 * 24 * 3600
 
 
 class ConfigError(ValueError):
@@ -64,6 +68,11 @@ def _check(name: str, value: Any) -> Any:
             return "/workspace"
         if not isinstance(value, str) or not Path(value).is_absolute():
             raise ConfigError("cwd must be an absolute path")
+    elif name == "permission_timeout_s":
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_PERMISSION_TIMEOUT_S
+        ):
+            raise ConfigError(f"permission_timeout_s must be a number of seconds in (0, {MAX_PERMISSION_TIMEOUT_S}]")
     elif name == "mcp_servers":
         if value is not None and not isinstance(value, dict):
             raise ConfigError("mcp_servers must be an object or null")
@@ -89,6 +98,7 @@ class AgentConfig:
     max_turns: int | None = None
     cwd: str = "/workspace"
     mcp_servers: dict[str, Any] | None = None
+    permission_timeout_s: float | None = None  # None: a permission request waits until it is answered
     resume: str | None = None
     fork: bool = False
     extra: dict[str, Any] = field(default_factory=dict, repr=False)

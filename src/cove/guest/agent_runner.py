@@ -9,7 +9,9 @@ event to ``<session_dir>/events.jsonl`` (the journal, see :mod:`cove.guest.journ
     {"id": 2, "op": "interrupt"}             -> {"id": 2, "ok": true, "result": {"interrupted": true, ...}}
     {"id": 3, "op": "configure", "cwd": "/"} -> {"id": 3, "ok": true, "result": {<effective config>}}
     {"id": 4, "op": "status"}                -> {"id": 4, "ok": true, "result": {"state": "idle", ...}}
-    a refused request                        -> {"id": 5, "ok": false, "error": {"code": …, "message": …}}
+    {"id": 5, "op": "permission", "request_id": "perm_…", "decision": "allow", "by": "key_…"}
+                                             -> {"id": 5, "ok": true, "result": {"request_id": …, ...}}
+    a refused request                        -> {"id": 6, "ok": false, "error": {"code": …, "message": …}}
 
 Semantics worth knowing:
 
@@ -22,6 +24,10 @@ Semantics worth knowing:
 - ``configure`` validates, records and answers at once; changes take effect from the next turn (a running turn
   finishes with the old settings). ``model`` and ``permission_mode`` are changed on the live CLI; any other
   change reconnects the CLI resuming the same conversation, so no context is lost.
+- Tools that need approval (permission mode ``default``, ``acceptEdits`` or ``plan``) wait for an answer given
+  through ``permission`` (see :mod:`cove.guest.agent_permissions`); an interrupt denies what is pending.
+- Assistant text and thinking are journalled as they stream, as coalesced ``text_delta`` / ``thinking_delta``
+  events (see :mod:`cove.guest.agent_deltas`), before the complete ``assistant`` event.
 - Shutdown is by SIGTERM/SIGINT: the CLI is stopped, ``exit`` is journalled, the process exits 0.
   Exit codes: 0 normal, 3 the conversation to resume was not found, 1 any other failure to start (or to
   restart the CLI after it was lost).
@@ -41,15 +47,26 @@ import socket
 import stat
 import sys
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import uvloop
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage, SystemMessage
+from claude_agent_sdk import (
+    CanUseToolShadowedWarning,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    ResultMessage,
+    StreamEvent,
+    SystemMessage,
+)
 
 from cove.guest.agent_config import IN_PLACE, AgentConfig, ConfigError
+from cove.guest.agent_deltas import DeltaStream
+from cove.guest.agent_errors import RequestError
 from cove.guest.agent_messages import message_event
+from cove.guest.agent_permissions import SESSION, Permissions
 from cove.guest.agent_transcripts import ensure_in_project, last_total_cost
 from cove.guest.journal import Journal
 
@@ -77,15 +94,6 @@ _USAGE_COUNTERS = (
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 )
-
-
-class RequestError(Exception):
-    """A control request the runner refuses; becomes ``{"ok": false, "error": {code, message}}``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class StartError(Exception):
@@ -140,6 +148,8 @@ class AgentRunner:
 
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._deltas = DeltaStream(self.emit)
+        self._permissions = Permissions(self.emit, lambda: self.config.permission_timeout_s)
 
         if config.prompt:
             self._enqueue(config.prompt)
@@ -290,6 +300,9 @@ class AgentRunner:
             fork_session=fork,
             session_id=session_id,
             stderr=self._on_stderr,
+            # Always asked, whatever the mode: a later change of permission mode then needs no new CLI.
+            can_use_tool=self._permissions.can_use_tool,
+            include_partial_messages=True,
         )
 
     async def _connect(self) -> None:
@@ -316,6 +329,7 @@ class AgentRunner:
         if client is None:
             return
         self._closing = True
+        self._permissions.cancel_all("cancelled")  # the CLI that asked is going away
         try:
             await asyncio.wait_for(client.disconnect(), _SHUTDOWN_GRACE_S)
         except Exception as error:
@@ -389,6 +403,11 @@ class AgentRunner:
     def _on_message(self, message: Any) -> None:
         if self._current is not None:
             self._announce(self._current)  # never a message of a turn before its turn_started
+        if isinstance(message, StreamEvent):
+            self._deltas.feed(message.event, message.parent_tool_use_id)
+            return
+        if isinstance(message, SystemMessage) and message.subtype == "thinking_tokens":
+            return  # a running estimate, sent with every thinking delta: thinking_delta events say more, and less often
         if isinstance(message, SystemMessage) and message.subtype == "init":
             sid = message.data.get("session_id")
             if isinstance(sid, str):
@@ -397,6 +416,7 @@ class AgentRunner:
             self.claude_session_id = message.session_id
         type_, fields = message_event(message)
         with self.journal.together():
+            self._deltas.flush()  # a block's deltas before the message that holds it whole
             self.emit(type_, **fields)
             if isinstance(message, ResultMessage) and self._current is not None:
                 self._finish_turn(message, None)
@@ -407,6 +427,8 @@ class AgentRunner:
         if turn is None:
             return
         self._announce(turn)
+        self._deltas.flush()
+        self._permissions.cancel_all("cancelled")  # the turn is over: nothing it asked can be answered any more
         self._current = None
         self.state = "idle"
         usage: dict[str, Any] = dict(result.usage or {}) if result is not None else {}
@@ -532,12 +554,16 @@ class AgentRunner:
         if op == "prompt":
             return self._op_prompt(params)
         if op == "interrupt":
-            return await self._op_interrupt()
+            return await self._op_interrupt(params)
         if op == "configure":
             return self._op_configure(params)
         if op == "status":
             return self.status()
-        raise RequestError("unknown_op", f"unknown op {op!r}; expected prompt, interrupt, configure or status")
+        if op == "permission":
+            return self._permissions.answer(params)
+        raise RequestError(
+            "unknown_op", f"unknown op {op!r}; expected prompt, interrupt, configure, status or permission"
+        )
 
     def _op_prompt(self, params: dict[str, Any]) -> dict[str, Any]:
         text = params.get("text")
@@ -549,11 +575,13 @@ class AgentRunner:
         prompt = self._enqueue(text)
         return {"queued": ahead, "turn": prompt.turn}
 
-    async def _op_interrupt(self) -> dict[str, Any]:
+    async def _op_interrupt(self, params: dict[str, Any]) -> dict[str, Any]:
         turn, client = self._current, self._client
         if turn is None or client is None:
             return {"interrupted": False}
         turn.interrupt_requested = True
+        by = params.get("by")
+        self._permissions.cancel_all("interrupted", by if isinstance(by, str) and by else SESSION)
         try:
             await asyncio.wait_for(client.interrupt(), _INTERRUPT_GRACE_S)
         except Exception as error:
@@ -639,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
                 journal.append("exit", exit_code=EXIT_START_FAILED)
                 return EXIT_START_FAILED
             os.environ["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+        # The permission callback is installed in every mode (see _options); the SDK's warning that the mode
+        # makes it unused would only reach the runner's stderr.
+        warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
         # uvloop: every message of Claude Code passes through this loop (SDK, journal, control socket), on the
         # cores the CLI itself needs; measured about 15% less of the runner's CPU per turn than asyncio's loop.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

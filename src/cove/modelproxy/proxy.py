@@ -23,6 +23,8 @@ import json
 import os
 import re
 import ssl
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -61,6 +63,11 @@ _QUERY = re.compile(r"[A-Za-z0-9_.=&-]{0,256}")
 _NOT_FORWARDED = "the model proxy forwards only POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024  # the Messages API itself refuses requests over 32 MB
+MAX_CHUNKS = 4096  # chunks of one request body
+# Request bodies held in memory at once, per sandbox: whatever its own memory limit, a sandbox opening dozens of
+# connections and announcing a large body on each could otherwise make the server hold gigabytes.
+MAX_BODIES_PER_PEER = 128 * 1024 * 1024
+MAX_REFUSALS_PER_SECOND = 20
 _CHUNK = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 RESPONSE_TIMEOUT = 600.0  # until the response head: a long non-streamed answer may take minutes
@@ -144,9 +151,10 @@ class _Meter:
 
 
 class _HTTPError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         super().__init__(message)
         self.status = status
+        self.kind = kind
 
 
 @dataclass
@@ -156,6 +164,8 @@ class _Request:
     headers: list[tuple[str, str]]
     body: bytes
     keep_alive: bool
+    session_id: str = ""
+    reserved: int = 0  # body bytes counted against the sandbox's budget while this request is served
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -182,20 +192,25 @@ def _parse_head(raw: bytes) -> tuple[str, list[tuple[str, str]]]:
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked request body. Each chunk costs a few calls on the event loop whatever its size, so their number
+    is bounded: a sandbox sending one-byte chunks held the server's loop at 100% (clients send a model request
+    whole, with a content-length, or in a few large chunks)."""
     body = bytearray()
-    while True:
+    for _chunk in range(MAX_CHUNKS + 1):
         size_line = await reader.readuntil(b"\r\n")
         try:
             size = int(size_line.split(b";", 1)[0].strip(), 16)
         except ValueError:
             raise _HTTPError(400, "malformed chunk size") from None
         if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers: dropped
-                pass
-            return bytes(body)
+            for _trailer in range(MAX_CHUNKS):  # trailers: dropped (as many lines as chunks at most)
+                if await reader.readuntil(b"\r\n") == b"\r\n":
+                    return bytes(body)
+            break
         if len(body) + size > MAX_BODY:
             raise _HTTPError(413, "request body too large")
         body += (await reader.readexactly(size + 2))[:-2]
+    raise _HTTPError(400, f"a chunked body of more than {MAX_CHUNKS} chunks or trailer lines")
 
 
 def _forwarded(method: str, target: str) -> bool:
@@ -227,6 +242,8 @@ class ModelProxy:
         self._credentials = "".join(f"{k}: {v}\r\n" for k, v in upstream.headers().items())
         self._idle: list[_Connection] = []
         self._clients: set[asyncio.StreamWriter] = set()
+        self._holding: Counter[int] = Counter()  # request body bytes held per sandbox uid
+        self._refused: dict[int, tuple[int, int]] = {}  # uid -> (second, requests refused for their token in it)
         self._pending: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
@@ -243,12 +260,18 @@ class ModelProxy:
         try:
             while True:
                 try:
-                    request = await self._read_request(reader, writer)
+                    request = await self._read_request(reader, writer, uid)
                 except _HTTPError as error:
-                    writer.write(_error_bytes(error.status, "invalid_request_error", str(error), close=True))
+                    writer.write(_error_bytes(error.status, error.kind, str(error), close=True))
                     await writer.drain()
                     return
-                if request is None or not await self._handle(request, writer, uid) or not request.keep_alive:
+                if request is None:
+                    return
+                try:
+                    served = await self._handle(request, writer)
+                finally:
+                    self._release(uid, request.reserved)
+                if not served or not request.keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError, TimeoutError):
             pass  # the client went away or stalled (RuntimeError: uvloop's word for a write to a closed transport)
@@ -256,7 +279,23 @@ class ModelProxy:
             self._clients.discard(writer)
             writer.close()
 
-    async def _read_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Request | None:
+    def _release(self, uid: int, size: int) -> None:
+        self._holding[uid] -= size
+        if self._holding[uid] <= 0:
+            del self._holding[uid]
+
+    def _reserve(self, request: _Request, uid: int, size: int) -> None:
+        if self._holding[uid] + size > MAX_BODIES_PER_PEER:
+            raise _HTTPError(429, "too many model request bytes in flight from this sandbox", "rate_limit_error")
+        self._holding[uid] += size
+        request.reserved += size
+
+    async def _read_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, uid: int
+    ) -> _Request | None:
+        """A request whose token belongs to the sandbox of ``uid`` and whose route is the model API, its body
+        read within the sandbox's budget. The token and route are checked on the head, before any body is read:
+        a request that would be refused costs no more than its head."""
         try:
             async with asyncio.timeout(HEAD_TIMEOUT):
                 raw = await reader.readuntil(b"\r\n\r\n")
@@ -275,19 +314,38 @@ class ModelProxy:
         connection = (request.header("connection") or "").lower()
         request.keep_alive = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
         length, chunked = request.header("content-length"), request.header("transfer-encoding")
-        if (request.header("expect") or "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        async with asyncio.timeout(BODY_TIMEOUT):
-            if chunked is not None:
-                if length is not None or chunked.lower() != "chunked":
-                    raise _HTTPError(400, "unsupported transfer-encoding")
-                request.body = await _read_chunked(reader)
-            elif length is not None:
-                if not length.isdigit():
-                    raise _HTTPError(400, "malformed content-length")
-                if int(length) > MAX_BODY:
-                    raise _HTTPError(413, "request body too large")
-                request.body = await reader.readexactly(int(length))
+        window, refused = self._refused.get(uid, (0, 0))
+        now = int(time.monotonic())
+        if window == now and refused >= MAX_REFUSALS_PER_SECOND:
+            raise _HTTPError(429, "too many refused requests from this sandbox: slow down", "rate_limit_error")
+        token = self._token(request)
+        session_id = await self._resolve(token, uid) if token else None
+        if session_id is None:
+            # Each unknown token costs a lookup: a sandbox guessing tokens in a loop gets a few a second.
+            self._refused[uid] = (now, refused + 1 if window == now else 1)
+            raise _HTTPError(401, "invalid or missing Cove session token", "authentication_error")
+        if not _forwarded(request.method, request.target):
+            raise _HTTPError(404, _NOT_FORWARDED, "not_found_error")
+        request.session_id = session_id
+        if chunked is not None and (length is not None or chunked.lower() != "chunked"):
+            raise _HTTPError(400, "unsupported transfer-encoding")
+        if length is not None and (not length.isdigit() or len(length) > 12):
+            raise _HTTPError(400, "malformed content-length")
+        size = MAX_BODY if chunked is not None else int(length or 0)
+        if size > MAX_BODY:
+            raise _HTTPError(413, "request body too large")
+        self._reserve(request, uid, size)
+        try:
+            if (request.header("expect") or "").lower() == "100-continue":
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            async with asyncio.timeout(BODY_TIMEOUT):
+                if chunked is not None:
+                    request.body = await _read_chunked(reader)
+                elif size:
+                    request.body = await reader.readexactly(size)
+        except BaseException:
+            self._release(uid, request.reserved)
+            raise
         return request
 
     def _token(self, request: _Request) -> str | None:
@@ -297,19 +355,9 @@ class ModelProxy:
         auth = request.header("authorization") or ""
         return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
-    async def _handle(self, request: _Request, client: asyncio.StreamWriter, uid: int) -> bool:
+    async def _handle(self, request: _Request, client: asyncio.StreamWriter) -> bool:
         """Answer one request; False when the client connection cannot carry another."""
-        token = self._token(request)
-        session_id = await self._resolve(token, uid) if token else None
-        if session_id is None:
-            message = "invalid or missing Cove session token"
-            client.write(_error_bytes(401, "authentication_error", message, close=not request.keep_alive))
-            await client.drain()
-            return True
-        if not _forwarded(request.method, request.target):
-            client.write(_error_bytes(404, "not_found_error", _NOT_FORWARDED, close=not request.keep_alive))
-            await client.drain()
-            return True
+        session_id = request.session_id
         head = self._upstream_head(request)
         try:
             connection, status, headers, raw_head = await self._exchange(head + request.body)

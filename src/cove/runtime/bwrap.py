@@ -189,12 +189,21 @@ def python_executable() -> str:
 class BwrapDriver:
     name = "bwrap"
 
-    def __init__(self, cgroups: Cgroups, bwrap: str | None = None, model_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        cgroups: Cgroups,
+        bwrap: str | None = None,
+        model_dir: Path | None = None,
+        resolv_conf: str | None = None,
+    ) -> None:
         self.cgroups = cgroups
         self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
         # The model proxy's socket directory, bound read-only into every sandbox so agents reach a model even
         # with no network (their connections are handed to the server: see cove.guest.model_forwarder).
         self.model_dir = model_dir
+        # The /etc/resolv.conf of sandboxes with a network namespace of their own (Cove's DNS forwarder): bound
+        # over the host's in every such sandbox, pooled ones too, before anyone knows their network's mode.
+        self.resolv_conf = resolv_conf
         if seccomp.program() is None:
             logging.getLogger("cove.sandboxes").warning(
                 "no seccomp filter for this architecture: sandboxes can make user namespaces and reach the keyring, "
@@ -212,6 +221,8 @@ class BwrapDriver:
             f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{uid}:{uid}::{HOME}:/bin/bash\n"
         )
         (paths.etc / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{uid}:\n")
+        if self.resolv_conf is not None:
+            (paths.etc / "resolv.conf").write_text(self.resolv_conf)
         for _storage, slot in paths.attachments():
             slot.mkdir(parents=True, exist_ok=True)
         make_shared(paths.slots)
@@ -265,8 +276,11 @@ class BwrapDriver:
         if self.model_dir is not None:
             args += ["--ro-bind", str(self.model_dir), MODEL_DIR]
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-        if spec.network == "none":
+        if spec.network_mode != "host":
+            # A namespace of its own, empty: "egress" gets its veth once the sandbox runs (runtime.network).
             args += ["--unshare-net"]
+            if self.resolv_conf is not None:
+                args += ["--ro-bind", str(paths.etc / "resolv.conf"), os.path.realpath("/etc/resolv.conf")]
         args += ["--hostname", f"cove-{sandbox_id[-12:]}", "--new-session", "--as-pid-1"]
         args += ["--chdir", "/workspace", "--clearenv"]
         env = {

@@ -48,6 +48,9 @@ from cove.runtime.inotify import (
 )
 
 _CONTENT = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE
+# The watches are root's, and root's limit (fs.inotify.max_user_watches) is shared by every sandbox and by the
+# server's own watches: a sandbox with more directories than this is scanned whole at each seal instead.
+MAX_WATCHED_DIRECTORIES = 20_000
 _SHAPE = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 log = logging.getLogger("cove.checkpoints")
 _warned: set[str] = set()
@@ -89,6 +92,8 @@ class ChangeWatch:
             if self._fd < 0:
                 _warn_once("max_user_instances", "checkpoints of further sandboxes scan their whole upper")
                 return
+        if len(directories) >= MAX_WATCHED_DIRECTORIES:
+            return  # stays invalid: a full scan each seal, rather than one sandbox taking the host's watches
         mask = _CONTENT | _SHAPE | IN_ONLYDIR
         for directory in [b"", *directories]:
             wd = add_watch(self._fd, os.path.join(bytes(self._upper), directory), mask)

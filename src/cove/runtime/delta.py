@@ -103,15 +103,25 @@ def _scan(upper: Path, reference: Path, changed: Path, directories: Path) -> tup
 
 
 def _changed_among(upper: Path, since_ns: int, paths: set[bytes]) -> list[Entry]:
-    """Those of ``paths`` (relative to the upper) whose ctime is after ``since_ns``, as ``_scan`` gives them."""
+    """Those of ``paths`` (relative to the upper) whose ctime is after ``since_ns``, as ``_scan`` gives them.
+
+    A path may be stale: a mapping outlives its file and its directory, and ``/proc/<pid>/maps`` keeps naming
+    them (``… (deleted)``) while a symlink of the sandbox stands where the directory was. So each is resolved
+    beneath the upper through no link (only its last component may be one, and is not followed); one that
+    cannot be is no entry of the upper's own, and is skipped."""
     found = []
-    for path in paths:
-        try:
-            st = os.lstat(os.path.join(bytes(upper), path))
-        except FileNotFoundError:
-            continue  # only a shape change removes an entry, and that makes the caller scan everything
-        if st.st_ctime_ns > since_ns:
-            found.append((_KINDS[stat.S_IFMT(st.st_mode)], b"%d" % st.st_ino, b"%d" % st.st_blocks, path))
+    with safe_open.opened(safe_open.open_root(upper)) as root:
+        for path in paths:
+            try:
+                fd = safe_open.openat2(root, os.fsdecode(path), os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue  # gone (only a shape change removes an entry: the caller then scans), or through a link
+            try:
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            if st.st_ctime_ns > since_ns:
+                found.append((_KINDS[stat.S_IFMT(st.st_mode)], b"%d" % st.st_ino, b"%d" % st.st_blocks, path))
     return found
 
 

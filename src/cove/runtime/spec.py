@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Network = Literal["none", "host"]
+from cove.runtime.netpolicy import NetworkPolicy
 
 
 @dataclass(frozen=True)
@@ -25,17 +25,26 @@ class Limits:
 class SandboxSpec:
     env: dict[str, str] = field(default_factory=dict)
     cwd: str = "/workspace"
-    network: Network = "none"
+    network: NetworkPolicy | None = None  # None: the server's default (filled in by the sandbox service)
     limits: Limits = field(default_factory=Limits)
 
+    @property
+    def network_mode(self) -> str:
+        return self.network.mode if self.network is not None else "none"
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "env": self.env,
+            "cwd": self.cwd,
+            "network": self.network.to_json() if self.network is not None else None,
+            "limits": asdict(self.limits),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SandboxSpec:
         return cls(
             env=dict(data.get("env") or {}),
             cwd=data.get("cwd") or "/workspace",
-            network=data.get("network") or "none",
+            network=NetworkPolicy.parse(data.get("network") or "none"),
             limits=Limits(**(data.get("limits") or {})),
         )

@@ -3,12 +3,13 @@
 Everything here is also importable from ``cove`` itself; docs/names.md lists each name with its TypeScript twin.
 """
 
-from cove.sdk._agent import AgentEvent, AgentSessionEnded, AsyncAgents, AsyncAgentSession
+from cove.sdk._agent import AgentEvent, AgentSessionEnded, AsyncAgents, AsyncAgentSession, PermissionRequest
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import (
     AgentError,
     AgentUnavailable,
     AlreadyExists,
+    AlreadyResolved,
     AuthError,
     CheckpointNotFound,
     CommandNotFound,
@@ -28,6 +29,7 @@ from cove.sdk._errors import (
     PathOutsideSandbox,
     PayloadTooLarge,
     PermissionDenied,
+    PermissionNotFound,
     PortNotFound,
     ProcessNotFound,
     QuotaExceeded,
@@ -42,7 +44,8 @@ from cove.sdk._errors import (
     SessionNotFound,
     StdinClosed,
 )
-from cove.sdk._format import format_event
+from cove.sdk._format import EventPrinter, format_event
+from cove.sdk._network import AsyncNetwork
 from cove.sdk._ports import AsyncPorts
 from cove.sdk._sandbox import (
     AsyncExec,
@@ -53,10 +56,22 @@ from cove.sdk._sandbox import (
     ProcessResult,
     ProgressCallback,
 )
-from cove.sdk._sync import Exec, Files, Ports, Process, Sandbox
+from cove.sdk._sync import Exec, Files, Network, Ports, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
 from cove.wire import AgentSession as AgentSessionInfo
-from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, ModelInfo, PortInfo, ProcessInfo, SandboxInfo
+from cove.wire import (
+    Checkpoint,
+    ExecResult,
+    FileInfo,
+    Limits,
+    ModelInfo,
+    NetworkPolicy,
+    PermissionAnswer,
+    PermissionResolved,
+    PortInfo,
+    ProcessInfo,
+    SandboxInfo,
+)
 
 __all__ = [
     "AgentError",
@@ -67,11 +82,13 @@ __all__ = [
     "AgentUnavailable",
     "Agents",
     "AlreadyExists",
+    "AlreadyResolved",
     "AsyncAgentSession",
     "AsyncAgents",
     "AsyncClient",
     "AsyncExec",
     "AsyncFiles",
+    "AsyncNetwork",
     "AsyncPorts",
     "AsyncSandbox",
     "AuthError",
@@ -84,6 +101,7 @@ __all__ = [
     "CoveError",
     "DirectoryNotEmpty",
     "DiskQuotaExceeded",
+    "EventPrinter",
     "Exec",
     "ExecResult",
     "FileInfo",
@@ -94,13 +112,19 @@ __all__ = [
     "IsADirectory",
     "Limits",
     "ModelInfo",
+    "Network",
     "NetworkModeForbidden",
+    "NetworkPolicy",
     "NotADirectory",
     "NotFound",
     "OutputChunk",
     "PathOutsideSandbox",
     "PayloadTooLarge",
+    "PermissionAnswer",
     "PermissionDenied",
+    "PermissionNotFound",
+    "PermissionRequest",
+    "PermissionResolved",
     "PortInfo",
     "PortNotFound",
     "Ports",

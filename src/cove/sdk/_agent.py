@@ -1,7 +1,12 @@
 """Agent sessions in the SDK: start, steer and follow a Claude Code session running in a sandbox.
 
 A session handle follows the session's events over a WebSocket and re-connects by itself from the last ``seq``
-it saw, so a dropped connection loses and repeats nothing. Commands go over plain HTTP.
+it saw, so a dropped connection loses and repeats nothing. Commands go over that WebSocket while it is connected,
+over plain HTTP otherwise.
+
+Approvals: the handle keeps the session's pending permission requests (``permission_requested`` events with no
+``permission_resolved`` yet) and, given ``on_permission``, asks it about each — the ones still pending when the
+replay ends, then each new one — and sends its answer.
 """
 
 from __future__ import annotations
@@ -13,18 +18,22 @@ import inspect
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from cove.sdk._client import AsyncClient
-from cove.sdk._errors import AgentError, ConnectionLost, CoveError, SessionExited, error_from
+from cove.sdk._errors import AgentError, AlreadyResolved, ConnectionLost, CoveError, SessionExited, error_from
 from cove.wire import AgentSession as SessionInfo
-from cove.wire import InterruptResult, ModelInfo, PromptAccepted
+from cove.wire import InterruptResult, ModelInfo, PermissionAnswer, PermissionResolved, PromptAccepted
 
 EventCallback = Callable[["AgentEvent"], Any]
 ErrorCallback = Callable[[Exception], Any]
+Decision = PermissionAnswer | bool | Literal["allow", "deny", "always"] | None
+PermissionCallback = Callable[["PermissionRequest"], Any]
+"""Called with each pending request; returns (or, if async, resolves to) a :data:`Decision`."""
 RECONNECT_ATTEMPTS = 8
 ENDED = ("exited", "failed")
 
@@ -65,6 +74,52 @@ class AgentEvent(Mapping[str, Any]):
         return f"AgentEvent({self._data!r})"
 
 
+@dataclass(frozen=True)
+class PermissionRequest:
+    """A tool the agent asked to use and is waiting for (a ``permission_requested`` event not resolved yet)."""
+
+    request_id: str
+    tool_name: str
+    input: dict[str, Any]
+    suggestions: list[dict[str, Any]]
+    """Claude Code's suggested rules, which ``approve(remember=True)`` applies."""
+    tool_use_id: str | None
+    event: AgentEvent
+
+    @classmethod
+    def of(cls, event: AgentEvent) -> PermissionRequest | None:
+        """The request an event carries, or None when it is malformed (events are the sandbox's word)."""
+        data = event.data
+        request_id, tool_name, tool_input = data.get("request_id"), data.get("tool_name"), data.get("input")
+        if not (isinstance(request_id, str) and isinstance(tool_name, str) and isinstance(tool_input, dict)):
+            return None
+        suggestions = data.get("suggestions")
+        tool_use_id = data.get("tool_use_id")
+        return cls(
+            request_id,
+            tool_name,
+            tool_input,
+            [s for s in suggestions if isinstance(s, dict)] if isinstance(suggestions, list) else [],
+            tool_use_id if isinstance(tool_use_id, str) else None,
+            event,
+        )
+
+
+def as_answer(decision: Decision) -> PermissionAnswer | None:
+    """An ``on_permission`` callback's decision as an answer: ``True``/``"allow"``, ``False``/``"deny"``,
+    ``"always"`` (allow, and remember), a :class:`PermissionAnswer` as it is, or None: no answer (another client,
+    or a person, answers)."""
+    if decision is None or isinstance(decision, PermissionAnswer):
+        return decision
+    if decision is True or decision == "allow":
+        return PermissionAnswer(decision="allow")
+    if decision == "always":
+        return PermissionAnswer(decision="allow", remember=True)
+    if decision is False or decision == "deny":
+        return PermissionAnswer(decision="deny")
+    raise ValueError(f"on_permission returned {decision!r}; expected a bool, allow, deny, always or a PermissionAnswer")
+
+
 AgentSessionEnded = SessionExited
 """The name this error had before docs/names.md gave both SDKs one: kept so that existing code still runs."""
 
@@ -87,6 +142,7 @@ class AsyncAgentSession:
         *,
         on_event: EventCallback | None = None,
         on_error: ErrorCallback | None = None,
+        on_permission: PermissionCallback | None = None,
         after: int = 0,
     ) -> None:
         self._client = client
@@ -94,6 +150,10 @@ class AsyncAgentSession:
         self._path = f"/v1/sandboxes/{info.sandbox_id}/agent/{info.session_id}"
         self._on_event = on_event
         self._on_error = on_error
+        self._on_permission = on_permission
+        self._pending: dict[str, PermissionRequest] = {}
+        self._asked: set[str] = set()  # requests on_permission was called for
+        self._deciding: set[asyncio.Task[None]] = set()
         self._cursor = after
         self._history: list[AgentEvent] = []
         self._changed = asyncio.Condition()
@@ -167,6 +227,8 @@ class AsyncAgentSession:
             return
         if kind == "scrollback_end":
             self._scrollback.set()
+            for pending in list(self._pending.values()):
+                self._ask(pending)
             return
         if kind == "error" and "seq" not in message:
             raise error_from(0, str(message.get("code", "error")), str(message.get("message", "stream refused")))
@@ -185,10 +247,70 @@ class AsyncAgentSession:
             elif kind == "exit":
                 self._ended = True
                 self._exit = event
+                self._pending.clear()
             self._changed.notify_all()
+        if kind == "permission_requested" and (request := PermissionRequest.of(event)) is not None:
+            self._pending[request.request_id] = request
+            if self._scrollback.is_set():
+                self._ask(request)
+        elif kind == "permission_resolved":
+            self._pending.pop(str(message.get("request_id")), None)
         await _call(self._on_event, event)
         if kind == "error":
             await _call(self._on_error, AgentError(message))
+
+    def _ask(self, request: PermissionRequest) -> None:
+        """Hand a pending request to ``on_permission`` (once), off the event stream: a person may take a while."""
+        if self._on_permission is None or request.request_id in self._asked:
+            return
+        self._asked.add(request.request_id)
+        task = asyncio.create_task(self._decide(self._on_permission, request))
+        self._deciding.add(task)
+        task.add_done_callback(self._deciding.discard)
+
+    async def _decide(self, callback: PermissionCallback, request: PermissionRequest) -> None:
+        try:
+            # A plain function runs in a worker thread, so it may block (to ask someone at a terminal, say).
+            if inspect.iscoroutinefunction(callback):
+                decision = await callback(request)
+            else:
+                decision = await asyncio.to_thread(callback, request)
+            answer = as_answer(decision)
+            if answer is not None and request.request_id in self._pending:
+                await self._answer(request.request_id, answer)
+        except AlreadyResolved:
+            pass  # another client, the timeout or an interrupt decided first
+        except CoveError as exc:
+            await _call(self._on_error, exc)
+        except Exception as exc:
+            await _call(self._on_error, CoveError(f"on_permission failed: {exc!r}", code="callback_error"))
+
+    @property
+    def pending_permissions(self) -> list[PermissionRequest]:
+        """The tools the agent is waiting to be allowed or denied, oldest first."""
+        return list(self._pending.values())
+
+    async def approve(
+        self, request_id: str, *, updated_input: dict[str, Any] | None = None, remember: bool = False
+    ) -> PermissionResolved:
+        """Allow a pending tool use (``remember``: apply Claude Code's suggested rule, so it is not asked again,
+        e.g. accepting edits for the rest of the session). Raises ``AlreadyResolved`` if it was decided before.
+
+        >>> for request in session.pending_permissions:
+        ...     await session.approve(request.request_id)
+        """
+        return await self._answer(
+            request_id, PermissionAnswer(decision="allow", updated_input=updated_input, remember=remember)
+        )
+
+    async def deny(self, request_id: str, message: str | None = None) -> PermissionResolved:
+        """Deny a pending tool use; ``message`` is what the agent is told."""
+        return await self._answer(request_id, PermissionAnswer(decision="deny", message=message))
+
+    async def _answer(self, request_id: str, answer: PermissionAnswer) -> PermissionResolved:
+        fields = answer.model_dump(exclude_none=True)
+        result = await self._command("permission", path=f"permissions/{request_id}", request_id=request_id, **fields)
+        return PermissionResolved(**result)
 
     async def _ended_before_cursor(self) -> bool:
         """The server ended the stream with no ``exit`` after the cursor: whether the session ended at or before
@@ -253,13 +375,16 @@ class AsyncAgentSession:
         """Wait until everything that happened before this handle connected has been delivered."""
         await self._scrollback.wait()
 
-    async def _command(self, op: str, **fields: Any) -> dict[str, Any]:
+    async def _command(
+        self, op: str, path: str | None = None, request_id: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """A command's result: sent over the connected event stream (a frame each way instead of an HTTP
-        request), or as ``POST .../{op}`` when no stream is connected or the frame could not be sent (then
-        nothing reached the server)."""
-        result = await self._over_socket(op, **fields)
+        request), or as ``POST .../{path or op}`` when no stream is connected or the frame could not be sent (then
+        nothing reached the server). A ``request_id`` goes in the frame, or in the ``path``."""
+        addressed = {"request_id": request_id} if request_id is not None else {}
+        result = await self._over_socket(op, **addressed, **fields)
         if result is None:
-            result = await self._client.request("POST", f"{self._path}/{op}", json=fields or None)
+            result = await self._client.request("POST", f"{self._path}/{path or op}", json=fields or None)
         return result
 
     async def _over_socket(self, op: str, **fields: Any) -> dict[str, Any] | None:
@@ -350,6 +475,8 @@ class AsyncAgentSession:
 
     async def close(self) -> None:
         """Stop following (the session itself keeps running)."""
+        for task in list(self._deciding):
+            task.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -369,6 +496,7 @@ class AsyncAgents:
         *,
         on_event: EventCallback | None = None,
         on_error: ErrorCallback | None = None,
+        on_permission: PermissionCallback | None = None,
         resume: str | None = None,
         fork: bool = False,
         model: str | None = None,
@@ -379,9 +507,17 @@ class AsyncAgents:
         max_turns: int | None = None,
         cwd: str | None = None,
         mcp_servers: dict[str, Any] | None = None,
+        permission_timeout_s: float | None = None,
     ) -> AsyncAgentSession:
         """Start Claude Code in the sandbox; with ``resume=<claude_session_id>`` continue that conversation
-        (``fork=True`` branches it). A resume that cannot find its conversation raises instead of starting."""
+        (``fork=True`` branches it). A resume that cannot find its conversation raises instead of starting.
+
+        With a ``permission_mode`` that asks (``default``, ``acceptEdits``, ``plan``), ``on_permission`` decides
+        each tool the agent asks for (see :data:`Decision`); without it, answer with ``approve``/``deny``.
+
+        >>> session = await sandbox.agent.start(
+        ...     "Write notes.txt", permission_mode="default", on_permission=lambda r: r.tool_name == "Write"
+        ... )"""
         body = {
             "prompt": prompt,
             "resume": resume,
@@ -394,11 +530,14 @@ class AsyncAgents:
             "max_turns": max_turns,
             "cwd": cwd,
             "mcp_servers": mcp_servers,
+            "permission_timeout_s": permission_timeout_s,
         }
         info = SessionInfo(
             **await self._client.request("POST", self._path, json={k: v for k, v in body.items() if v is not None})
         )
-        session = AsyncAgentSession(self._client, info, on_event=on_event, on_error=on_error)
+        session = AsyncAgentSession(
+            self._client, info, on_event=on_event, on_error=on_error, on_permission=on_permission
+        )
         if prompt:
             session._expect_turn(1)
         session._start_following()
@@ -410,11 +549,15 @@ class AsyncAgents:
         *,
         on_event: EventCallback | None = None,
         on_error: ErrorCallback | None = None,
+        on_permission: PermissionCallback | None = None,
         after: int = 0,
     ) -> AsyncAgentSession:
-        """Re-connect to a session: the events after ``after`` are replayed, then live ones follow."""
+        """Re-connect to a session: the events after ``after`` are replayed, then live ones follow. The requests
+        still pending when the replay ends go to ``on_permission``, then each new one."""
         info = SessionInfo(**await self._client.request("GET", f"{self._path}/{session_id}"))
-        session = AsyncAgentSession(self._client, info, on_event=on_event, on_error=on_error, after=after)
+        session = AsyncAgentSession(
+            self._client, info, on_event=on_event, on_error=on_error, on_permission=on_permission, after=after
+        )
         session._expect_turn(info.turns + info.queued + (1 if info.running else 0))
         session._start_following()
         return session

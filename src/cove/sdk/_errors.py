@@ -72,6 +72,10 @@ class ResumeNotFound(NotFound):
     """``resume`` named a Claude conversation Cove cannot find; nothing was started."""
 
 
+class PermissionNotFound(NotFound):
+    """The agent session never asked for a permission with that request id."""
+
+
 class PortNotFound(NotFound):
     """The sandbox has not exposed that port (or it was closed)."""
 
@@ -101,6 +105,11 @@ class DirectoryNotEmpty(Conflict):
 
 class StdinClosed(Conflict):
     """The process's standard input is closed, or was never opened."""
+
+
+class AlreadyResolved(Conflict):
+    """The permission request was decided before: answered by a client (maybe another one), denied by the
+    session's timeout, or by an interrupt. A request is decided once."""
 
 
 class InvalidRequest(CoveError):
@@ -185,6 +194,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "process_not_found": ProcessNotFound,
     "session_not_found": SessionNotFound,
     "resume_not_found": ResumeNotFound,
+    "permission_not_found": PermissionNotFound,
     "port_not_found": PortNotFound,
     "conflict": Conflict,
     "sandbox_not_running": SandboxNotRunning,
@@ -193,6 +203,8 @@ BY_CODE: dict[str, type[CoveError]] = {
     "already_exists": AlreadyExists,
     "directory_not_empty": DirectoryNotEmpty,
     "stdin_closed": StdinClosed,
+    "network_mode_fixed": Conflict,
+    "already_resolved": AlreadyResolved,
     "invalid_request": InvalidRequest,
     "validation_error": InvalidRequest,
     "invalid_argument": InvalidRequest,
@@ -222,6 +234,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "bad_gateway": ServerError,
     "port_not_listening": ServerError,
     "gateway_timeout": ServerError,
+    "network_unavailable": ServerError,
     "command_timeout": CommandTimeout,
     "connection_lost": ConnectionLost,
 }

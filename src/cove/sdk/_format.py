@@ -1,9 +1,12 @@
-"""Agent events as a person reads them: ``cove.format_event``, which ``cove agent`` and ``make demo`` print too."""
+"""Agent events as a person reads them: ``cove.format_event``, which ``make demo`` prints too, and
+``cove.EventPrinter``, which ``cove agent`` prints with: the same lines, and text as it streams."""
 
 from __future__ import annotations
 
+import collections
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 MAX_LINE = 300
 
@@ -74,4 +77,77 @@ def _lines(event: Mapping[str, Any], simulated: bool) -> list[str]:
         return [f"✖ {event.get('code')}: {_short(event.get('message'))}"]
     if kind == "exit":
         return [f"◼ exited with code {event.get('exit_code')}"]
+    if kind == "permission_requested":
+        return [
+            f"  ? {event.get('tool_name')}: {_tool_input(event)} — waiting for approval ({event.get('request_id')})"
+        ]
+    if kind == "permission_resolved":
+        mark, verb = ("✔", "allowed") if event.get("decision") == "allow" else ("✖", "denied")
+        why = "" if event.get("reason") == "answered" else f" ({event.get('reason')})"
+        return [f"  {mark} {verb} by {event.get('by')}{why}: {event.get('request_id')}"]
     return []
+
+
+_PREFIX = {"text_delta": "  claude: ", "thinking_delta": "  thinking: "}
+_KEPT_MESSAGES = 16  # messages whose streamed text is remembered, to leave it out of their assistant events
+
+
+class EventPrinter:
+    """Prints a session's events for a person as they come: what ``format_event`` says of each, and the text and
+    thinking of ``text_delta`` / ``thinking_delta`` events as they stream, word by word — not printed again when
+    the ``assistant`` event that holds the whole block follows.
+
+    >>> session = await sandbox.agent.start(prompt="Write fib.py", on_event=EventPrinter())
+    """
+
+    def __init__(self, *, simulated: bool = False, out: TextIO | None = None) -> None:
+        self._simulated = simulated
+        self._out = out
+        self._line: tuple[str, Any, Any] | None = None  # the block being streamed: (type, message id, index)
+        self._streamed: collections.OrderedDict[Any, dict[tuple[str, Any], str]] = collections.OrderedDict()
+
+    def __call__(self, event: Mapping[str, Any]) -> None:
+        out = self._out or sys.stdout
+        kind = event.get("type")
+        if kind in _PREFIX and isinstance(event.get("text"), str):
+            self._delta(out, str(kind), event)
+        else:
+            if kind == "assistant":
+                event = self._unstreamed(event)
+            if text := format_event(event, simulated=self._simulated):
+                self._end_line(out)
+                out.write(text + "\n")
+        out.flush()
+
+    def _delta(self, out: TextIO, kind: str, event: Mapping[str, Any]) -> None:
+        message_id, index, text = event.get("message_id"), event.get("index"), str(event["text"])
+        blocks = self._streamed.setdefault(message_id, {})
+        self._streamed.move_to_end(message_id)
+        while len(self._streamed) > _KEPT_MESSAGES:
+            self._streamed.popitem(last=False)
+        block = (kind, index)
+        blocks[block] = blocks.get(block, "") + text
+        if self._line != (kind, message_id, index):
+            self._end_line(out)
+            out.write(_PREFIX[kind])
+            self._line = (kind, message_id, index)
+        out.write(text.replace("\n", "\n" + " " * len(_PREFIX[kind])))
+
+    def _end_line(self, out: TextIO) -> None:
+        if self._line is not None:
+            out.write("\n")
+            self._line = None
+
+    def _unstreamed(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The assistant event without the blocks whose text was printed as it streamed."""
+        streamed = self._streamed.get(event.get("message_id"))
+        content = event.get("content")
+        if not streamed or not isinstance(content, list):
+            return event
+        texts = set(streamed.values())
+        kept = [block for block in content if not (isinstance(block, dict) and _block_text(block) in texts)]
+        return {**event, "content": kept}
+
+
+def _block_text(block: Mapping[str, Any]) -> Any:
+    return block.get("text") if block.get("type") == "text" else block.get("thinking")

@@ -20,8 +20,9 @@ from cove.sdk._agent import AsyncAgents
 from cove.sdk._checkpoints import CheckpointMethods
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import CommandTimeout, ConnectionLost, CoveError, error_from
+from cove.sdk._network import AsyncNetwork
 from cove.sdk._ports import AsyncPorts
-from cove.wire import ExecResult, FileInfo, Limits, ProcessInfo, SandboxInfo
+from cove.wire import ExecResult, FileInfo, Limits, NetworkMode, NetworkPolicy, ProcessInfo, SandboxInfo
 
 OutputCallback = Callable[[bytes], Any]
 ProgressCallback = Callable[[int, int | None], Any]
@@ -485,6 +486,7 @@ class AsyncSandbox(CheckpointMethods):
         self.exec = AsyncExec(client, info.id)
         self.files = AsyncFiles(client, info.id)
         self.agent = AsyncAgents(client, info.id)
+        self.network = AsyncNetwork(client, info.id)
         self.ports = AsyncPorts(client, info.id)
 
     @property
@@ -501,14 +503,18 @@ class AsyncSandbox(CheckpointMethods):
         idle_timeout: float | None = None,
         labels: dict[str, str] | None = None,
         limits: Limits | dict[str, Any] | None = None,
-        network: Literal["none", "host"] = "none",
+        network: NetworkMode | NetworkPolicy | dict[str, Any] | None = None,
         from_checkpoint: str | None = None,
         url: str | None = None,
         api_key: str | None = None,
         client: AsyncClient | None = None,
     ) -> AsyncSandbox:
         """Create and start a sandbox; it is running when this returns. With ``from_checkpoint`` it is a fork:
-        it starts with that checkpoint's files, in constant time whatever their size."""
+        it starts with that checkpoint's files, in constant time whatever their size.
+
+        ``network``: ``"egress"`` (outbound internet, never the host or private ranges), ``"none"``, ``"host"``
+        (if the server allows it), or ``{"mode": "egress", "allow": [...], "deny": [...]}``; left out, the
+        server's default (``egress`` unless configured)."""
         owns = client is None
         client = client or AsyncClient(url, api_key)
         body = {
@@ -518,7 +524,7 @@ class AsyncSandbox(CheckpointMethods):
             "idle_timeout": idle_timeout,
             "labels": labels or {},
             "limits": limits.model_dump() if isinstance(limits, Limits) else (limits or {}),
-            "network": network,
+            "network": network.model_dump() if isinstance(network, NetworkPolicy) else network,
             "from_checkpoint": from_checkpoint,
         }
         try:

@@ -7,7 +7,7 @@ import builtins
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from cove.sdk._client import AsyncClient
 from cove.sdk._portal import call, iterate
@@ -20,7 +20,17 @@ from cove.sdk._sandbox import (
     ProgressCallback,
 )
 from cove.sdk._sync_agent import Agents
-from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, PortInfo, ProcessInfo, SandboxInfo
+from cove.wire import (
+    Checkpoint,
+    ExecResult,
+    FileInfo,
+    Limits,
+    NetworkMode,
+    NetworkPolicy,
+    PortInfo,
+    ProcessInfo,
+    SandboxInfo,
+)
 
 T = TypeVar("T")
 
@@ -201,6 +211,15 @@ class Files:
         return call(self._files.rename(source, destination))
 
 
+class Network:
+    def __init__(self, sandbox: AsyncSandbox) -> None:
+        self._network = sandbox.network
+
+    def update(self, *, allow: list[str] | None = None, deny: list[str] | None = None) -> NetworkPolicy:
+        """Replace an egress sandbox's allow and deny rules, in force at once; returns the policy in force."""
+        return call(self._network.update(allow=allow, deny=deny))
+
+
 class Ports:
     """Preview URLs for the sandbox's ports (see ``AsyncPorts``).
 
@@ -236,6 +255,7 @@ class Sandbox:
         self.exec = Exec(core)
         self.files = Files(core)
         self.agent = Agents(core.agent)
+        self.network = Network(core)
         self.ports = Ports(core)
 
     @property
@@ -256,7 +276,7 @@ class Sandbox:
         idle_timeout: float | None = None,
         labels: dict[str, str] | None = None,
         limits: Limits | dict[str, Any] | None = None,
-        network: Literal["none", "host"] = "none",
+        network: NetworkMode | NetworkPolicy | dict[str, Any] | None = None,
         from_checkpoint: str | None = None,
         url: str | None = None,
         api_key: str | None = None,

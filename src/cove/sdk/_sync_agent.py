@@ -12,11 +12,13 @@ from cove.sdk._agent import (
     AsyncAgentSession,
     ErrorCallback,
     EventCallback,
+    PermissionCallback,
+    PermissionRequest,
     list_agent_sessions,
 )
 from cove.sdk._portal import call, iterate
 from cove.wire import AgentSession as SessionInfo
-from cove.wire import InterruptResult, ModelInfo, PromptAccepted
+from cove.wire import InterruptResult, ModelInfo, PermissionResolved, PromptAccepted
 
 
 class AgentSession:
@@ -55,6 +57,21 @@ class AgentSession:
     def interrupt(self) -> InterruptResult:
         return call(self._core.interrupt())
 
+    @property
+    def pending_permissions(self) -> list[PermissionRequest]:
+        """The tools the agent is waiting to be allowed or denied, oldest first."""
+        return self._core.pending_permissions
+
+    def approve(
+        self, request_id: str, *, updated_input: dict[str, Any] | None = None, remember: bool = False
+    ) -> PermissionResolved:
+        """Allow a pending tool use; see ``AsyncAgentSession.approve``."""
+        return call(self._core.approve(request_id, updated_input=updated_input, remember=remember))
+
+    def deny(self, request_id: str, message: str | None = None) -> PermissionResolved:
+        """Deny a pending tool use; ``message`` is what the agent is told."""
+        return call(self._core.deny(request_id, message))
+
     def configure(self, **changes: Any) -> SessionInfo:
         return call(self._core.configure(**changes))
 
@@ -90,10 +107,13 @@ class Agents:
         *,
         on_event: EventCallback | None = None,
         on_error: ErrorCallback | None = None,
+        on_permission: PermissionCallback | None = None,
         **options: Any,
     ) -> AgentSession:
-        """Start an agent; options as for ``AsyncAgents.start`` (resume, fork, model, max_turns, cwd, …)."""
-        return AgentSession(call(self._core.start(prompt, on_event=on_event, on_error=on_error, **options)))
+        """Start an agent; options as for ``AsyncAgents.start`` (resume, fork, model, permission_mode, cwd, …).
+        ``on_permission`` may be a plain function that blocks (it runs in a worker thread)."""
+        core = self._core.start(prompt, on_event=on_event, on_error=on_error, on_permission=on_permission, **options)
+        return AgentSession(call(core))
 
     def attach(
         self,
@@ -101,9 +121,13 @@ class Agents:
         *,
         on_event: EventCallback | None = None,
         on_error: ErrorCallback | None = None,
+        on_permission: PermissionCallback | None = None,
         after: int = 0,
     ) -> AgentSession:
-        return AgentSession(call(self._core.attach(session_id, on_event=on_event, on_error=on_error, after=after)))
+        core = self._core.attach(
+            session_id, on_event=on_event, on_error=on_error, on_permission=on_permission, after=after
+        )
+        return AgentSession(call(core))
 
     def session(self, session_id: str) -> AgentSession:
         """A handle for commands only; it does not follow the session's events."""

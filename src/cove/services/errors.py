@@ -61,6 +61,16 @@ class SessionExited(Conflict):
     code = "session_exited"
 
 
+class PermissionNotFound(NotFound):
+    code = "permission_not_found"
+
+
+class AlreadyResolved(Conflict):
+    """A permission request answered (or timed out, or interrupted) before: it is decided once."""
+
+    code = "already_resolved"
+
+
 class AgentUnavailable(Unavailable):
     code = "agent_unavailable"
 
@@ -111,3 +121,15 @@ class PortNotListening(BadGateway):
 
 class GatewayTimeout(CoveServiceError):
     code = "gateway_timeout"
+
+
+class Forbidden(CoveServiceError):
+    code = "forbidden"
+
+
+class NetworkModeForbidden(Forbidden):
+    code = "network_mode_forbidden"
+
+
+class NetworkUnavailable(Unavailable):
+    code = "network_unavailable"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -22,10 +23,21 @@ from cove.runtime.bwrap import (
     rlimit_fallbacks,
     wait_exited,
 )
+from cove.runtime.egress import Egress
 from cove.runtime.guest_client import GuestClient, GuestError, GuestUnavailable
+from cove.runtime.held_files import deleted_but_open
+from cove.runtime.netpolicy import NetworkPolicy
+from cove.runtime.network import LiveSandbox, NetworkError, Networks
 from cove.runtime.spec import SandboxSpec
 from cove.runtime.storage import Storage
-from cove.services.errors import SandboxNotFound, SandboxNotRunning, SandboxStartFailed
+from cove.services.errors import (
+    Conflict,
+    NetworkModeForbidden,
+    NetworkUnavailable,
+    SandboxNotFound,
+    SandboxNotRunning,
+    SandboxStartFailed,
+)
 from cove.services.pool import WarmPool
 from cove.store.sandboxes import HIDDEN_STATES, POOLED, UNCLAIMED, SandboxRecord, SandboxStore
 
@@ -63,11 +75,23 @@ async def _disk_usage(path: Path, storage: Storage) -> int:
 
 
 class SandboxService:
-    def __init__(self, settings: ServerSettings, store: SandboxStore, driver: BwrapDriver, storage: Storage) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        store: SandboxStore,
+        driver: BwrapDriver,
+        storage: Storage,
+        egress: Egress | None,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._driver = driver
         self.storage = storage
+        # None when this host cannot give sandboxes the "egress" network (no nftables, say): only none and host.
+        self._egress = egress
+        self._default_network = NetworkPolicy.parse(settings.default_network)
+        if self._default_network.mode == "host" and not settings.allow_host_network:
+            raise ValueError("the default network 'host' needs --allow-host-network (COVE_ALLOW_HOST_NETWORK=1)")
         self.on_stopped: list[Callable[[str], Awaitable[None]]] = []
         # Called before a restore kills every process in a sandbox (agent runners included).
         self.on_restarting: list[Callable[[str], Awaitable[None]]] = []
@@ -82,15 +106,34 @@ class SandboxService:
         # unclaimed ones end themselves (see BwrapDriver.spawn).
         self._lifeline, self._lifeline_writer = os.pipe()
 
+    @property
+    def _networks(self) -> Networks | None:
+        return self._egress.networks if self._egress is not None else None
+
     def paths(self, sandbox_id: str) -> SandboxPaths:
         return SandboxPaths(self._settings.sandboxes_dir / sandbox_id)
 
     def _with_defaults(self, spec: SandboxSpec) -> SandboxSpec:
-        return replace(spec, limits=spec.limits.over(self._settings.default_limits))
+        network = spec.network if spec.network is not None else self._default_network
+        self._check_network(network)
+        return replace(spec, network=network, limits=spec.limits.over(self._settings.default_limits))
+
+    def _check_network(self, network: NetworkPolicy) -> None:
+        if network.mode == "host" and not self._settings.allow_host_network:
+            raise NetworkModeForbidden(
+                "network mode 'host' shares the host's network (its loopback services, the Cove API, cloud metadata) "
+                "and this server does not allow it: use 'egress', or start the server with --allow-host-network"
+            )
+        if network.mode == "egress" and self._networks is None:
+            raise NetworkUnavailable(
+                "this host cannot give sandboxes the 'egress' network (see the server's log); use 'none', or start "
+                "the server with --default-network none"
+            )
 
     def _poolable(self, spec: SandboxSpec) -> bool:
-        """Whether a pooled sandbox can become this one: what is fixed when bwrap starts must match."""
-        return spec.network == "none" and spec.limits.shm_mb == self._settings.default_limits.shm_mb
+        """Whether a pooled sandbox can become this one: what is fixed when bwrap starts must match (pooled
+        sandboxes have a network namespace of their own, and an egress one gets its network at the claim)."""
+        return spec.network_mode != "host" and spec.limits.shm_mb == self._settings.default_limits.shm_mb
 
     async def create(self, request: CreateRequest) -> SandboxRecord:
         """A sandbox for ``request``, with the server's default for every limit it leaves out: claimed from the
@@ -101,7 +144,7 @@ class SandboxService:
             if self._poolable(request.spec) and (pooled := self.pool.take()) is not None:
                 try:
                     return await self._claim(pooled, request)
-                except (GuestUnavailable, GuestError, OSError) as exc:
+                except (GuestUnavailable, GuestError, OSError, NetworkError) as exc:
                     log.warning("pooled sandbox %s could not be claimed (%s); starting one cold", pooled.id, exc)
                     await self._discard_pooled(pooled)
             return await self._start(request, pooled=False)
@@ -135,9 +178,10 @@ class SandboxService:
             lifeline = self._lifeline if pooled else None
             spawned = await self._driver.spawn(record.id, request.spec, paths, record.uid, lifeline)
             await asyncio.to_thread(self._driver.attach, paths)
-        except (SandboxStartError, OSError) as exc:
+            await self._attach_network(record.id, record.uid, spawned.init_pid, request.spec)
+        except (SandboxStartError, OSError, NetworkError) as exc:
             await self._store.update(record.id, state=UNCLAIMED if pooled else FAILED, stop_reason=str(exc)[:2000])
-            await asyncio.to_thread(self._cleanup, record.id)
+            await self._free(record.id, None)
             raise SandboxStartFailed(str(exc)) from exc
         state = POOLED if pooled else RUNNING
         await self._store.update(
@@ -155,12 +199,25 @@ class SandboxService:
         self.pool.refill()
 
     async def _spawn_pooled(self) -> SandboxRecord:
-        return await self._start(CreateRequest(spec=self._with_defaults(SandboxSpec())), pooled=True)
+        # No network yet: a claim gives an "egress" one (a pooled sandbox's namespace is its own and empty).
+        spec = self._with_defaults(SandboxSpec(network=NetworkPolicy("none")))
+        return await self._start(CreateRequest(spec=spec), pooled=True)
 
     async def _discard_pooled(self, record: SandboxRecord) -> None:
-        self._driver.kill(record.id, record.init_pid)
         await self._store.update(record.id, state=UNCLAIMED, stop_reason="pool drained")
-        await asyncio.to_thread(self._cleanup, record.id)
+        await self._free(record.id, record.init_pid)
+
+    async def _attach_network(self, sandbox_id: str, uid: int, init_pid: int, spec: SandboxSpec) -> None:
+        if spec.network is not None and spec.network.mode == "egress":
+            assert self._networks is not None  # _check_network refused egress without it
+            await self._networks.attach(sandbox_id, uid, init_pid, spec.network)
+
+    async def _free(self, sandbox_id: str, init_pid: int | None) -> None:
+        """Kill what is left of a sandbox and free its network, cgroups and files."""
+        self._driver.kill(sandbox_id, init_pid)
+        if self._networks is not None:
+            await self._networks.detach(sandbox_id)
+        await asyncio.to_thread(self._cleanup, sandbox_id)
 
     async def _claim(self, pooled: SandboxRecord, request: CreateRequest) -> SandboxRecord:
         """Make a pooled sandbox the one ``request`` asks for: limits, env, cwd, then its row's real values.
@@ -175,6 +232,8 @@ class SandboxService:
             await asyncio.to_thread(self._swap_storage, paths, list(request.layers), pooled.uid)
         _procs, enforced = self._driver.cgroups.create(pooled.id, spec.limits)
         nproc, fsize = rlimit_fallbacks(spec.limits, enforced)
+        assert pooled.init_pid is not None
+        await self._attach_network(pooled.id, pooled.uid, pooled.init_pid, spec)
         guest = GuestClient(self.paths(pooled.id).socket, pooled.uid)
         await guest.request("configure", env=spec.env, cwd=spec.cwd, nproc=nproc, fsize=fsize)
         if request.labels:
@@ -234,6 +293,25 @@ class SandboxService:
         self._last_active[sandbox_id] = time.time()
         self._unsaved_activity.add(sandbox_id)
 
+    async def update_network(self, sandbox_id: str, network: NetworkPolicy) -> SandboxRecord:
+        """Put new allow and deny rules in force for a running sandbox, open connections included; its mode is
+        fixed when it starts (its network namespace is made then)."""
+        record = await self.get(sandbox_id)
+        if record.state != RUNNING:
+            raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}; its network cannot change")
+        spec = SandboxSpec.from_json(record.spec)
+        if network.mode != spec.network_mode:
+            raise Conflict(
+                f"sandbox {sandbox_id} runs with network mode {spec.network_mode!r}, set when it started; only the "
+                "allow and deny rules of an 'egress' sandbox change at run time",
+                code="network_mode_fixed",
+            )
+        if network.mode == "egress":
+            assert self._networks is not None
+            await self._networks.update(sandbox_id, network)
+        await self._store.update(sandbox_id, spec=replace(spec, network=network).to_json())
+        return await self.get(sandbox_id)
+
     def oom_kills(self, sandbox_id: str) -> int:
         return self._driver.cgroups.oom_kills(sandbox_id)
 
@@ -253,7 +331,7 @@ class SandboxService:
             self.disk_used.pop(sandbox_id, None)
             # Once PID 1 of the namespace has exited, so has everything else in it: the cgroups can go at once.
             await asyncio.to_thread(wait_exited, record.init_pid, 5.0)
-            await asyncio.to_thread(self._cleanup, sandbox_id)
+            await self._free(sandbox_id, None)
             for hook in self.on_stopped:
                 await hook(sandbox_id)
         return await self.get(sandbox_id)
@@ -268,7 +346,10 @@ class SandboxService:
         for hook in self.on_restarting:
             await hook(sandbox_id)
         paths = self.paths(sandbox_id)
+        spec = SandboxSpec.from_json(record.spec)
         self._driver.kill(sandbox_id, record.init_pid)
+        if self._networks is not None:
+            await self._networks.detach(sandbox_id)  # its namespace goes with its PID 1; the new one gets a veth
         try:
             await asyncio.to_thread(wait_exited, record.init_pid)
             await asyncio.to_thread(self._driver.detach, paths)
@@ -276,11 +357,12 @@ class SandboxService:
             for directory in paths.writable():
                 await asyncio.to_thread(shutil.rmtree, directory, True)
             await asyncio.to_thread(self._driver.prepare, paths, record.uid)
-            spawned = await self._driver.spawn(sandbox_id, SandboxSpec.from_json(record.spec), paths, record.uid)
+            spawned = await self._driver.spawn(sandbox_id, spec, paths, record.uid)
             await asyncio.to_thread(self._driver.attach, paths)
-        except (SandboxStartError, OSError) as exc:
+            await self._attach_network(sandbox_id, record.uid, spawned.init_pid, spec)
+        except (SandboxStartError, OSError, NetworkError) as exc:
             await self._store.update(sandbox_id, state=FAILED, stop_reason=str(exc)[:2000])
-            await asyncio.to_thread(self._cleanup, sandbox_id)
+            await self._free(sandbox_id, None)
             raise SandboxStartFailed(str(exc)) from exc
         await self._store.update(
             sandbox_id, state=RUNNING, pid=spawned.pid, init_pid=spawned.init_pid, enforced=spawned.enforced
@@ -303,6 +385,10 @@ class SandboxService:
             time.sleep(0.02)
         log.warning("sandbox %s: could not free all of its cgroups and files", sandbox_id)
 
+    async def close(self) -> None:
+        if self._egress is not None:
+            await self._egress.close()
+
     async def recover(self) -> None:
         """After a (re)start: keep sandboxes whose supervisor still answers, mark the rest as lost, then free
         whatever no running sandbox owns (``reconcile``).
@@ -318,6 +404,14 @@ class SandboxService:
                 await self._store.update(record.id, state=STOPPED, stop_reason="lost")
         for record in await self._store.list(state=STARTING):
             await self._store.update(record.id, state=FAILED, stop_reason="server stopped during start")
+        if self._egress is not None:
+            live = [
+                LiveSandbox(r.id, r.uid, r.init_pid, policy)
+                for r in await self._store.list(state=RUNNING)
+                if r.init_pid and (policy := SandboxSpec.from_json(r.spec).network) is not None
+            ]
+            if not await self._egress.start(live, self._settings.dns_upstreams):
+                self._egress = None
         await self.reconcile()
 
     async def reconcile(self) -> None:
@@ -335,7 +429,7 @@ class SandboxService:
                 init_pid = None  # not this sandbox's supervisor (any more): that pid may be anyone's now
             self._driver.kill(sandbox_id, init_pid)
             await asyncio.to_thread(wait_exited, init_pid, 5.0)
-            await asyncio.to_thread(self._cleanup, sandbox_id)
+            await self._free(sandbox_id, None)
             log.info("freed what sandbox %s left behind", sandbox_id)
 
     async def enforce_timeouts(self) -> None:
@@ -353,6 +447,7 @@ class SandboxService:
                 await self.kill(record.id, reason="exited")
             elif check_disk and (disk_mb := SandboxSpec.from_json(record.spec).limits.disk_mb):
                 used = await _disk_usage(self.paths(record.id).root, self.storage)
+                used += await asyncio.to_thread(self._held_bytes, record.id)
                 self.disk_used[record.id] = used
                 if used > (disk_mb + DISK_TOLERANCE_MB) * 1024 * 1024:
                     await self.kill(record.id, reason="disk_limit")
@@ -360,6 +455,18 @@ class SandboxService:
         for sandbox_id in unsaved:
             if sandbox_id in self._last_active:
                 await self._store.update(sandbox_id, last_active_at=self._last_active[sandbox_id])
+
+    def _held_bytes(self, sandbox_id: str) -> int:
+        """What the sandbox's processes hold in files they deleted, on its own filesystems (not /dev/shm)."""
+        pids = self._driver.cgroups.pids(sandbox_id)
+        if not pids:
+            return 0
+        paths = self.paths(sandbox_id)
+        devices = set()
+        for path in (paths.root, paths.workspace, paths.home):
+            with contextlib.suppress(OSError):
+                devices.add(path.stat().st_dev)
+        return deleted_but_open(pids, devices)
 
     async def run_reaper(self) -> None:
         while True:

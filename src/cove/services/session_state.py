@@ -13,6 +13,7 @@ from typing import Any
 
 from cove.guest.agent_config import CONFIGURABLE
 from cove.store.sessions import SessionRecord
+from cove.wire.bounds import MAX_TEXT
 
 STARTING = "starting"
 IDLE = "idle"
@@ -25,10 +26,42 @@ FINAL = (EXITED, FAILED)
 CONFIG_KEYS = CONFIGURABLE  # one list, shared with the runner that applies them
 
 
+# A setting from an event is the sandbox's word: bounded like what a client may send (``wire.agents``), so that
+# one forged value can neither break the listings that carry every tenant's sessions nor bloat them.
+_MAX_SETTING_DEPTH = 8
+_MAX_SETTING_BYTES = MAX_TEXT + 64 * 1024  # a system prompt may be as long as a prompt
+
+
+def _scalar(item: Any) -> bool:
+    return item is None or isinstance(item, bool | int) or (isinstance(item, float) and math.isfinite(item))
+
+
+def is_setting(value: Any) -> bool:
+    """Whether ``value`` is a setting the API could have been sent: shallow, bounded, strict JSON."""
+    stack, size = [(value, 0)], 0
+    while stack:
+        item, level = stack.pop()
+        if level > _MAX_SETTING_DEPTH:
+            return False
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+            size += sum(len(key) for key in item)
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+        elif isinstance(item, str):
+            size += len(item)
+        elif not _scalar(item):
+            return False
+        if size > _MAX_SETTING_BYTES:
+            return False
+    return True
+
+
 def _merge_config(record: SessionRecord, config: Any) -> None:
     """Only the settings ``configure`` can change; resume and fork are start options, kept apart."""
     if isinstance(config, dict):
-        record.config = {**record.config, **{k: v for k, v in config.items() if k in CONFIG_KEYS}}
+        changes = {k: v for k, v in config.items() if k in CONFIG_KEYS and is_setting(v)}
+        record.config = {**record.config, **changes}
 
 
 _MAX_COUNT = 2**53  # what a JSON number carries exactly

@@ -38,11 +38,14 @@ from cove.runtime.bwrap import GUEST_CODE, GUEST_RUN, runner_python
 from cove.runtime.guest_client import GuestError, GuestUnavailable
 from cove.runtime.inotify import DirectoryWatcher
 from cove.runtime.safe_open import UnsafePath
+from cove.runtime.spec import SandboxSpec
 from cove.runtime.transcripts import SavedTranscript
 from cove.services.errors import (
     AgentUnavailable,
+    AlreadyResolved,
     CoveServiceError,
     InvalidRequest,
+    PermissionNotFound,
     ResumeNotFound,
     SandboxNotRunning,
     SessionExited,
@@ -50,8 +53,9 @@ from cove.services.errors import (
 )
 from cove.services.execs import ExecRequest, ExecService
 from cove.services.sandboxes import SandboxService
-from cove.services.session_state import CONFIG_KEYS, FINAL, STARTING, apply_event, summary_values
+from cove.services.session_state import CONFIG_KEYS, FINAL, STARTING, apply_event, is_setting, summary_values
 from cove.store.events import StoredEvent
+from cove.store.sandboxes import SandboxRecord
 from cove.store.sessions import SessionRecord, SessionStore, zero_usage
 from cove.wire.bounds import MAX_SEQ
 
@@ -60,6 +64,8 @@ T = TypeVar("T")
 
 CONTROL_TIMEOUT = 30.0
 INLINE_READ_BYTES = 256 * 1024
+INLINE_LINES = 2000  # journal lines parsed on the event loop in one batch; more are parsed in a worker thread
+DATABASE_WRITE_FACTOR = 2  # a stored byte takes the database file's byte and, until a checkpoint, the WAL's
 USAGE_SAVE_DELAY = 1.0  # at most this long between a model call and its usage reaching the database
 KILL_WAIT = 15.0
 # The runner's own defaults, so a session's reported config is what the runner really uses.
@@ -102,10 +108,13 @@ _Control = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 class _Follower:
     """Ingests one session's journal and watches its runner process until it exits."""
 
-    def __init__(self, record: SessionRecord, journal: JournalTail, uid: int) -> None:
+    def __init__(self, record: SessionRecord, journal: JournalTail, sandbox: SandboxRecord) -> None:
         self.sandbox_id = record.sandbox_id
         self.journal = journal
-        self.uid = uid  # the sandbox's: what the session's files and sockets must be owned by
+        self.uid = sandbox.uid  # the sandbox's: what the session's files and sockets must be owned by
+        # What its sessions may keep in the database: the sandbox's disk quota (None: no quota).
+        disk_mb = SandboxSpec.from_json(sandbox.spec).limits.disk_mb
+        self.quota = disk_mb * 1024 * 1024 if disk_mb else None
         self.wake = asyncio.Event()
         self.exited = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -146,6 +155,8 @@ class SessionService:
         self._followers: dict[str, _Follower] = {}
         self._tokens: dict[str, tuple[str, int]] = {}  # token hash -> (session, its sandbox's uid)
         self._saved_transcripts: dict[str, SavedTranscript] = {}  # by transcript file name
+        self._stored: dict[str, int] = {}  # database bytes per sandbox, counted against its disk quota
+        self._over_quota: set[str] = set()
 
     # -- queries -----------------------------------------------------------------------------------------
 
@@ -259,7 +270,7 @@ class SessionService:
         except (GuestError, GuestUnavailable) as exc:
             await self._store.update(record.id, status="failed", error={"code": "start_failed", "message": str(exc)})
             raise AgentUnavailable(f"sandbox {sandbox_id} could not prepare the agent session: {exc}") from exc
-        follower = self._follow(record, sandbox.uid)
+        follower = self._follow(record, sandbox)
         if request.prompt:
             follower.accepted_turn = 1
         # The runner finds the model proxy's port in the sandbox itself (the supervisor's forwarder writes it).
@@ -311,9 +322,9 @@ class SessionService:
 
     # -- following a session -----------------------------------------------------------------------------
 
-    def _follow(self, record: SessionRecord, uid: int) -> _Follower:
-        run_dir = self._sandboxes.paths(record.sandbox_id).run
-        follower = _Follower(record, JournalTail(run_dir, uid, record.id), uid)
+    def _follow(self, record: SessionRecord, sandbox: SandboxRecord) -> _Follower:
+        run_dir, uid = self._sandboxes.paths(record.sandbox_id).run, sandbox.uid
+        follower = _Follower(record, JournalTail(run_dir, uid, record.id), sandbox)
         self._followers[record.id] = follower
         self._events.reopen(record.id)
         try:
@@ -374,22 +385,29 @@ class SessionService:
     async def _ingest_batch(self, record: SessionRecord, lines: builtins.list[bytes], offset: int) -> None:
         batch: list[StoredEvent] = []
         completed_turn = False
-        for line in lines:
-            event = _event_of(record, line)
+        # Parsing is the cost of a batch, and a journal of tiny lines makes a pass millions of them: beyond a
+        # few, in a worker thread (the loop keeps its turns; it would otherwise be held for seconds).
+        parse = functools.partial(_events_of, record.id, lines)
+        parsed = parse() if len(lines) <= INLINE_LINES else await asyncio.to_thread(parse)
+        skipped = 0
+        for text, event in parsed:
             if event is None:
-                log.warning("session %s: skipping a journal line that is not one of its events", record.id)
+                skipped += 1
                 continue
             seq = event["seq"]
             if seq <= record.last_seq:
                 continue  # already ingested before a restart
             apply_event(record, event)
             record.last_seq = seq
-            batch.append(StoredEvent(seq, str(event.get("type")), line.decode()))
+            batch.append(StoredEvent(seq, str(event.get("type")), text))
             completed_turn = completed_turn or event.get("type") == "turn_complete"
+        if skipped:  # once a batch, not once a line: the journal must not be able to fill the host's disk with log
+            log.warning("session %s: skipped %d journal lines that are not its events", record.id, skipped)
         record.journal_offset = offset
         follower = self._followers.get(record.id)
         if follower is not None:
             follower.usage_unsaved = False  # summary_values carries it
+            await self._charge(follower, sum(len(event.data) for event in batch))
         await self._events.append(record.id, batch, summary_values(record))
         if completed_turn and record.claude_session_id:
             await self._save_transcript(record)
@@ -403,7 +421,7 @@ class SessionService:
         if not claude_session_id:
             return
         follower = self._followers.get(record.id)
-        if follower is None:
+        if follower is None or not await self._may_store(record, claude_session_id):
             return
         home, uid = self._sandboxes.paths(record.sandbox_id).home, follower.uid
         name = f"{claude_session_id}.jsonl"
@@ -413,6 +431,8 @@ class SessionService:
             size = transcripts.grew_by(home, uid, saved, name) if saved is not None else INLINE_READ_BYTES + 1
             found = await _read(size, functools.partial(transcripts.read, home, uid, name, saved))
             if found is not None and found.tail is not None:
+                if not await self._charge(follower, len(found.tail)):
+                    return
                 if found.tail == "" or await self._store.append_transcript(claude_session_id, found.tail):
                     self._saved_transcripts[name] = found.saved
                     return
@@ -422,9 +442,41 @@ class SessionService:
             return
         except OSError:
             return
-        if found is not None:
+        if found is not None and await self._charge(follower, len(found.text)):
             await self._store.save_transcript(claude_session_id, record.sandbox_id, found.project, found.text)
             self._saved_transcripts[name] = found.saved
+
+    async def _stop_over_quota(self, sandbox_id: str) -> None:
+        with contextlib.suppress(CoveServiceError):
+            await self._sandboxes.kill(sandbox_id, reason="disk_limit")
+
+    async def _may_store(self, record: SessionRecord, claude_session_id: str) -> bool:
+        """Whether this session may (re)store this conversation. Its id comes from the sandbox, so a session may
+        write only a conversation no one stored, one its own sandbox stored last, or the one it was started to
+        continue (``resume``, not a fork): never another sandbox's, whose resume would hand it back poisoned."""
+        owner = await self._store.transcript_owner(claude_session_id)
+        if owner is None or owner == record.sandbox_id or (record.resume == claude_session_id and not record.fork):
+            return True
+        log.warning("session %s: not storing conversation %s, which another sandbox owns", record.id, claude_session_id)
+        return False
+
+    async def _charge(self, follower: _Follower, size: int) -> bool:
+        """Count ``size`` bytes more of the database against the sandbox's disk quota: what its sessions store
+        (events, transcripts) stays on the host's disk, also after it is gone — twice while SQLite's write-ahead
+        log holds it, hence the factor. Past the quota the sandbox is stopped (``disk_limit``), as it is for its
+        files, and nothing more is stored for it."""
+        size *= DATABASE_WRITE_FACTOR
+        sandbox_id = follower.sandbox_id
+        if sandbox_id not in self._stored:
+            self._stored[sandbox_id] = await self._store.stored_bytes(sandbox_id)
+        if follower.quota is not None and self._stored[sandbox_id] + size > follower.quota:
+            if sandbox_id not in self._over_quota:
+                self._over_quota.add(sandbox_id)
+                log.warning("sandbox %s: what its sessions stored passed its disk quota; stopping it", sandbox_id)
+                follower.tasks.append(asyncio.create_task(self._stop_over_quota(sandbox_id)))
+            return False
+        self._stored[sandbox_id] += size
+        return True
 
     async def _watch_process(self, record: SessionRecord) -> None:
         """When the runner process ends, make sure its journal ends with ``exit`` (a SIGKILL leaves none)."""
@@ -457,7 +509,7 @@ class SessionService:
             if record.status in FINAL and record.exit_code is not None:
                 continue
             sandbox = await self._sandboxes.get(record.sandbox_id)
-            follower = self._follow(record, sandbox.uid)
+            follower = self._follow(record, sandbox)
             if sandbox.state == "running":
                 follower.tasks.append(asyncio.create_task(self._watch_process(record)))
             else:
@@ -551,7 +603,7 @@ class SessionService:
             await writer.drain()
             async with asyncio.timeout(CONTROL_TIMEOUT):
                 return await reader.readline()
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a reply line over the limit
             raise AgentUnavailable(f"agent session {record.id} did not answer {op}") from exc
 
     async def prompt(self, sandbox_id: str, session_id: str, text: str) -> dict[str, Any]:
@@ -567,18 +619,32 @@ class SessionService:
             follower.accepted_turn = max(follower.accepted_turn, turn)
         return {"queued": queued, "turn": turn}
 
-    async def interrupt(self, sandbox_id: str, session_id: str) -> dict[str, Any]:
+    async def interrupt(self, sandbox_id: str, session_id: str, by: str) -> dict[str, Any]:
+        """Abort the running turn; ``by`` (the caller's key id) is named as who denied what was pending."""
         record = await self._live(sandbox_id, session_id)
-        result = await self._control(record, "interrupt")
+        result = await self._control(record, "interrupt", by=by)
         turn = result.get("turn")
         return {"interrupted": bool(result.get("interrupted")), "turn": turn if _whole(turn) else None}
+
+    async def answer_permission(
+        self, sandbox_id: str, session_id: str, request_id: str, answer: dict[str, Any], by: str
+    ) -> dict[str, Any]:
+        """Answer a ``permission_requested`` of the session. The runner holds what is pending and takes the first
+        answer only: a second is ``AlreadyResolved``, an id it never asked ``PermissionNotFound``. ``by`` is the
+        caller's key id, written into ``permission_resolved``."""
+        record = await self._live(sandbox_id, session_id)
+        result = await self._control(record, "permission", request_id=request_id, **answer, by=by)
+        decision = result.get("decision")
+        if result.get("request_id") != request_id or decision not in ("allow", "deny"):
+            raise AgentUnavailable(f"agent session {record.id} answered permission with {result!r:.200}")
+        return {"request_id": request_id, "decision": decision, "by": by}
 
     async def configure(self, sandbox_id: str, session_id: str, changes: dict[str, Any]) -> SessionRecord:
         if not changes:
             raise InvalidRequest("configure needs at least one field to change", code="validation_error")
         record = await self._live(sandbox_id, session_id)
         config = await self._control(record, "configure", **changes)
-        effective = {k: v for k, v in config.items() if k in CONFIG_KEYS}
+        effective = {k: v for k, v in config.items() if k in CONFIG_KEYS and is_setting(v)}
         record.config = {**record.config, **effective}
         await self._store.update(session_id, config=record.config)
         return await self.get(session_id)
@@ -620,20 +686,28 @@ def _reply_of(record: SessionRecord, op: str, line: bytes) -> dict[str, Any]:
     the sandbox, so anything but a well-formed answer is the session being unavailable, never a server error."""
     try:
         reply = json.loads(line, parse_constant=_refuse_constant)
-    except ValueError:
+    except (ValueError, RecursionError):
         reply = None
     if not isinstance(reply, dict):
         raise AgentUnavailable(f"agent session {record.id} answered {op} with something that is not a reply")
     if not reply.get("ok"):
         error = reply["error"] if isinstance(reply.get("error"), dict) else {}
         message, code = str(error.get("message", f"{op} refused"))[:1000], str(error.get("code", "refused"))[:100]
+        refusal = _RUNNER_ERRORS.get(code)
+        if refusal is not None:
+            raise refusal(message)
         raise InvalidRequest(message, code=code if code in _RUNNER_CODES else "refused")
     result = reply.get("result")
     return result if isinstance(result, dict) else {}
 
 
-# What the runner may answer a refused command with (each becomes the API's error code as it is).
+# What the runner may answer a refused command with (each becomes the API's error code as it is), and the codes
+# that are refusals of a class of their own.
 _RUNNER_CODES = {"invalid_argument", "bad_request", "unknown_op", "stopping", "too_large", "internal"}
+_RUNNER_ERRORS: dict[str, type[CoveServiceError]] = {
+    "permission_not_found": PermissionNotFound,
+    "already_resolved": AlreadyResolved,
+}
 
 
 def _refuse_constant(name: str) -> Any:
@@ -645,22 +719,56 @@ def _refuse_constant(name: str) -> Any:
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-def _event_of(record: SessionRecord, line: bytes) -> dict[str, Any] | None:
+def _events_of(session_id: str, lines: builtins.list[bytes]) -> builtins.list[tuple[str, dict[str, Any] | None]]:
+    """Each line as (its text, the event it is or None): pure, so it may run in a worker thread."""
+    parsed: list[tuple[str, dict[str, Any] | None]] = []
+    for line in lines:
+        event = _event_of(session_id, line)
+        parsed.append((line.decode() if event is not None else "", event))
+    return parsed
+
+
+# Deeper than this, an event could not be served back (the API's serializer gives up below 300 levels).
+MAX_EVENT_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (iteratively: the value is the sandbox's)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_EVENT_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def _event_of(session_id: str, line: bytes) -> dict[str, Any] | None:
     """The journal line as an event of this session, or None: a JSON object (strict JSON: no NaN, no lone
-    surrogate) with an integer ``seq``, a string ``type`` and this session's id. The journal is the sandbox's to
-    write: a line naming another session, or that could not be sent back out as JSON, must not reach the log."""
+    surrogate, no nesting deeper than ``MAX_EVENT_DEPTH``) with an integer ``seq``, a string ``type`` and this
+    session's id. The journal is the sandbox's to write: a line naming another session, or that could not be
+    sent back out as JSON, must not reach the log. A bare CR (JSON whitespace, never in a string) would end a
+    line of an SSE stream half-way: a line with one is no event either."""
+    if b"\r" in line:
+        return None
     try:
         event = json.loads(line, parse_constant=_refuse_constant)
         if b"\\u" in line and _SURROGATE.search(line):  # rare: then check the decoded text really encodes
             json.dumps(event, ensure_ascii=False).encode()
-    except ValueError:  # UnicodeEncodeError included
+    except (ValueError, RecursionError):  # UnicodeEncodeError included; RecursionError: nested too deep
         return None
     if (
         not isinstance(event, dict)
         or type(event.get("seq")) is not int
         or not 0 < event["seq"] < MAX_SEQ
         or not isinstance(event.get("type"), str)
-        or event.get("session_id") != record.id
+        or event.get("session_id") != session_id
     ):
+        return None
+    if line.count(b"[") + line.count(b"{") > MAX_EVENT_DEPTH and _depth(event) > MAX_EVENT_DEPTH:
         return None
     return event

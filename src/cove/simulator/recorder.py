@@ -56,6 +56,7 @@ def make_entry(
         "last_user_text": conversation.latest_prompt,
         "prompt_count": len(conversation.prompts),
         "tool_result_count": len(conversation.tool_results),
+        "last_tool_result": conversation.tool_results[-1] if conversation.tool_results else None,
         "cwd": conversation.cwd,
         "side_request": conversation.is_side_request,
         "api_key": api_key,

@@ -27,7 +27,7 @@ ERROR_TYPES_BY_STATUS: dict[int, str] = {
     529: "overloaded_error",
 }
 
-_DIRECTIVE = re.compile(r"^\s*@(write|read|bash|tool|say|slow|fail|recall|model|end)\b[ \t]*(.*?)\s*$")
+_DIRECTIVE = re.compile(r"^\s*@(write|read|bash|tool|say|think|slow|fail|recall|model|end)\b[ \t]*(.*?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,15 @@ class Script:
     failures: list[FailStep] = field(default_factory=list)
     text_parts: list[str] = field(default_factory=list)
     """Final-reply pieces in prompt order; ``\\0recall`` / ``\\0model`` are filled in at answer time."""
+    thinking_parts: list[str] = field(default_factory=list)
+    """Lines of the thinking block that comes before the final reply."""
     slow_seconds: float | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.tools or self.failures or self.text_parts or self.slow_seconds is not None)
+        return not (
+            self.tools or self.failures or self.text_parts or self.thinking_parts or self.slow_seconds is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,13 @@ class ToolUse:
 
 @dataclass(frozen=True)
 class TextReply:
-    """Decision: emit a final text reply, optionally paced over ``slow_seconds``."""
+    """Decision: emit a final text reply (after a thinking block, if there is ``thinking``), optionally paced
+    over ``slow_seconds``."""
 
     text: str
     slow_seconds: float | None = None
     kind: str = "reply"
+    thinking: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,8 @@ def parse_script(prompt: str, cwd: str | None) -> Script:
             script.tools.append(ToolStep(tool_name, tool_input))
         elif name == "say":
             script.text_parts.append(arg)
+        elif name == "think":
+            script.thinking_parts.append(arg)
         elif name == "slow":
             seconds_text, _, slow_text = arg.partition(" ")
             try:
@@ -259,8 +267,9 @@ def decide(conversation: Conversation) -> Decision:
         if not parts:
             parts.append(f"Done: {len(script.tools)} tool step(s).")
         parts.append("Tool result:\n" + (conversation.tool_results[-1] if conversation.tool_results else ""))
-    text = "\n".join(parts) if parts else "Simulated slow reply."
-    return TextReply(text, slow_seconds=script.slow_seconds)
+    text = "\n".join(parts) if parts else ("Simulated slow reply." if script.slow_seconds is not None else "Done.")
+    thinking = "\n".join(script.thinking_parts) or None
+    return TextReply(text, slow_seconds=script.slow_seconds, thinking=thinking)
 
 
 def describe(decision: Decision) -> str:

@@ -17,6 +17,9 @@ from cove.simulator.script import TextReply, ToolUse
 SLOW_TICK_SECONDS = 0.05
 """How often a ``@slow`` reply emits a delta."""
 
+THINKING_SIGNATURE = "sim-signature"
+"""The ``signature`` of every simulated thinking block (the CLI sends thinking blocks back with theirs)."""
+
 _FAST_CHUNK = 24
 """Characters per ``text_delta`` for ordinary replies (several deltas, like a real model)."""
 
@@ -43,14 +46,19 @@ def content_blocks(decision: TextReply | ToolUse) -> list[dict[str, Any]]:
             {"type": "text", "text": decision.preface},
             {"type": "tool_use", "id": decision.tool_use_id, "name": decision.name, "input": decision.input},
         ]
-    return [{"type": "text", "text": decision.text}]
+    thinking = [{"type": "thinking", "thinking": decision.thinking, "signature": THINKING_SIGNATURE}]
+    return [*(thinking if decision.thinking else []), {"type": "text", "text": decision.text}]
+
+
+_STREAMED = {"text": "text", "thinking": "thinking"}
+"""The blocks streamed as text, by type: the field that holds their text (and names their delta)."""
 
 
 def _output_chars(blocks: list[dict[str, Any]]) -> int:
     total = 0
     for block in blocks:
-        if block["type"] == "text":
-            total += len(block["text"])
+        if block["type"] in _STREAMED:
+            total += len(block[_STREAMED[block["type"]]])
         else:
             total += len(json.dumps(block["input"]))
     return total
@@ -62,7 +70,7 @@ def truncate_to(decision: TextReply | ToolUse, max_tokens: int) -> tuple[TextRep
         return decision, "tool_use"
     limit = max_tokens * 4
     if len(decision.text) > limit:
-        return TextReply(decision.text[:limit], decision.slow_seconds, decision.kind), "max_tokens"
+        return TextReply(decision.text[:limit], decision.slow_seconds, decision.kind, decision.thinking), "max_tokens"
     return decision, "end_turn"
 
 
@@ -124,22 +132,30 @@ async def stream_events(decision: TextReply | ToolUse, meta: MessageMeta) -> Asy
     start_message.update(content=[], stop_reason=None, usage=usage(meta.input_tokens, 1))
     yield sse("message_start", {"type": "message_start", "message": start_message})
     slow = decision.slow_seconds if isinstance(decision, TextReply) else None
+    # A slow reply's ticks are shared by its streamed blocks (thinking, then text) in proportion to their length.
+    streamed_chars = sum(len(b[_STREAMED[b["type"]]]) for b in blocks if b["type"] in _STREAMED) or 1
     for index, block in enumerate(blocks):
-        if block["type"] == "text":
-            yield _block_start(index, {"type": "text", "text": ""})
+        field = _STREAMED.get(block["type"])
+        if field is not None:
+            yield _block_start(
+                index, {key: "" if key in (field, "signature") else value for key, value in block.items()}
+            )
             if index == 0:
                 yield sse("ping", {"type": "ping"})
-            text: str = block["text"]
+            text: str = block[field]
             if slow:
-                pieces = _chunks(text, max(1, round(slow / SLOW_TICK_SECONDS)))
-                pause = slow / len(pieces)
+                ticks = max(1, round(slow / SLOW_TICK_SECONDS * len(text) / streamed_chars))
+                pieces = _chunks(text, ticks)
+                pause = slow * len(text) / streamed_chars / len(pieces)
             else:
                 pieces = _chunks(text, -(-len(text) // _FAST_CHUNK))
                 pause = 0.0
             for piece in pieces:
                 if pause:
                     await asyncio.sleep(pause)
-                yield _block_delta(index, {"type": "text_delta", "text": piece})
+                yield _block_delta(index, {"type": f"{field}_delta", field: piece})
+            if field == "thinking":
+                yield _block_delta(index, {"type": "signature_delta", "signature": block["signature"]})
         else:
             yield _block_start(index, {**block, "input": {}})
             if index == 0:

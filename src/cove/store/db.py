@@ -19,6 +19,9 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # A large transaction (a long conversation saved whole) grows the WAL; truncate it back after checkpoints
+    # rather than keep its largest size on the disk for ever.
+    cursor.execute("PRAGMA journal_size_limit=16777216")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cove.store.tables import agent_sessions, transcript_parts, transcripts
+from cove.store.tables import agent_sessions, events, transcript_parts, transcripts
 from cove.store.writer import SqliteWriter
 
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -126,6 +126,30 @@ class SessionStore:
             return True
 
         return await self._writer.transaction(write)
+
+    async def transcript_owner(self, claude_session_id: str) -> str | None:
+        """The sandbox whose session saved the stored copy of a conversation last, if one is stored."""
+        query = select(transcripts.c.sandbox_id).where(transcripts.c.claude_session_id == claude_session_id)
+        async with self._engine.connect() as conn:
+            owner: str | None = (await conn.execute(query)).scalar()
+        return owner
+
+    async def stored_bytes(self, sandbox_id: str) -> int:
+        """What the database holds for a sandbox's sessions: their events and the conversations it saved last."""
+        of_sandbox = select(agent_sessions.c.id).where(agent_sessions.c.sandbox_id == sandbox_id)
+        saved = select(transcripts.c.claude_session_id).where(transcripts.c.sandbox_id == sandbox_id)
+        queries = [
+            select(func.sum(func.length(events.c.data))).where(events.c.session_id.in_(of_sandbox)),
+            select(func.sum(func.length(transcripts.c.content))).where(transcripts.c.sandbox_id == sandbox_id),
+            select(func.sum(func.length(transcript_parts.c.content))).where(
+                transcript_parts.c.claude_session_id.in_(saved)
+            ),
+        ]
+        total = 0
+        async with self._engine.connect() as conn:
+            for query in queries:
+                total += int((await conn.execute(query)).scalar() or 0)
+        return total
 
     async def transcript(self, claude_session_id: str) -> tuple[str, str] | None:
         """The stored copy of a conversation: (project directory name, JSONL content)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cove.guest.agent_config import MAX_PERMISSION_TIMEOUT_S
 from cove.wire.bounds import MAX_TEXT, AbsoluteDir, Name, ShortList, Signal, Text
 
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
@@ -28,6 +29,12 @@ class AgentOptions(_Model):
     max_turns: int | None = Field(None, ge=1, le=100_000)
     cwd: AbsoluteDir | None = Field(None, description="Working directory inside the sandbox")
     mcp_servers: dict[str, Any] | None = Field(None, max_length=64)
+    permission_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_PERMISSION_TIMEOUT_S,
+        description="Deny a permission request no client answered within this many seconds; null: wait",
+    )
 
 
 class AgentStart(AgentOptions):
@@ -48,6 +55,27 @@ class AgentConfigure(AgentOptions):
 
 class PromptRequest(_Model):
     text: Text = Field(..., description="The prompt; queued if a turn is running")
+
+
+class PermissionAnswer(_Model):
+    """The answer to a ``permission_requested`` event; who gave it is the server's to say (the key's id)."""
+
+    decision: Literal["allow", "deny"]
+    message: str | None = Field(None, max_length=10_000, description="With deny: what the agent is told")
+    updated_input: dict[str, Any] | None = Field(None, description="With allow: the tool's input, changed")
+    remember: bool = Field(False, description="With allow: apply Claude Code's suggested rule, so it asks no more")
+
+    @model_validator(mode="after")
+    def _fits_the_decision(self) -> PermissionAnswer:
+        if self.decision == "deny" and (self.updated_input is not None or self.remember):
+            raise ValueError("updated_input and remember come with allow only")
+        return self
+
+
+class PermissionResolved(BaseModel):
+    request_id: str
+    decision: Literal["allow", "deny"]
+    by: str = Field(description="The id of the API key that answered")
 
 
 class KillRequest(_Model):

@@ -6,7 +6,7 @@ SDK parses replies into the same models, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,12 +22,24 @@ from cove.wire.bounds import (
 )
 
 MAX_TEXT_STDIN = 16 * 1024 * 1024
-Network = Literal["none", "host"]
+NetworkMode = Literal["none", "egress", "host"]
+NetworkRule = Annotated[str, Field(min_length=1, max_length=255, description="An IPv4 CIDR or a host name")]
 SandboxState = Literal["starting", "running", "stopped", "failed"]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class NetworkPolicy(_Model):
+    """What a sandbox may reach. ``egress``: its own network namespace, NATed outbound, never the host, link-local,
+    private ranges or other sandboxes unless ``allow`` names them; ``deny`` removes destinations; ``allow``, when
+    given, narrows egress to exactly what it names (docs/networking.md). ``none``: loopback only. ``host``: the
+    host's network, when the server allows it."""
+
+    mode: NetworkMode = "egress"
+    allow: list[NetworkRule] = Field(default_factory=list, max_length=256)
+    deny: list[NetworkRule] = Field(default_factory=list, max_length=256)
 
 
 class Limits(_Model):
@@ -50,7 +62,9 @@ class SandboxCreate(_Model):
     idle_timeout: Seconds | None = Field(None, description="Seconds without API activity before it is killed")
     labels: Labels = Field(default_factory=dict, description="Metadata labels to filter lists by")
     limits: Limits = Field(default_factory=Limits)
-    network: Network = "none"
+    network: NetworkMode | NetworkPolicy | None = Field(
+        None, description="A mode, or a policy with rules; the server's default (egress, unless set) when left out"
+    )
     from_checkpoint: str | None = Field(
         None, max_length=64, description="Start with the files of this checkpoint (a fork)"
     )
@@ -67,7 +81,7 @@ class SandboxInfo(BaseModel):
     labels: dict[str, str]
     env: dict[str, str]
     cwd: str
-    network: Network
+    network: NetworkPolicy = Field(description="The network in force: its mode and rules")
     limits: Limits
     enforced_limits: dict[str, str] = Field(description="Each limit really enforced, and by what mechanism")
     driver: str

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from cove.api.auth import websocket_key_valid
+from cove.api.auth import caller, websocket_key_valid
 from cove.api.deps import Services, ServicesDep, services_of
 from cove.api.errors import describe_validation_errors, status_for
 from cove.events.log import ScrollbackEnd
@@ -28,6 +29,8 @@ from cove.wire import (
     EventPage,
     InterruptResult,
     KillRequest,
+    PermissionAnswer,
+    PermissionResolved,
     PromptAccepted,
     PromptRequest,
     Usage,
@@ -38,6 +41,8 @@ from cove.wire.bounds import MAX_SEQ
 router = APIRouter(tags=["agents"])
 ws_router = APIRouter()
 SESSION = "/v1/sandboxes/{sandbox_id}/agent/{session_id}"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+RequestId = Annotated[str, Path(pattern=f"^{_REQUEST_ID.pattern}$", description="perm_…, of permission_requested")]
 
 
 def session_info(record: SessionRecord, svc: Services) -> AgentSession:
@@ -101,8 +106,20 @@ async def prompt(sandbox_id: str, session_id: str, body: PromptRequest, svc: Ser
 
 
 @router.post(SESSION + "/interrupt", response_model=InterruptResult)
-async def interrupt(sandbox_id: str, session_id: str, svc: ServicesDep) -> InterruptResult:
-    return InterruptResult(**await svc.sessions.interrupt(sandbox_id, session_id))
+async def interrupt(sandbox_id: str, session_id: str, request: Request, svc: ServicesDep) -> InterruptResult:
+    return InterruptResult(**await svc.sessions.interrupt(sandbox_id, session_id, caller(request)))
+
+
+@router.post(SESSION + "/permissions/{request_id}", response_model=PermissionResolved)
+async def answer_permission(
+    sandbox_id: str, session_id: str, request_id: RequestId, body: PermissionAnswer, request: Request, svc: ServicesDep
+) -> PermissionResolved:
+    """Allow or deny a tool the agent asked for (``permission_requested``); the first answer is the one (409
+    ``already_resolved`` after it)."""
+    answer = body.model_dump(exclude_none=True)
+    return PermissionResolved(
+        **await svc.sessions.answer_permission(sandbox_id, session_id, request_id, answer, caller(request))
+    )
 
 
 @router.post(SESSION + "/configure", response_model=AgentSession)
@@ -199,7 +216,14 @@ class _Commands:
             text = PromptRequest(**fields).text
             return await sessions.prompt(self.sandbox_id, self.session_id, text)
         if op == "interrupt":
-            return await sessions.interrupt(self.sandbox_id, self.session_id)
+            return await sessions.interrupt(self.sandbox_id, self.session_id, caller(self.websocket))
+        if op == "permission":
+            request_id = fields.pop("request_id", None)
+            if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+                raise ValueError("permission needs a request_id (perm_…, of a permission_requested event)")
+            answer = PermissionAnswer(**fields).model_dump(exclude_none=True)
+            by = caller(self.websocket)
+            return await sessions.answer_permission(self.sandbox_id, self.session_id, request_id, answer, by)
         if op == "configure":
             changes = _options(AgentConfigure(**fields))
             record = await sessions.configure(self.sandbox_id, self.session_id, changes)
@@ -208,7 +232,7 @@ class _Commands:
             signum = parse_signal(KillRequest(**fields).signal)
             record = await sessions.kill(self.sandbox_id, self.session_id, signum)
             return session_info(record, self.svc).model_dump()
-        raise ValueError(f"unknown op {op!r}; expected prompt, interrupt, configure or kill")
+        raise ValueError(f"unknown op {op!r}; expected prompt, interrupt, configure, kill or permission")
 
 
 @ws_router.websocket(SESSION + "/ws")

@@ -1,4 +1,4 @@
-"""Routes for sandboxes themselves: create, get, list, kill, timeout."""
+"""Routes for sandboxes themselves: create, get, list, kill, timeout, network."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cove.api.deps import Services, ServicesDep
+from cove.runtime.netpolicy import NetworkPolicy, PolicyError
 from cove.runtime.spec import Limits, SandboxSpec
 from cove.services.errors import InvalidRequest
 from cove.services.sandboxes import CreateRequest
 from cove.store.sandboxes import SandboxRecord
 from cove.wire import Limits as WireLimits
-from cove.wire import SandboxCreate, SandboxInfo, SandboxList, SandboxState, TimeoutUpdate
+from cove.wire import NetworkMode, SandboxCreate, SandboxInfo, SandboxList, SandboxState, TimeoutUpdate
+from cove.wire import NetworkPolicy as WireNetworkPolicy
 
 router = APIRouter(prefix="/v1/sandboxes", tags=["sandboxes"])
 
@@ -30,7 +32,7 @@ def sandbox_info(record: SandboxRecord, svc: Services) -> SandboxInfo:
         labels=record.labels,
         env=spec.env,
         cwd=spec.cwd,
-        network=spec.network,
+        network=_wire_network(spec.network or NetworkPolicy()),
         limits=WireLimits(**spec.limits.__dict__),
         enforced_limits=record.enforced,
         driver="bwrap",
@@ -38,6 +40,21 @@ def sandbox_info(record: SandboxRecord, svc: Services) -> SandboxInfo:
         oom_kills=svc.sandboxes.oom_kills(record.id) if record.state == "running" else 0,
         disk_used_bytes=svc.sandboxes.disk_used.get(record.id),
     )
+
+
+def _wire_network(policy: NetworkPolicy) -> WireNetworkPolicy:
+    return WireNetworkPolicy(mode=policy.mode, allow=[str(r) for r in policy.allow], deny=[str(r) for r in policy.deny])
+
+
+def network_policy(value: NetworkMode | WireNetworkPolicy | None) -> NetworkPolicy | None:
+    """The request's network, or None for the server's default; a bad rule is a 422 that names it."""
+    if value is None:
+        return None
+    try:
+        return NetworkPolicy.parse(value if isinstance(value, str) else value.model_dump())
+    except PolicyError as exc:
+        where = "" if str(exc).startswith("network") else "network."
+        raise InvalidRequest(f"{where}{exc}", code="validation_error") from exc
 
 
 def _labels(selectors: list[str]) -> dict[str, str]:
@@ -52,7 +69,8 @@ def _labels(selectors: list[str]) -> dict[str, str]:
 
 @router.post("", status_code=201, response_model=SandboxInfo)
 async def create_sandbox(body: SandboxCreate, svc: ServicesDep) -> SandboxInfo:
-    spec = SandboxSpec(env=body.env, cwd=body.cwd, network=body.network, limits=Limits(**body.limits.model_dump()))
+    network = network_policy(body.network)
+    spec = SandboxSpec(env=body.env, cwd=body.cwd, network=network, limits=Limits(**body.limits.model_dump()))
     request = CreateRequest(spec=spec, timeout=body.timeout, idle_timeout=body.idle_timeout, labels=body.labels)
     if body.from_checkpoint:
         return sandbox_info(await svc.checkpoints.fork(body.from_checkpoint, request), svc)
@@ -82,3 +100,11 @@ async def kill_sandbox(sandbox_id: str, svc: ServicesDep) -> SandboxInfo:
 @router.post("/{sandbox_id}/timeout", response_model=SandboxInfo)
 async def set_timeout(sandbox_id: str, body: TimeoutUpdate, svc: ServicesDep) -> SandboxInfo:
     return sandbox_info(await svc.sandboxes.set_timeout(sandbox_id, body.timeout), svc)
+
+
+@router.put("/{sandbox_id}/network", response_model=SandboxInfo)
+async def update_network(sandbox_id: str, body: WireNetworkPolicy, svc: ServicesDep) -> SandboxInfo:
+    """New allow and deny rules for a running ``egress`` sandbox, in force at once (open connections included)."""
+    policy = network_policy(body)
+    assert policy is not None
+    return sandbox_info(await svc.sandboxes.update_network(sandbox_id, policy), svc)

@@ -1,0 +1,65 @@
+"""One server's ``egress`` network, opened and closed as a whole: its slot of the host's address space, the kernel
+side (veths and nftables, ``runtime.network``) and the DNS forwarder (``runtime.dns``).
+
+A host where it cannot be had (no libnftables, no permission, every slot taken) still runs Cove: its sandboxes get
+``none`` or ``host`` only, and a create asking for ``egress`` is told why.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from cove.runtime import network_slot
+from cove.runtime.dns import DnsForwarder, host_resolvers
+from cove.runtime.network import LiveSandbox, NetworkError, Networks, resolv_conf
+from cove.runtime.network_slot import NetworkSlot, SlotUnavailable
+
+log = logging.getLogger("cove.network")
+
+
+@dataclass
+class Egress:
+    slot: NetworkSlot
+    networks: Networks
+    dns: DnsForwarder | None = None
+
+    @property
+    def resolv_conf(self) -> str:
+        return resolv_conf(self.networks.gateway)
+
+    async def start(self, live: list[LiveSandbox], upstreams: tuple[tuple[str, int], ...]) -> bool:
+        """Set the host up for the sandboxes alive, then serve their DNS; False (logged) when the host cannot."""
+        try:
+            await self.networks.start(live)
+            self.dns = DnsForwarder(self.networks, self.networks.gateway, upstreams or host_resolvers())
+            await self.dns.start()
+        except (NetworkError, OSError) as exc:
+            log.error("no 'egress' network on this host (sandboxes get 'none' or 'host' only): %s", exc)
+            await self.close()
+            return False
+        log.info("egress network: subnet %s, nftables table %s", self.slot.subnet, self.networks.table)
+        return True
+
+    async def close(self) -> None:
+        """Stop serving; the kernel state stays with the sandboxes, which outlive the server."""
+        if self.dns is not None:
+            await self.dns.close()
+        await self.networks.close()
+        self.slot.release()
+
+
+def open_egress(home: Path, subnet: str | None) -> Egress | None:
+    try:
+        slot = network_slot.claim(home, subnet)
+    except (SlotUnavailable, OSError) as exc:
+        log.error("no 'egress' network on this host (sandboxes get 'none' or 'host' only): %s", exc)
+        return None
+    try:
+        networks = Networks(slot.subnet, table=slot.table, prefix=slot.prefix)
+    except (NetworkError, ValueError) as exc:
+        slot.release()
+        log.error("no 'egress' network: %s", exc)
+        return None
+    return Egress(slot, networks)
