@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cove import AsyncSandbox, PortInfo, PortNotFound, Sandbox
-from tests.conftest import CoveServer
+from tests.conftest import CoveServer, peak_rss
 from tests.preview.conftest import APP_PORT, TOKEN_HEADER, start_echo_app, until_listening
 from tests.preview.echo_app import PATTERN
 
@@ -80,49 +79,16 @@ async def test_chunked_both_ways(preview: PortInfo) -> None:
     assert reply.content == (PATTERN * 5)[:300_000]
 
 
-class PeakRss:
-    """The highest resident memory of a process while the block runs, sampled every 10 ms."""
-
-    def __init__(self, pid: int) -> None:
-        self._status = Path(f"/proc/{pid}/status")
-        self.before = self._rss()
-        self.peak = self.before
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _rss(self) -> int:
-        line = next(line for line in self._status.read_text().splitlines() if line.startswith("VmRSS:"))
-        return int(line.split()[1]) * 1024
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-@pytest.fixture
-def server_memory(server: CoveServer) -> Iterator[PeakRss]:
-    assert server.process is not None
-    with PeakRss(server.process.pid) as peak:
-        yield peak
-
-
-async def test_a_hundred_megabytes_each_way_stream_without_being_held(
-    preview: PortInfo, server_memory: PeakRss
-) -> None:
+async def test_a_hundred_megabytes_each_way_stream_without_being_held(server: CoveServer, preview: PortInfo) -> None:
     async def upload() -> AsyncIterator[bytes]:
         for _ in range(HUNDRED_MB // len(PATTERN)):
             yield PATTERN
 
     expected = hashlib.sha256(PATTERN * (HUNDRED_MB // len(PATTERN))).hexdigest()
-    async with httpx.AsyncClient(headers={TOKEN_HEADER: preview.token}, timeout=120) as client:
+    async with (
+        peak_rss(server) as memory,
+        httpx.AsyncClient(headers={TOKEN_HEADER: preview.token}, timeout=120) as client,
+    ):
         # Chunked (a generator), then with a content-length.
         assert (await client.post(preview.url + "sha256", content=upload())).json() == {
             "bytes": HUNDRED_MB,
@@ -137,7 +103,7 @@ async def test_a_hundred_megabytes_each_way_stream_without_being_held(
                 digest.update(piece)
                 size += len(piece)
         assert (size, digest.hexdigest()) == (HUNDRED_MB, expected)
-    grown = server_memory.peak - server_memory.before
+    grown = memory.peak - memory.before
     assert grown < 40 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MiB relaying 100 MB"
 
 

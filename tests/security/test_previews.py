@@ -14,8 +14,7 @@ import pytest
 
 from cove import AsyncSandbox, PortInfo
 from cove.services.ports import MAX_CONNECTIONS_PER_SANDBOX
-from tests.conftest import CoveServer
-from tests.preview.test_previews import PeakRss
+from tests.conftest import CoveServer, peak_rss
 from tests.security.conftest import open_descriptors, server_answers
 
 HOSTILE_APP = (Path(__file__).parent / "hostile_app.py").read_text()
@@ -67,13 +66,11 @@ async def test_a_head_that_never_ends_costs_only_its_own_request(
 async def test_an_oversized_head_is_refused_without_being_held(
     server: CoveServer, hostile: PortInfo, path: str, why: str
 ) -> None:
-    assert server.process is not None
-    with PeakRss(server.process.pid) as memory:
-        async with httpx.AsyncClient() as client:
-            for _ in range(5):
-                refused = await client.get(hostile.url + path)
-                assert refused.status_code == 502, refused.text
-                assert refused.json()["error"]["code"] == "bad_gateway" and why in refused.json()["error"]["message"]
+    async with peak_rss(server) as memory, httpx.AsyncClient() as client:
+        for _ in range(5):
+            refused = await client.get(hostile.url + path)
+            assert refused.status_code == 502, refused.text
+            assert refused.json()["error"]["code"] == "bad_gateway" and why in refused.json()["error"]["message"]
     assert memory.peak - memory.before < 8 * 1024 * 1024
     assert await answers(server)
 
