@@ -44,6 +44,9 @@ _SESSION_ID = re.compile(r"ses_[0-9a-f]{16}")
 _PR_SET_DUMPABLE = 4
 # How long a process stream stays open after its exit frame for the client to close it (see _stream_process).
 LINGER_S = 5.0
+# Connections the server may open before this process accepts them: a burst of preview requests opens one each
+# (asyncio's default is 100; the server waits and tries again past this).
+LISTEN_BACKLOG = 1024
 
 
 class RequestError(Exception):
@@ -102,7 +105,9 @@ class Supervisor:
             loop.add_reader(self.lifeline, self._lifeline_readable, stop)
         # The server bound this socket where the sandbox cannot reach it; listening here makes the connections'
         # peer credentials this process's (the sandbox's uid), which the server checks.
-        server = await asyncio.start_unix_server(self._connection, sock=self.listener, limit=CHUNK * 4)
+        server = await asyncio.start_unix_server(
+            self._connection, sock=self.listener, limit=CHUNK * 4, backlog=LISTEN_BACKLOG
+        )
         forwarder = await model_forwarder.start(self.run_dir / "model-port")
         if self.ready_fd is not None:  # the server waits for this byte before it reports the sandbox running
             os.write(self.ready_fd, b"1")
