@@ -57,8 +57,11 @@ class HostServices:
     address: ipaddress.IPv4Address | None  # one of the host's own non-loopback addresses
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def network_lock() -> Iterator[None]:
+    """The host's test network for one module at a time, across test sessions and xdist workers. Held per module
+    (the test network's own scope), not per session: a worker that held it to the end of its session kept every
+    other worker's network tests waiting past their timeout."""
     with open("/tmp/cove-network-tests.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
