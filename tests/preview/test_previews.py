@@ -137,7 +137,9 @@ async def test_private_needs_its_token_then_the_cookie_does(preview: PortInfo) -
     async with httpx.AsyncClient() as browser:
         refused = await browser.get(preview.url + "echo")
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
-        assert (await browser.get(preview.url + "echo", headers={TOKEN_HEADER: "cpv_wrong"})).status_code == 401
+        assert (
+            await browser.get(preview.url + "echo", headers={TOKEN_HEADER: "cove_tok_0123456789abcdef.1.wrong"})
+        ).status_code == 401
         assert (await browser.get(preview.url + "echo", headers={TOKEN_HEADER: preview.token})).status_code == 200
 
         # ?token= once: a redirect to the same URL without it, and a cookie for that preview only.

@@ -75,6 +75,7 @@ export type { FileData, ProgressCallback } from "./files.js";
 export { Ports } from "./ports.js";
 export type { ExposeOptions } from "./ports.js";
 export { Sandbox } from "./sandbox.js";
+export type { TokenOptions } from "./tokens.js";
 export type { SandboxCreateOptions, SandboxListOptions } from "./sandbox.js";
 export { CoveClient } from "./transport.js";
 export type { ConnectionOptions } from "./transport.js";
@@ -96,5 +97,7 @@ export type {
   ProcessInfo,
   SandboxInfo,
   SandboxState,
+  TokenInfo,
+  TokenScope,
   Usage,
 } from "./types.js";

@@ -29,6 +29,28 @@ export interface Limits {
   shmMb?: number | null;
 }
 
+/** What a scoped token may do: `read` (info, events, attach, files), `prompt` (prompt, interrupt, configure;
+ * and, for a sandbox's token, start sessions), `approve` (answer permission requests), `exec`, `files` (write),
+ * `preview` (published ports). */
+export type TokenScope = "read" | "prompt" | "approve" | "exec" | "files" | "preview";
+
+/** A scoped token as the server reports it (`TokenInfo`); `token` only in the reply that minted it. */
+export interface TokenInfo {
+  id: string;
+  sandboxId: string;
+  /** The one agent session it is for, or `null`: the whole sandbox. */
+  sessionId: string | null;
+  scopes: TokenScope[];
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  /** The key that minted it. */
+  keyId: string;
+  tenantId: string;
+  /** The token itself: shown once, when it is minted. Send it as a key (`apiKey`), or as `?token=`. */
+  token?: string;
+}
+
 /** A sandbox's lifecycle state. */
 export type SandboxState = "starting" | "running" | "stopped" | "failed";
 
@@ -56,6 +78,8 @@ export interface SandboxInfo {
   oomKills: number;
   /** The sandbox's own files as the disk-quota watchdog last measured them (with a quota). */
   diskUsedBytes: number | null;
+  /** The tenant that owns it: the id of the key that created it. */
+  tenantId: string | null;
   /** The checkpoint this sandbox was forked from, when the server reports it. */
   fromCheckpoint?: string | null;
 }
@@ -165,6 +189,8 @@ export interface AgentSessionInfo {
   lastSeq: number;
   createdAt: number;
   updatedAt: number;
+  /** The tenant that owns it (its sandbox's): the id of a key. */
+  tenantId: string | null;
 }
 
 /** A saved copy of a sandbox's files, to create new sandboxes from. */
@@ -174,6 +200,8 @@ export interface Checkpoint {
   name: string | null;
   createdAt: number;
   sizeBytes: number;
+  /** The tenant that owns it (its sandbox's): the id of a key. */
+  tenantId: string | null;
 }
 
 /** A published port of a sandbox (`PortInfo`): where its app answers through Cove, and who may open it. */
@@ -182,8 +210,13 @@ export interface PortInfo {
   port: number;
   /** The preview URL. */
   url: string;
-  /** Opens a private preview (header `X-Cove-Preview-Token`, or `?token=` once); nothing else of the API. */
+  /**
+   * A scoped token (scope `preview`, this sandbox) that opens its private previews (header
+   * `X-Cove-Preview-Token`, or `?token=` once); nothing else of the API. Closing the port revokes it.
+   */
   token: string;
+  /** When the token expires, Unix seconds. */
+  expiresAt: number;
   public: boolean;
 }
 
@@ -253,6 +286,7 @@ export function sandboxInfoFrom(w: Wire): SandboxInfo {
     storageDriver: w.storage_driver,
     oomKills: w.oom_kills ?? 0,
     diskUsedBytes: w.disk_used_bytes ?? null,
+    tenantId: w.tenant_id ?? null,
   };
   if ("from_checkpoint" in w) info.fromCheckpoint = w.from_checkpoint ?? null;
   return info;
@@ -352,6 +386,7 @@ export function agentSessionInfoFrom(w: Wire): AgentSessionInfo {
     lastSeq: w.last_seq ?? 0,
     createdAt: w.created_at,
     updatedAt: w.updated_at,
+    tenantId: w.tenant_id ?? null,
   };
 }
 
@@ -363,12 +398,28 @@ export function checkpointFrom(w: Wire): Checkpoint {
     name: w.name ?? null,
     createdAt: w.created_at,
     sizeBytes: w.size_bytes,
+    tenantId: w.tenant_id ?? null,
+  };
+}
+
+/** @internal */
+export function tokenInfoFrom(w: Wire): TokenInfo {
+  return {
+    id: w.id,
+    sandboxId: w.sandbox_id,
+    sessionId: w.session_id ?? null,
+    scopes: w.scopes ?? [],
+    createdAt: w.created_at,
+    expiresAt: w.expires_at,
+    revokedAt: w.revoked_at ?? null,
+    keyId: w.key_id,
+    tenantId: w.tenant_id,
   };
 }
 
 /** @internal */
 export function portInfoFrom(w: Wire): PortInfo {
-  return { port: w.port, url: w.url, token: w.token, public: w.public };
+  return { port: w.port, url: w.url, token: w.token, expiresAt: w.expires_at, public: w.public };
 }
 
 /** @internal */

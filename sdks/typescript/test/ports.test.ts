@@ -27,7 +27,8 @@ describe("ports", { timeout: 120_000 }, () => {
     assert.equal(preview.port, 8000);
     assert.equal(preview.public, false);
     assert.equal(preview.url, `${server.url}/v1/sandboxes/${sandbox.id}/ports/8000/`);
-    assert.match(preview.token, /^cpv_/);
+    assert.match(preview.token, /^cove_tok_/);
+    assert.ok(preview.expiresAt > Date.now() / 1000);
 
     const withToken = { headers: { "X-Cove-Preview-Token": preview.token } };
     let page = await fetch(preview.url, withToken);

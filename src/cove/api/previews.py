@@ -3,15 +3,18 @@
 A request is a preview's when its Host is ``{port}-{id}.{preview domain}`` or its path starts with
 ``/v1/sandboxes/{id}/ports/{port}/`` (``cove.preview.urls``). Who may open it:
 
-- a public preview: anyone who reaches the server;
-- a private one: whoever brings its token — in the ``X-Cove-Preview-Token`` header, in the
+- a public preview: anyone who reaches the server (no credential is looked at);
+- a private one: whoever brings a scoped token with the ``preview`` scope for its sandbox (the one ``expose``
+  gave, or any other minted so) — in the ``X-Cove-Preview-Token`` header, as ``Authorization: Bearer``, in the
   ``cove_preview_token`` cookie, or once as ``?token=``, which is answered with a redirect to the same URL
-  without it and a cookie scoped to that preview (``HttpOnly``, ``SameSite=Lax``; its path, or its host).
+  without it and a cookie scoped to that preview (``HttpOnly``, ``SameSite=Lax``; its path, or its host). Another
+  tenant's token, or one for another sandbox, finds nothing (404), as on the API; one without the scope is 403.
 
-The token opens that preview and nothing else: the API's routes take API keys only. Cove's own credentials never
-reach the app: the token header, Cove's cookies (``cove_*``), and a Cove API key in ``Authorization`` or
-``?api_key=`` are removed, as are forwarding headers the client made up (the relay sets its own); an app cannot set
-a cookie named ``cove_*``. A path-based preview shares its origin with the Cove API and every other path-based
+Such a token opens previews and nothing else: on the API's routes it is a token without their scopes (403, or
+404 outside its sandbox), and the cookie is not a credential there at all. Cove's own credentials never reach
+the app: the token header, Cove's cookies (``cove_*``), a Cove key or token in ``Authorization``, ``?api_key=``
+or ``?token=`` are removed, as are forwarding headers the client made up (the relay sets its own); an app cannot
+set a cookie named ``cove_*``. A path-based preview shares its origin with the Cove API and every other path-based
 preview, so its app may not widen a service worker's scope past its prefix or clear the origin's data; isolation
 between previews in one browser needs the preview domain (docs/security.md).
 """
@@ -21,14 +24,18 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote_plus
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cove.api.auth import principal_of
 from cove.api.deps import services_of
 from cove.api.errors import error_response, status_for
 from cove.preview import http, urls, websocket
 from cove.preview.http import Headers
 from cove.services.errors import CoveServiceError
-from cove.services.ports import Exposure
+from cove.services.ports import Exposure, PortService
+from cove.services.principal import Principal
+from cove.services.tokens import is_token
 from cove.store.keys import KEY_PREFIX
 
 log = logging.getLogger("cove.preview")
@@ -70,17 +77,18 @@ class PreviewRouter:
 
 async def _serve_http(scope: Scope, receive: Receive, send: Send, target: urls.Target) -> None:
     ports = services_of(scope["app"]).ports
-    query, without_token, from_query = _query(scope["query_string"])
+    query, from_query = _query(scope["query_string"])
     headers = _forwarded(scope, target)
     try:
-        exposure = ports.authorize(target.sandbox_id, target.port, _tokens(scope, from_query))
-        if from_query is not None and exposure.opens(from_query):
-            location = _location(target.prefix + target.path.decode("latin-1"), without_token)
-            await _redirect(send, location, _token_cookie(exposure, target, scope))
+        exposure = ports.find(target.sandbox_id, target.port)
+        who = await _opener(scope, ports, exposure, from_query)
+        if who is not None and from_query is not None:
+            location = _location(target.prefix + target.path.decode("latin-1"), query)
+            await _redirect(send, location, _token_cookie(from_query, target, scope))
             return
 
         async def exchange(reuse: bool, body: Receive) -> None:
-            async with ports.connect(exposure, reuse=reuse) as connection:
+            async with ports.connect(exposure, who, reuse=reuse) as connection:
                 await http.relay(
                     connection,
                     scope,
@@ -110,13 +118,12 @@ async def _serve_websocket(scope: Scope, receive: Receive, send: Send, target: u
     if (await receive())["type"] != "websocket.connect":
         return
     ports = services_of(scope["app"]).ports
-    query, without_token, from_query = _query(scope["query_string"])
+    query, from_query = _query(scope["query_string"])
     accepted = False
     try:
-        exposure = ports.authorize(target.sandbox_id, target.port, _tokens(scope, from_query))
-        if from_query is not None and exposure.opens(from_query):
-            query = without_token  # Cove's token, not the app's parameter: a WebSocket cannot be redirected
-        async with ports.connect(exposure) as connection:
+        exposure = ports.find(target.sandbox_id, target.port)
+        who = await _opener(scope, ports, exposure, from_query)
+        async with ports.connect(exposure, who) as connection:
             app = await websocket.handshake(
                 connection.socket, scope, _request_target(target.path, query), _forwarded(scope, target)
             )
@@ -132,9 +139,27 @@ async def _serve_websocket(scope: Scope, receive: Receive, send: Send, target: u
             await send({"type": "websocket.close", "code": 1011, "reason": websocket.close_reason(error.message)})
 
 
+async def _opener(scope: Scope, ports: PortService, exposure: Exposure, from_query: str | None) -> Principal | None:
+    """Who opens ``exposure``: nobody need for a public preview; for a private one, the first Cove token the
+    request carries (``?token=``, the header, ``Authorization``, the cookie), which must have the ``preview``
+    scope for its sandbox. A failed token counts against the client's address as on the API."""
+    if exposure.public:
+        return None
+    secret = next((token for token in _tokens(scope, from_query) if token is not None and is_token(token)), None)
+    who = await principal_of(HTTPConnection(scope), secret) if secret is not None else None
+    ports.admit(who, exposure)
+    return who
+
+
 def _tokens(scope: Scope, from_query: str | None) -> list[str | None]:
-    """The tokens a request carries, wherever it may carry one."""
-    return [_header(scope, TOKEN_HEADER), _cookie(scope), from_query]
+    """The tokens a request carries, wherever it may carry one, the one just given in the URL first."""
+    scheme, _, bearer = (_header(scope, b"authorization") or "").partition(" ")
+    return [
+        from_query,
+        _header(scope, TOKEN_HEADER),
+        bearer.strip() if scheme.lower() == "bearer" else None,
+        _cookie(scope),
+    ]
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -151,22 +176,22 @@ def _cookie(scope: Scope) -> str | None:
     return None
 
 
-def _query(query: bytes) -> tuple[bytes, bytes, str | None]:
-    """The query as the app may see it (without a Cove API key, sent as ``api_key`` by mistake), the same
-    without its ``token`` parameter, and that parameter's value (None without one)."""
+def _query(query: bytes) -> tuple[bytes, str | None]:
+    """The query as the app may see it — without a Cove key or token (as ``api_key``, sent by mistake, or as
+    ``token``: Cove's) — and the Cove token of its ``token`` parameter (None without one). An app's own
+    ``token`` parameter, not a Cove token, is the app's."""
     kept: list[bytes] = []
-    without_token: list[bytes] = []
     token = None
     for item in query.split(b"&") if query else []:
         name, _, value = item.partition(b"=")
-        if name == b"api_key" and unquote_plus(value.decode("latin-1")).startswith(KEY_PREFIX):
+        text = unquote_plus(value.decode("latin-1"))
+        if name == b"api_key" and text.startswith(KEY_PREFIX):
+            continue
+        if name == b"token" and is_token(text):
+            token = token or text
             continue
         kept.append(item)
-        if name == b"token" and token is None:
-            token = unquote_plus(value.decode("latin-1"))
-        else:
-            without_token.append(item)
-    return b"&".join(kept), b"&".join(without_token), token
+    return b"&".join(kept), token
 
 
 def _request_target(path: bytes, query: bytes) -> bytes:
@@ -186,11 +211,11 @@ async def _redirect(send: Send, location: bytes, cookie: bytes | None = None) ->
     await send({"type": "http.response.body", "body": b""})
 
 
-def _token_cookie(exposure: Exposure, target: urls.Target, scope: Scope) -> bytes:
-    """The preview's token as a cookie for that preview only: its path (path-based) or its host (host-based,
-    no ``Domain``), never readable by scripts, not sent with cross-site subrequests."""
+def _token_cookie(token: str, target: urls.Target, scope: Scope) -> bytes:
+    """The token that opened a preview as a cookie for that preview only: its path (path-based) or its host
+    (host-based, no ``Domain``), never readable by scripts, not sent with cross-site subrequests."""
     secure = "; Secure" if scope.get("scheme") in ("https", "wss") else ""
-    return f"{COOKIE}={exposure.token}; Path={target.prefix}/; HttpOnly; SameSite=Lax{secure}".encode("latin-1")
+    return f"{COOKIE}={token}; Path={target.prefix}/; HttpOnly; SameSite=Lax{secure}".encode("latin-1")
 
 
 def _forwarded(scope: Scope, target: urls.Target) -> Headers:

@@ -58,11 +58,24 @@ from cove.sdk._sandbox import (
 )
 from cove.sdk._sync import Exec, Files, Network, Ports, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
+from cove.sdk._sync_teams import (
+    audit_trail,
+    create_key,
+    list_keys,
+    list_tokens,
+    revoke_key,
+    revoke_token,
+    update_key,
+    usage,
+)
 from cove.wire import AgentSession as AgentSessionInfo
 from cove.wire import (
+    AuditEntry,
     Checkpoint,
     ExecResult,
     FileInfo,
+    KeyCreated,
+    KeyInfo,
     Limits,
     ModelInfo,
     NetworkPolicy,
@@ -70,7 +83,12 @@ from cove.wire import (
     PermissionResolved,
     PortInfo,
     ProcessInfo,
+    Quotas,
     SandboxInfo,
+    Scope,
+    TokenCreated,
+    TokenInfo,
+    UsageReport,
 )
 
 __all__ = [
@@ -91,6 +109,7 @@ __all__ = [
     "AsyncNetwork",
     "AsyncPorts",
     "AsyncSandbox",
+    "AuditEntry",
     "AuthError",
     "Checkpoint",
     "CheckpointNotFound",
@@ -110,6 +129,8 @@ __all__ = [
     "Forbidden",
     "InvalidRequest",
     "IsADirectory",
+    "KeyCreated",
+    "KeyInfo",
     "Limits",
     "ModelInfo",
     "Network",
@@ -135,6 +156,7 @@ __all__ = [
     "ProcessResult",
     "ProgressCallback",
     "QuotaExceeded",
+    "Quotas",
     "RateLimited",
     "ResumeNotFound",
     "Sandbox",
@@ -143,10 +165,22 @@ __all__ = [
     "SandboxNotRunning",
     "SandboxStartFailed",
     "SandboxUnavailable",
+    "Scope",
     "ServerError",
     "SessionExited",
     "SessionNotFound",
     "StdinClosed",
+    "TokenCreated",
+    "TokenInfo",
+    "UsageReport",
+    "audit_trail",
+    "create_key",
     "format_event",
+    "list_keys",
     "list_sessions",
+    "list_tokens",
+    "revoke_key",
+    "revoke_token",
+    "update_key",
+    "usage",
 ]

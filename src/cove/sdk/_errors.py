@@ -196,6 +196,8 @@ BY_CODE: dict[str, type[CoveError]] = {
     "resume_not_found": ResumeNotFound,
     "permission_not_found": PermissionNotFound,
     "port_not_found": PortNotFound,
+    "key_not_found": NotFound,
+    "token_not_found": NotFound,
     "conflict": Conflict,
     "sandbox_not_running": SandboxNotRunning,
     "session_exited": SessionExited,

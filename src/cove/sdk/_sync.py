@@ -30,6 +30,8 @@ from cove.wire import (
     PortInfo,
     ProcessInfo,
     SandboxInfo,
+    Scope,
+    TokenCreated,
 )
 
 T = TypeVar("T")
@@ -230,15 +232,15 @@ class Ports:
     def __init__(self, sandbox: AsyncSandbox) -> None:
         self._ports = sandbox.ports
 
-    def expose(self, port: int, *, public: bool = False) -> PortInfo:
-        """Publish ``port`` at ``url``; private (its ``token`` needed) unless ``public``."""
-        return call(self._ports.expose(port, public=public))
+    def expose(self, port: int, *, public: bool = False, ttl_s: int | None = None) -> PortInfo:
+        """Publish ``port`` at ``url``; private (a token with the ``preview`` scope needed) unless ``public``."""
+        return call(self._ports.expose(port, public=public, ttl_s=ttl_s))
 
     def list(self) -> list[PortInfo]:
         return call(self._ports.list())
 
     def close(self, port: int) -> PortInfo:
-        """Unpublish ``port``: its preview answers 404 from now on."""
+        """Unpublish ``port``: its preview answers 404 from now on, and its token is revoked."""
         return call(self._ports.close(port))
 
 
@@ -308,10 +310,12 @@ class Sandbox:
         *,
         state: str | None = None,
         labels: dict[str, str] | None = None,
+        tenant_id: str | None = None,
         url: str | None = None,
         api_key: str | None = None,
     ) -> list[SandboxInfo]:
-        return call(AsyncSandbox.list(state=state, labels=labels, url=url, api_key=api_key))
+        """The sandboxes this key sees (its tenant's; the admin's: every tenant's, or ``tenant_id``'s)."""
+        return call(AsyncSandbox.list(state=state, labels=labels, tenant_id=tenant_id, url=url, api_key=api_key))
 
     def refresh(self) -> SandboxInfo:
         return call(self._core.refresh())
@@ -325,6 +329,17 @@ class Sandbox:
 
     def kill(self) -> SandboxInfo:
         return call(self._core.kill())
+
+    def create_token(
+        self, scopes: Iterable[Scope], *, ttl_s: int = 3600, session_id: str | None = None
+    ) -> TokenCreated:
+        """A token for this sandbox alone (or one agent session in it), with ``scopes``, for ``ttl_s`` seconds.
+
+        >>> viewer = sandbox.create_token(["read"], ttl_s=600)
+        >>> Sandbox.connect(sandbox.id, api_key=viewer.token).info.state
+        'running'
+        """
+        return call(self._core.create_token(scopes, ttl_s=ttl_s, session_id=session_id))
 
     def checkpoint(self, name: str | None = None) -> Checkpoint:
         """Snapshot the sandbox's files; ``Sandbox.create(from_checkpoint=c.id)`` forks it."""

@@ -92,7 +92,7 @@ class DiskQuotaExceeded(PayloadTooLarge):
 
 
 class Unauthorized(CoveServiceError):
-    """A request without the credentials it needs (a private preview without its token)."""
+    """A request without a credential this server takes (missing, unknown, expired or revoked)."""
 
     code = "unauthorized"
 
@@ -103,6 +103,18 @@ class QuotaExceeded(CoveServiceError):
 
 class RateLimited(CoveServiceError):
     code = "rate_limited"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 60) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after  # seconds, for the Retry-After header
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
 
 
 class PortNotFound(NotFound):

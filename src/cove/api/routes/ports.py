@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from cove.api.auth import PrincipalDep
 from cove.api.deps import ServicesDep
 from cove.services.ports import Exposure
 from cove.wire import PortExpose, PortInfo, PortList
@@ -17,22 +18,29 @@ def port_info(exposure: Exposure, request: Request, svc: ServicesDep) -> PortInf
         port=exposure.port,
         url=svc.ports.url(exposure, default_base=str(request.base_url)),
         token=exposure.token,
+        expires_at=exposure.expires_at,
         public=exposure.public,
     )
 
 
 @router.post("", response_model=PortInfo)
-async def expose_port(sandbox_id: str, body: PortExpose, request: Request, svc: ServicesDep) -> PortInfo:
-    """Publish a port of the sandbox at a preview URL; exposing it again changes only ``public``."""
-    return port_info(await svc.ports.expose(sandbox_id, body.port, body.public), request, svc)
+async def expose_port(
+    sandbox_id: str, body: PortExpose, request: Request, who: PrincipalDep, svc: ServicesDep
+) -> PortInfo:
+    """Publish a port of the sandbox at a preview URL, with a token (scope ``preview``) that opens it while it is
+    private; exposing it again changes ``public`` and gives the same token while it is live. An API key's act."""
+    exposure = await svc.ports.expose(who, sandbox_id, body.port, body.public, body.ttl_s)
+    return port_info(exposure, request, svc)
 
 
 @router.get("", response_model=PortList)
-async def list_ports(sandbox_id: str, request: Request, svc: ServicesDep) -> PortList:
-    return PortList(ports=[port_info(e, request, svc) for e in await svc.ports.list(sandbox_id)])
+async def list_ports(sandbox_id: str, request: Request, who: PrincipalDep, svc: ServicesDep) -> PortList:
+    """The sandbox's published ports, with their tokens (an API key's to see)."""
+    return PortList(ports=[port_info(e, request, svc) for e in await svc.ports.list(who, sandbox_id)])
 
 
 @router.delete("/{port}", response_model=PortInfo)
-async def close_port(sandbox_id: str, port: Port, request: Request, svc: ServicesDep) -> PortInfo:
-    """Unpublish a port: its preview answers 404 from now on, and requests still running on it end."""
-    return port_info(await svc.ports.close(sandbox_id, port), request, svc)
+async def close_port(sandbox_id: str, port: Port, request: Request, who: PrincipalDep, svc: ServicesDep) -> PortInfo:
+    """Unpublish a port: its preview answers 404 from now on, requests still running on it end, and its token is
+    revoked."""
+    return port_info(await svc.ports.close(who, sandbox_id, port), request, svc)
