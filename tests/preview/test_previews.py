@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -130,7 +131,8 @@ async def test_a_websocket_opens_with_the_token_in_its_query(preview: PortInfo) 
         assert await socket.recv() == "via query"
     with pytest.raises(InvalidStatus) as refused:
         await connect(ws_url(preview))
-    assert refused.value.response.status_code == 403
+    assert refused.value.response.status_code == 401
+    assert json.loads(refused.value.response.body)["error"]["code"] == "unauthorized"
 
 
 async def test_private_needs_its_token_then_the_cookie_does(preview: PortInfo) -> None:

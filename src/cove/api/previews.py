@@ -29,10 +29,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cove.api.auth import principal_of
 from cove.api.deps import services_of
-from cove.api.errors import error_response, status_for
+from cove.api.errors import service_error_response
+from cove.api.sockets import CLOSED_CREDENTIAL
 from cove.preview import http, urls, websocket
 from cove.preview.http import Headers
-from cove.services.errors import CoveServiceError
+from cove.services.errors import CoveServiceError, Unauthorized
 from cove.services.ports import Exposure, PortService
 from cove.services.principal import Principal
 from cove.services.tokens import is_token
@@ -47,6 +48,7 @@ _KEY = KEY_PREFIX.encode()
 _FORWARDING = (b"forwarded", b"x-forwarded-", b"x-real-ip", b"via", b"x-client-ip", b"true-client-ip")
 # What a path-based preview's app may not say for the origin it shares with the Cove API.
 _ORIGIN_WIDE = {b"service-worker-allowed", b"clear-site-data"}
+_DENIAL = "websocket.http.response"  # the ASGI extension that lets a WebSocket be refused with an HTTP answer
 
 
 class PreviewRouter:
@@ -111,7 +113,7 @@ async def _serve_http(scope: Scope, receive: Receive, send: Send, target: urls.T
         # Begun and cannot be completed: returning without its end makes the server close the client's connection.
         log.info("preview of port %d of %s: %s", target.port, target.sandbox_id, broken)
     except CoveServiceError as error:
-        await error_response(status_for(error), error.code, error.message)(scope, receive, send)
+        await service_error_response(error)(scope, receive, send)
 
 
 async def _serve_websocket(scope: Scope, receive: Receive, send: Send, target: urls.Target) -> None:
@@ -132,11 +134,15 @@ async def _serve_websocket(scope: Scope, receive: Receive, send: Send, target: u
             await websocket.relay(app, receive, send)
     except (websocket.Refused, CoveServiceError) as error:
         if not accepted:
-            # Refused before the handshake (403), as Cove's other WebSockets are; the reason is in the log.
             log.info("preview WebSocket of port %d of %s refused: %s", target.port, target.sandbox_id, error)
-            await send({"type": "websocket.close", "code": 1008})
+            if isinstance(error, CoveServiceError) and _DENIAL in scope.get("extensions", {}):
+                # Cove's refusal as its HTTP answer (401, 403, 404, 429…), as Cove's other WebSockets give it.
+                await service_error_response(error)(scope, receive, send)
+            else:  # the app refused its handshake: 403
+                await send({"type": "websocket.close", "code": 1008})
         elif isinstance(error, CoveServiceError):
-            await send({"type": "websocket.close", "code": 1011, "reason": websocket.close_reason(error.message)})
+            code = CLOSED_CREDENTIAL if isinstance(error, Unauthorized) else 1011
+            await send({"type": "websocket.close", "code": code, "reason": websocket.close_reason(error.message)})
 
 
 async def _opener(scope: Scope, ports: PortService, exposure: Exposure, from_query: str | None) -> Principal | None:
