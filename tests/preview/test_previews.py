@@ -233,6 +233,21 @@ def test_the_sync_sdk(connection: dict[str, str]) -> None:
         assert sandbox.ports.list() == []
 
 
+def test_expose_and_close_are_in_the_audit_trail(server: CoveServer, connection: dict[str, str]) -> None:
+    with Sandbox.create(**connection) as sandbox:
+        sandbox.ports.expose(5000)
+        sandbox.ports.expose(5000, public=True)
+        sandbox.ports.close(5000)
+        with server.http() as admin:
+            trail = admin.get("/v1/audit", params={"limit": 10}).json()["entries"]
+    ours = [(e["action"], e["target"], e["status"]) for e in reversed(trail) if sandbox.id in e["target"]]
+    assert ours[-3:] == [
+        ("ports.expose_port", f"{sandbox.id}/5000", 201),
+        ("ports.expose_port", f"{sandbox.id}/5000", 201),
+        ("ports.close_port", f"{sandbox.id}/5000", 200),
+    ]
+
+
 async def test_exposing_is_bounded_and_checked(server: CoveServer, app_sandbox: AsyncSandbox) -> None:
     with server.http() as client:
         for port in (0, 65536, -1, "http"):
@@ -241,7 +256,7 @@ async def test_exposing_is_bounded_and_checked(server: CoveServer, app_sandbox: 
         missing = client.post("/v1/sandboxes/sbx_0000000000000000/ports", json={"port": 80})
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "sandbox_not_found"
         for port in range(1000, 1064):
-            assert client.post(f"/v1/sandboxes/{app_sandbox.id}/ports", json={"port": port}).status_code == 200
+            assert client.post(f"/v1/sandboxes/{app_sandbox.id}/ports", json={"port": port}).status_code == 201
         over = client.post(f"/v1/sandboxes/{app_sandbox.id}/ports", json={"port": 2000})
         assert over.status_code == 429 and over.json()["error"]["code"] == "quota_exceeded"
 

@@ -126,8 +126,9 @@ class Exposure:
         return True
 
     def end(self, deadline: asyncio.Timeout) -> None:
-        """End the request running under ``deadline`` now."""
-        if deadline in self.connections:
+        """End the request running under ``deadline`` now, unless it is ending already (its port was closed and
+        its token revoked one after the other): a deadline is set once."""
+        if deadline in self.connections and deadline.when() is None:
             deadline.reschedule(asyncio.get_running_loop().time())
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ def port_info(exposure: Exposure, request: Request, svc: ServicesDep) -> PortInf
     )
 
 
-@router.post("", response_model=PortInfo)
+@router.post("", status_code=201, response_model=PortInfo)
 async def expose_port(
     sandbox_id: str, body: PortExpose, request: Request, who: PrincipalDep, svc: ServicesDep
 ) -> PortInfo:
