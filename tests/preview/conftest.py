@@ -25,6 +25,11 @@ async def start_echo_app(sandbox: AsyncSandbox, port: int = APP_PORT) -> None:
     )
 
 
+def ws_url(preview: PortInfo, path: str = "ws") -> str:
+    """The preview's URL as a WebSocket's, with ``path`` below it."""
+    return preview.url.replace("http://", "ws://", 1) + path
+
+
 async def until_listening(preview: PortInfo, within: float = 30) -> None:
     """Until the app behind ``preview`` answers (a preview answers 502 while nothing listens)."""
     deadline = time.monotonic() + within

@@ -17,14 +17,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cove import AsyncSandbox, PortInfo, PortNotFound, Sandbox
 from tests.conftest import CoveServer, peak_rss
-from tests.preview.conftest import APP_PORT, TOKEN_HEADER, start_echo_app, until_listening
+from tests.preview.conftest import APP_PORT, TOKEN_HEADER, start_echo_app, until_listening, ws_url
 from tests.preview.echo_app import PATTERN
 
 HUNDRED_MB = 100 * 1024 * 1024
-
-
-def ws_url(preview: PortInfo, path: str = "ws") -> str:
-    return preview.url.replace("http://", "ws://", 1) + path
 
 
 async def test_get_and_post_reach_the_app_below_the_prefix(preview: PortInfo) -> None:

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cove import AsyncSandbox, PortInfo
 from tests.conftest import CoveServer, Tenant, new_tenant
-from tests.preview.conftest import APP_PORT, TOKEN_HEADER, start_echo_app, until_listening
+from tests.preview.conftest import APP_PORT, TOKEN_HEADER, start_echo_app, until_listening, ws_url
 from tests.security.api_surface import operations, websocket_paths
 
 
@@ -32,10 +32,6 @@ def ways(token: str) -> list[dict[str, Any]]:
 def token_id(token: str) -> str:
     """A scoped token's id: ``cove_tok_<hex>.<expiry>.<signature>`` names ``tok_<hex>``."""
     return token.removeprefix("cove_").split(".")[0]
-
-
-def ws_url(preview: PortInfo, path: str = "ws") -> str:
-    return preview.url.replace("http://", "ws://", 1) + path
 
 
 @pytest.fixture

@@ -280,7 +280,8 @@ class PortService:
         sandbox_id = exposure.sandbox_id
         if self._connections[sandbox_id] >= MAX_CONNECTIONS_PER_SANDBOX:
             raise RateLimited(
-                f"sandbox {sandbox_id} has {MAX_CONNECTIONS_PER_SANDBOX} preview connections open; try again later"
+                f"sandbox {sandbox_id} has {MAX_CONNECTIONS_PER_SANDBOX} preview connections open; try again later",
+                retry_after=1,  # a request's connection is soon given back
             )
         self._connections[sandbox_id] += 1
         deadline = asyncio.timeout(None)
