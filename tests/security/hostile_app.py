@@ -1,5 +1,6 @@
 """A hostile app for the preview's security tests, run in a sandbox with the system's python3: what it answers
-depends on the request's path. Each connection it sees end is logged to ``/tmp/ended.log`` with its path.
+depends on the request's path. Each request's path is logged to ``/tmp/started.log`` once its head is read, and
+again to ``/tmp/ended.log`` when its connection ends.
 
 - ``/never``: a status line, then nothing, ever (a head that never completes);
 - ``/huge-head``: a head of 10 MB (one header);
@@ -14,7 +15,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-LOG = "/tmp/ended.log"
+STARTED = "/tmp/started.log"
+ENDED = "/tmp/ended.log"
+
+
+def log(name: str, path: str) -> None:
+    with open(name, "a") as lines:
+        lines.write(path + "\n")
 
 
 async def slowly(writer: asyncio.StreamWriter, data: bytes, pause: float) -> None:
@@ -29,6 +36,7 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     try:
         head = await reader.readuntil(b"\r\n\r\n")
         path = head.split(b" ")[1].decode()
+        log(STARTED, path)
         if path == "/never":
             writer.write(b"HTTP/1.1 200 OK\r\nX-Waiting: ")
         elif path == "/huge-head":
@@ -46,8 +54,7 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
-        with open(LOG, "a") as log:
-            log.write(path + "\n")
+        log(ENDED, path)
         writer.close()
 
 

@@ -35,11 +35,15 @@ async def hostile(attacker: AsyncSandbox) -> AsyncIterator[PortInfo]:
     yield preview
 
 
-async def ended(sandbox: AsyncSandbox, path: str, within: float = 10) -> None:
-    """Until the hostile app has seen a connection for ``path`` end (the server closed it)."""
+async def logged(sandbox: AsyncSandbox, what: str, path: str, within: float = 10) -> None:
+    """Until the hostile app has logged ``path`` as ``what`` (``started``: its head read; ``ended``: its
+    connection closed, by the server). The app's log files are all a test can watch of it."""
     deadline = time.monotonic() + within
-    while path not in (await sandbox.files.read_text("/tmp/ended.log")).split():
-        assert time.monotonic() < deadline, f"the app's connection for {path} was never closed"
+    while (
+        not await sandbox.files.exists(f"/tmp/{what}.log")
+        or path not in (await sandbox.files.read_text(f"/tmp/{what}.log")).split()
+    ):
+        assert time.monotonic() < deadline, f"the app never logged {path} as {what}"
         await asyncio.sleep(0.1)
 
 
@@ -52,12 +56,12 @@ async def test_a_head_that_never_ends_costs_only_its_own_request(
 ) -> None:
     async with httpx.AsyncClient(timeout=3) as client:
         waiting = asyncio.create_task(client.get(hostile.url + "never"))
-        await asyncio.sleep(0.5)
+        await logged(attacker, "started", "/never")  # the app holds it: its head will never end
         assert await answers(server)
         assert (await attacker.exec.run("echo still")).stdout == "still\n"
         with pytest.raises(httpx.ReadTimeout):
             await waiting
-    await ended(attacker, "/never")  # the client gave up: the server cut the app's connection
+    await logged(attacker, "ended", "/never")  # the client gave up: the server cut the app's connection
 
 
 @pytest.mark.parametrize(
@@ -89,7 +93,7 @@ async def test_a_trickled_head_and_body_tie_up_only_their_own_requests(
                     break
         trickled = await head
     assert (trickled.status_code, trickled.text) == (200, "ok")
-    await ended(attacker, "/trickle-body")
+    await logged(attacker, "ended", "/trickle-body")
 
 
 async def test_many_concurrent_previews_are_bounded(
