@@ -60,9 +60,10 @@ async def authenticate(connection: HTTPConnection) -> Principal:
     return who
 
 
-async def principal_of(connection: HTTPConnection, secret: str | None) -> Principal:
+async def principal_of(connection: HTTPConnection, secret: str | None, *, counted: bool = True) -> Principal:
     """The principal of ``secret``, a credential ``connection`` brought (wherever it found it: a preview takes
-    its token from places of its own); failures are counted and limited per client address."""
+    its token from places of its own); failures are limited per client address, and counted unless not
+    ``counted`` (a credential the server itself left with the client, which goes stale by itself)."""
     limiter: FailedAuth = connection.app.state.failed_auth
     address = connection.client.host if connection.client else None
     wait = limiter.retry_after(address)
@@ -77,7 +78,8 @@ async def principal_of(connection: HTTPConnection, secret: str | None) -> Princi
     svc = services_of(connection.app)
     who = await svc.tokens.principal(secret) if is_token(secret) else svc.keys.principal(secret)
     if who is None:
-        limiter.failed(address)
+        if counted:
+            limiter.failed(address)
         raise Unauthorized("invalid API key or token (unknown, expired or revoked)")
     return who
 

@@ -148,11 +148,15 @@ async def _serve_websocket(scope: Scope, receive: Receive, send: Send, target: u
 async def _opener(scope: Scope, ports: PortService, exposure: Exposure, from_query: str | None) -> Principal | None:
     """Who opens ``exposure``: nobody need for a public preview; for a private one, the first Cove token the
     request carries (``?token=``, the header, ``Authorization``, the cookie), which must have the ``preview``
-    scope for its sandbox. A failed token counts against the client's address as on the API."""
+    scope for its sandbox. A failed token counts against the client's address as on the API, but for the
+    cookie: Cove set it, and a page polling with one whose token expired must not lock its address out."""
     if exposure.public:
         return None
     secret = next((token for token in _tokens(scope, from_query) if token is not None and is_token(token)), None)
-    who = await principal_of(HTTPConnection(scope), secret) if secret is not None else None
+    if secret is None:
+        who = None
+    else:
+        who = await principal_of(HTTPConnection(scope), secret, counted=secret != _cookie(scope))
     ports.admit(who, exposure)
     return who
 
