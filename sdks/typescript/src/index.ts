@@ -50,6 +50,7 @@ export {
   PayloadTooLarge,
   PermissionDenied,
   PermissionNotFound,
+  PortNotFound,
   ProcessNotFound,
   QuotaExceeded,
   RateLimited,
@@ -71,6 +72,8 @@ export { Files } from "./files.js";
 export { Network } from "./network.js";
 export type { NetworkRules } from "./network.js";
 export type { FileData, ProgressCallback } from "./files.js";
+export { Ports } from "./ports.js";
+export type { ExposeOptions } from "./ports.js";
 export { Sandbox } from "./sandbox.js";
 export type { TokenOptions } from "./tokens.js";
 export type { SandboxCreateOptions, SandboxListOptions } from "./sandbox.js";
@@ -90,6 +93,7 @@ export type {
   NetworkMode,
   NetworkPolicy,
   PermissionMode,
+  PortInfo,
   ProcessInfo,
   SandboxInfo,
   SandboxState,

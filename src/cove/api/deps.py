@@ -13,6 +13,7 @@ from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
 from cove.services.keys import KeyService
+from cove.services.ports import PortService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
 from cove.services.streams import OpenStreams
@@ -33,6 +34,7 @@ class Services:
     sessions: SessionService
     model: ModelGateway
     checkpoints: CheckpointService
+    ports: PortService
 
 
 def services_of(app: FastAPI) -> Services:

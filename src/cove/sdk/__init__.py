@@ -30,6 +30,7 @@ from cove.sdk._errors import (
     PayloadTooLarge,
     PermissionDenied,
     PermissionNotFound,
+    PortNotFound,
     ProcessNotFound,
     QuotaExceeded,
     RateLimited,
@@ -45,6 +46,7 @@ from cove.sdk._errors import (
 )
 from cove.sdk._format import EventPrinter, format_event
 from cove.sdk._network import AsyncNetwork
+from cove.sdk._ports import AsyncPorts
 from cove.sdk._sandbox import (
     AsyncExec,
     AsyncFiles,
@@ -54,7 +56,7 @@ from cove.sdk._sandbox import (
     ProcessResult,
     ProgressCallback,
 )
-from cove.sdk._sync import Exec, Files, Network, Process, Sandbox
+from cove.sdk._sync import Exec, Files, Network, Ports, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
 from cove.sdk._sync_teams import (
     audit_trail,
@@ -79,6 +81,7 @@ from cove.wire import (
     NetworkPolicy,
     PermissionAnswer,
     PermissionResolved,
+    PortInfo,
     ProcessInfo,
     Quotas,
     SandboxInfo,
@@ -104,6 +107,7 @@ __all__ = [
     "AsyncExec",
     "AsyncFiles",
     "AsyncNetwork",
+    "AsyncPorts",
     "AsyncSandbox",
     "AuditEntry",
     "AuthError",
@@ -142,6 +146,9 @@ __all__ = [
     "PermissionNotFound",
     "PermissionRequest",
     "PermissionResolved",
+    "PortInfo",
+    "PortNotFound",
+    "Ports",
     "Process",
     "ProcessHandle",
     "ProcessInfo",

@@ -76,6 +76,10 @@ class PermissionNotFound(NotFound):
     """The agent session never asked for a permission with that request id."""
 
 
+class PortNotFound(NotFound):
+    """The sandbox has not exposed that port (or it was closed)."""
+
+
 class Conflict(CoveError):
     """The request clashes with the current state (HTTP 409)."""
 
@@ -191,6 +195,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "session_not_found": SessionNotFound,
     "resume_not_found": ResumeNotFound,
     "permission_not_found": PermissionNotFound,
+    "port_not_found": PortNotFound,
     "key_not_found": NotFound,
     "token_not_found": NotFound,
     "conflict": Conflict,
@@ -228,6 +233,9 @@ BY_CODE: dict[str, type[CoveError]] = {
     "sandbox_unavailable": SandboxUnavailable,
     "agent_unavailable": AgentUnavailable,
     "checkpoint_unavailable": SandboxUnavailable,
+    "bad_gateway": ServerError,
+    "port_not_listening": ServerError,
+    "gateway_timeout": ServerError,
     "network_unavailable": ServerError,
     "command_timeout": CommandTimeout,
     "connection_lost": ConnectionLost,
