@@ -53,7 +53,7 @@ def test_every_view_passes_axe(browser: Browser, server: CoveServer, sandbox: st
         expect(page.get_by_role("link", name=sandbox)).to_be_visible()
         page.get_by_role("button", name="New sandbox").click()
         found["sandboxes"] = violations(page)
-        for tab in ("processes", "files", "checkpoints", ""):
+        for tab in ("processes", "files", "checkpoints", "ports", ""):
             page.goto(f"{server.url}/ui/sandboxes/{sandbox}/{tab}")
             expect(page.get_by_role("tabpanel")).to_be_visible()
             page.wait_for_load_state("networkidle")

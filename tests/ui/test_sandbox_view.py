@@ -104,5 +104,5 @@ def test_the_tabs_work_from_the_keyboard(page: Page, server: CoveServer, sandbox
     expect(page.get_by_role("tab", name="Processes")).to_be_focused()
     expect(page.get_by_role("tab", name="Processes")).to_have_attribute("aria-selected", "true")
     page.keyboard.press("End")
-    expect(page.get_by_role("tab", name="Checkpoints")).to_be_focused()
-    assert page.url.endswith("/checkpoints")
+    expect(page.get_by_role("tab", name="Ports")).to_be_focused()
+    assert page.url.endswith("/ports")

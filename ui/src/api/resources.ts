@@ -133,3 +133,30 @@ export async function restoreCheckpoint(api: Api, sandboxId: string, checkpointI
 export async function deleteCheckpoint(api: Api, checkpointId: string): Promise<void> {
   await api.request("DELETE", `/v1/checkpoints/${id(checkpointId)}`);
 }
+
+// ---- published ports ----
+
+/** A published port (`PortInfo`): its preview URL, and the token that opens it while it is private. */
+export interface PublishedPort {
+  port: number;
+  url: string;
+  token: string;
+  public: boolean;
+}
+
+/** The preview's address for a browser: a private one carries its token once (then a cookie keeps it open). */
+export function previewLink(port: PublishedPort): string {
+  return port.public ? port.url : `${port.url}?token=${encodeURIComponent(port.token)}`;
+}
+
+export async function listPorts(api: Api, sandboxId: string, signal?: AbortSignal): Promise<PublishedPort[]> {
+  return (await api.request<{ ports: PublishedPort[] }>("GET", `${sandboxPath(sandboxId)}/ports`, { signal })).ports;
+}
+
+export async function publishPort(api: Api, sandboxId: string, port: number, isPublic: boolean): Promise<PublishedPort> {
+  return api.post<PublishedPort>(`${sandboxPath(sandboxId)}/ports`, { port, public: isPublic });
+}
+
+export async function closePort(api: Api, sandboxId: string, port: number): Promise<void> {
+  await api.request("DELETE", `${sandboxPath(sandboxId)}/ports/${port}`);
+}

@@ -13,6 +13,7 @@ import { usePoll } from "../lib/poll.js";
 import { href, type SandboxTab } from "../lib/router.js";
 import { CheckpointsTab } from "./sandbox/CheckpointsTab.js";
 import { FilesTab } from "./sandbox/FilesTab.js";
+import { PortsTab } from "./sandbox/PortsTab.js";
 import { ProcessesTab } from "./sandbox/ProcessesTab.js";
 import { SessionsTab } from "./sandbox/SessionsTab.js";
 import { Labels, limitsText } from "./SandboxesView.js";
@@ -29,6 +30,7 @@ const TAB_LABELS: [SandboxTab, string][] = [
   ["processes", "Processes"],
   ["files", "Files"],
   ["checkpoints", "Checkpoints"],
+  ["ports", "Ports"],
 ];
 
 export function SandboxView({ api, credentials, sandboxId, tab }: Props) {
@@ -36,13 +38,17 @@ export function SandboxView({ api, credentials, sandboxId, tab }: Props) {
   const kill = useAction();
   const info = sandbox.data;
   const running = info?.state === "running";
-  const tabs: Tab[] = TAB_LABELS.map(([id, label]) => ({ id, label, href: href({ view: "sandbox", sandboxId, tab: id }) }));
+  // Ports and their tokens are a key's to see.
+  const shown = TAB_LABELS.filter(([id]) => id !== "ports" || credentials.kind === "key");
+  const current = shown.some(([id]) => id === tab) ? tab : "sessions";
+  const tabs: Tab[] = shown.map(([id, label]) => ({ id, label, href: href({ view: "sandbox", sandboxId, tab: id }) }));
 
   const panels: Record<SandboxTab, () => VNode> = {
     sessions: () => <SessionsTab api={api} sandboxId={sandboxId} running={running && can(credentials, "prompt")} />,
     processes: () => <ProcessesTab api={api} credentials={credentials} sandboxId={sandboxId} />,
     files: () => <FilesTab api={api} credentials={credentials} sandboxId={sandboxId} />,
     checkpoints: () => <CheckpointsTab api={api} sandboxId={sandboxId} running={running} owner={credentials.kind === "key"} />,
+    ports: () => <PortsTab api={api} sandboxId={sandboxId} running={running} />,
   };
 
   return (
@@ -97,8 +103,8 @@ export function SandboxView({ api, credentials, sandboxId, tab }: Props) {
         </dl>
       ) : null}
       {can(credentials, "read") ? (
-        <Tabs label="Sandbox" tabs={tabs} selected={tab}>
-          {panels[tab]()}
+        <Tabs label="Sandbox" tabs={tabs} selected={current}>
+          {panels[current]()}
         </Tabs>
       ) : null}
     </section>

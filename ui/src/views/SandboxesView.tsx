@@ -1,6 +1,7 @@
 /**
- * The sandboxes view: every sandbox the key can see, kept live (state, age, labels, limits and use, network),
- * filtered by state, labels and id; create one (fresh, or forked from a checkpoint) and kill one.
+ * The sandboxes view: every sandbox the key can see, kept live (state, age, labels, limits and use, network,
+ * published ports), filtered by state, labels and id (and tenant, for the admin); create one (fresh, or forked
+ * from a checkpoint) and kill one.
  */
 
 import { useState } from "preact/hooks";
@@ -9,7 +10,15 @@ import type { SandboxInfo } from "@cove/sdk/types.js";
 
 import type { Api } from "../api/client.js";
 import type { Credentials } from "../api/credentials.js";
-import { createSandbox, killSandbox, listCheckpoints, listSandboxes, type SandboxSpec } from "../api/resources.js";
+import {
+  createSandbox,
+  killSandbox,
+  listCheckpoints,
+  listPorts,
+  listSandboxes,
+  type PublishedPort,
+  type SandboxSpec,
+} from "../api/resources.js";
 import { Choice } from "../components/Choice.js";
 import { Problem } from "../components/Problem.js";
 import { type Column, Table } from "../components/Table.js";
@@ -17,8 +26,10 @@ import { useAction } from "../lib/action.js";
 import { age, bytes } from "../lib/format.js";
 import { usePoll } from "../lib/poll.js";
 import { href, navigate } from "../lib/router.js";
+import { PreviewLink } from "./sandbox/PortsTab.js";
 
 const POLL_MS = 2000;
+const PORTS_POLL_MS = 5000;
 
 export function limitsText(sandbox: SandboxInfo): string {
   const { memoryMb, cpus, pids, diskMb } = sandbox.limits;
@@ -42,6 +53,34 @@ export function Labels({ labels }: { labels: Record<string, string> }) {
       {entries.map(([key, value]) => (
         <li key={key}>
           {key}={value}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** The published ports of the running sandboxes listed (the first 50), by sandbox: asked less often than the list,
+ * being one request a sandbox. */
+function usePorts(api: Api, sandboxes: SandboxInfo[] | undefined) {
+  const running = (sandboxes ?? []).filter((sandbox) => sandbox.state === "running").slice(0, 50);
+  const ids = running.map((sandbox) => sandbox.id);
+  return usePoll(
+    async (signal) => {
+      const lists = await Promise.all(ids.map((id) => listPorts(api, id, signal).catch(() => [])));
+      return new Map(ids.map((id, index) => [id, lists[index]!]));
+    },
+    PORTS_POLL_MS,
+    [api, ids.join(",")],
+  );
+}
+
+function Ports({ ports }: { ports: PublishedPort[] | undefined }) {
+  if (!ports?.length) return <span class="muted">—</span>;
+  return (
+    <ul class="labels">
+      {ports.map((port) => (
+        <li key={port.port}>
+          <PreviewLink port={port} text={`${port.port}${port.public ? "" : " (private)"}`} />
         </li>
       ))}
     </ul>
@@ -199,9 +238,11 @@ export function SandboxesView({ api, credentials }: { api: Api; credentials: Cre
     .filter((part) => part.includes("="));
   const filter = { state, labels, tenant: tenant.trim() };
   const polled = usePoll((signal) => listSandboxes(api, filter, signal), POLL_MS, [api, state, labels.join(","), filter.tenant]);
+  const ports = usePorts(api, polled.data);
   const shown = (polled.data ?? []).filter((sandbox) => sandbox.id.includes(search.trim()));
   const columns = [...COLUMNS];
   if (credentials.admin) columns.splice(1, 0, { label: "Tenant", cell: (sandbox) => <code>{sandbox.tenantId}</code> });
+  columns.push({ label: "Ports", cell: (sandbox) => <Ports ports={ports.data?.get(sandbox.id)} /> });
   columns.push({ label: "Actions", silent: true, cell: (sandbox) => <KillButton api={api} sandbox={sandbox} onKilled={polled.reload} /> });
 
   return (
