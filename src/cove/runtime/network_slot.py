@@ -9,6 +9,10 @@ as it runs; the kernel drops the lock with the process, however it ends. The slo
 a restarted server takes the same one back: its sandboxes outlived it, with their addresses. The lock file names
 the home that took the slot, and no other home takes it while that home still has sandboxes: a server that died
 leaves running sandboxes whose veths and rules another server's start-up would clear.
+
+Slots no server holds and whose home has no sandboxes left are ``abandoned``: a starting server removes their
+kernel state (a suite's short-lived servers leave one table each, and every table makes each nftables
+transaction of every server on the host slower).
 """
 
 from __future__ import annotations
@@ -55,12 +59,17 @@ def _hold(name: str, home: Path) -> int | None:
         return None
     owner = os.read(fd, 4096).decode(errors="replace")
     mine = str(home.resolve())
-    if owner and owner != mine and _has_sandboxes(Path(owner)):
+    if owner and owner != mine and not _abandoned(Path(owner)):
         os.close(fd)
         return None
     os.ftruncate(fd, 0)
     os.pwrite(fd, mine.encode(), 0)
     return fd
+
+
+def _abandoned(home: Path) -> bool:
+    """Whether a slot whose lock file names ``home`` (empty: none) serves no sandbox."""
+    return not home.parts or not _has_sandboxes(home)
 
 
 def _has_sandboxes(home: Path) -> bool:
@@ -73,6 +82,27 @@ def _has_sandboxes(home: Path) -> bool:
 def _slot(index: int, lock: int) -> NetworkSlot:
     subnet = list(SPACE.subnets(new_prefix=SLOT_PREFIX))[index]
     return NetworkSlot(str(subnet), f"cove_{index:02x}", f"cv{index:02x}", lock)
+
+
+def abandoned(mine: NetworkSlot) -> list[NetworkSlot]:
+    """The other slots that had a server and are free now, with no sandboxes left in their home: each is held
+    (its lock taken, its owner kept) until its ``release``."""
+    found = []
+    for index in range(SLOTS):
+        path = LOCK_DIR / f"slot-{index}.lock"
+        if f"cove_{index:02x}" == mine.table or not path.exists():
+            continue
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if _abandoned(Path(os.read(fd, 4096).decode(errors="replace"))):
+            found.append(_slot(index, fd))
+        else:
+            os.close(fd)
+    return found
 
 
 def claim(home: Path, configured: str | None = None) -> NetworkSlot:
