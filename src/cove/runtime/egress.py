@@ -60,22 +60,23 @@ class Egress:
         self.slot.release()
 
     async def _remove_abandoned(self) -> None:
-        """Remove the veths and table of every slot no server holds and no home's sandbox needs, in the
-        background (each takes an nftables transaction); a closing server stops after the slot at hand."""
-        slots = await asyncio.to_thread(network_slot.abandoned, self.slot)
-        try:
-            for slot in slots:
-                if self._closing:
-                    return
-                networks = Networks(slot.subnet, table=slot.table, prefix=slot.prefix)
-                try:
-                    await networks.teardown()
-                    await networks.close()
-                    log.info("removed the network of abandoned slot %s", slot.table)
-                except (NetworkError, OSError) as exc:
-                    log.warning("could not remove the abandoned network slot %s: %s", slot.table, exc)
-        finally:
-            for slot in slots:
+        """Remove the veths and table of every slot no server holds and no home's sandbox needs, one slot at a
+        time and in the background (each takes an nftables transaction); a closing server stops after the slot
+        at hand."""
+        for index in range(network_slot.SLOTS):
+            if self._closing:
+                return
+            slot = await asyncio.to_thread(network_slot.abandoned, index, self.slot)
+            if slot is None:
+                continue
+            networks = Networks(slot.subnet, table=slot.table, prefix=slot.prefix)
+            try:
+                await networks.teardown()
+                await networks.close()
+                log.info("removed the network of abandoned slot %s", slot.table)
+            except (NetworkError, OSError) as exc:
+                log.warning("could not remove the abandoned network slot %s: %s", slot.table, exc)
+            finally:
                 slot.release()
 
 

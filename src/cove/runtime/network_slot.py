@@ -21,6 +21,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ SLOT_PREFIX = 20
 SLOTS = 2 ** (SLOT_PREFIX - SPACE.prefixlen)
 LOCK_DIR = Path("/run/cove-networks")
 RECORD = "network.json"
+RETRIES, RETRY_S = 50, 0.1
 
 
 class SlotUnavailable(Exception):
@@ -84,25 +86,23 @@ def _slot(index: int, lock: int) -> NetworkSlot:
     return NetworkSlot(str(subnet), f"cove_{index:02x}", f"cv{index:02x}", lock)
 
 
-def abandoned(mine: NetworkSlot) -> list[NetworkSlot]:
-    """The other slots that had a server and are free now, with no sandboxes left in their home: each is held
-    (its lock taken, its owner kept) until its ``release``."""
-    found = []
-    for index in range(SLOTS):
-        path = LOCK_DIR / f"slot-{index}.lock"
-        if f"cove_{index:02x}" == mine.table or not path.exists():
-            continue
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        if _abandoned(Path(os.read(fd, 4096).decode(errors="replace"))):
-            found.append(_slot(index, fd))
-        else:
-            os.close(fd)
-    return found
+def abandoned(index: int, mine: NetworkSlot) -> NetworkSlot | None:
+    """Slot ``index``, held, if it had a server and is free now, with no sandbox left in its home (else None).
+    Its lock is held (its owner kept) until its ``release``: callers take one at a time, as briefly as they can,
+    since a server restarting takes its recorded slot back."""
+    path = LOCK_DIR / f"slot-{index}.lock"
+    if f"cove_{index:02x}" == mine.table or not path.exists():
+        return None
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    if _abandoned(Path(os.read(fd, 4096).decode(errors="replace"))):
+        return _slot(index, fd)
+    os.close(fd)
+    return None
 
 
 def claim(home: Path, configured: str | None = None) -> NetworkSlot:
@@ -120,6 +120,11 @@ def claim(home: Path, configured: str | None = None) -> NetworkSlot:
         recorded = None
     if recorded is not None:
         lock = _hold(f"slot-{recorded}", home)
+        for _ in range(RETRIES):
+            if lock is not None:
+                break
+            time.sleep(RETRY_S)  # another server's clean-up may hold it for a moment (see ``abandoned``)
+            lock = _hold(f"slot-{recorded}", home)
         if lock is None:
             raise SlotUnavailable(f"network slot {recorded} of {home} is held by another server or home")
         return _slot(recorded, lock)
