@@ -110,12 +110,20 @@ async def test_rules_and_modes_that_cannot_be_are_refused(cove: CoveServer, serv
 
 
 async def test_host_mode_when_allowed_shares_the_hosts_network(
-    connect: dict[str, str], host_services: HostServices
+    cove: CoveServer, connect: dict[str, str], host_services: HostServices
 ) -> None:
-    async with await AsyncSandbox.create(network="host", **connect) as sandbox:
-        assert sandbox.info.network.mode == "host"
-        [answer] = await reach(sandbox, ("127.0.0.1", host_services.loopback_port, "tcp"))
-        assert answer == "host-loopback"  # what docs/networking.md warns of
+    """The first such sandbox starts cold and the pool of host-network sandboxes fills behind it: the next is a
+    claim, on the host's network as well."""
+    async with await AsyncSandbox.create(network="host", **connect) as first:
+        with cove.http() as client:
+            ready = client.get("/v1/pool", params={"wait": 30, "network": "host"}).json()["ready"]
+        assert ready and first.id not in ready
+        async with await AsyncSandbox.create(network="host", **connect) as sandbox:
+            assert sandbox.id in ready, "a host-network create is a claim once its pool has filled"
+            for each in (first, sandbox):
+                assert each.info.network.mode == "host"
+                [answer] = await reach(each, ("127.0.0.1", host_services.loopback_port, "tcp"))
+                assert answer == "host-loopback"  # what docs/networking.md warns of
 
 
 async def test_a_restart_keeps_a_live_sandboxs_network(tmp_path: Path, testnet: TestNet) -> None:

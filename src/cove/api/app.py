@@ -166,7 +166,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             # Pooled sandboxes belong to this server's life (a SIGKILLed server's are killed at the next start).
-            await sandbox_service.pool.drain()
+            await sandbox_service.drain_pools()
             await session_service.shutdown()
             await gateway.stop()
             await sandbox_service.close()

@@ -7,6 +7,7 @@ A host where it cannot be had (no libnftables, no permission, every slot taken) 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ class Egress:
     slot: NetworkSlot
     networks: Networks
     dns: DnsForwarder | None = None
+    _sweep: asyncio.Task[None] | None = None
+    _closing: bool = False
 
     @property
     def resolv_conf(self) -> str:
@@ -40,14 +43,41 @@ class Egress:
             await self.close()
             return False
         log.info("egress network: subnet %s, nftables table %s", self.slot.subnet, self.networks.table)
+        self._sweep = asyncio.create_task(self._remove_abandoned())
         return True
 
     async def close(self) -> None:
-        """Stop serving; the kernel state stays with the sandboxes, which outlive the server."""
+        """Stop serving. The kernel state stays with the sandboxes still running, which outlive the server; with
+        none left, it goes (a restart puts it back)."""
+        self._closing = True
+        if self._sweep is not None:
+            await self._sweep
         if self.dns is not None:
             await self.dns.close()
+        if not self.networks.attached():
+            await self.networks.teardown()
         await self.networks.close()
         self.slot.release()
+
+    async def _remove_abandoned(self) -> None:
+        """Remove the veths and table of every slot no server holds and no home's sandbox needs, one slot at a
+        time and in the background (each takes an nftables transaction); a closing server stops after the slot
+        at hand."""
+        for index in range(network_slot.SLOTS):
+            if self._closing:
+                return
+            slot = await asyncio.to_thread(network_slot.abandoned, index, self.slot)
+            if slot is None:
+                continue
+            networks = Networks(slot.subnet, table=slot.table, prefix=slot.prefix)
+            try:
+                await networks.teardown()
+                await networks.close()
+                log.info("removed the network of abandoned slot %s", slot.table)
+            except (NetworkError, OSError) as exc:
+                log.warning("could not remove the abandoned network slot %s: %s", slot.table, exc)
+            finally:
+                slot.release()
 
 
 def open_egress(home: Path, subnet: str | None) -> Egress | None:

@@ -214,6 +214,10 @@ class Networks:
         self._nft.run(self._sandbox_batch(attachment, keep_pins=True))
         self._remember(attachment)
 
+    def attached(self) -> list[str]:
+        """The sandboxes that have their network here."""
+        return list(self._attached)
+
     async def close(self) -> None:
         """Let go of the kernel handles; the sandboxes' networks stay (they outlive the server)."""
         async with self._lock:

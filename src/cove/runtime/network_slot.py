@@ -9,6 +9,10 @@ as it runs; the kernel drops the lock with the process, however it ends. The slo
 a restarted server takes the same one back: its sandboxes outlived it, with their addresses. The lock file names
 the home that took the slot, and no other home takes it while that home still has sandboxes: a server that died
 leaves running sandboxes whose veths and rules another server's start-up would clear.
+
+Slots no server holds and whose home has no sandboxes left are ``abandoned``: a starting server removes their
+kernel state (a suite's short-lived servers leave one table each, and every table makes each nftables
+transaction of every server on the host slower).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ SLOT_PREFIX = 20
 SLOTS = 2 ** (SLOT_PREFIX - SPACE.prefixlen)
 LOCK_DIR = Path("/run/cove-networks")
 RECORD = "network.json"
+RETRIES, RETRY_S = 50, 0.1
 
 
 class SlotUnavailable(Exception):
@@ -55,12 +61,17 @@ def _hold(name: str, home: Path) -> int | None:
         return None
     owner = os.read(fd, 4096).decode(errors="replace")
     mine = str(home.resolve())
-    if owner and owner != mine and _has_sandboxes(Path(owner)):
+    if owner and owner != mine and not _abandoned(Path(owner)):
         os.close(fd)
         return None
     os.ftruncate(fd, 0)
     os.pwrite(fd, mine.encode(), 0)
     return fd
+
+
+def _abandoned(home: Path) -> bool:
+    """Whether a slot whose lock file names ``home`` (empty: none) serves no sandbox."""
+    return not home.parts or not _has_sandboxes(home)
 
 
 def _has_sandboxes(home: Path) -> bool:
@@ -73,6 +84,25 @@ def _has_sandboxes(home: Path) -> bool:
 def _slot(index: int, lock: int) -> NetworkSlot:
     subnet = list(SPACE.subnets(new_prefix=SLOT_PREFIX))[index]
     return NetworkSlot(str(subnet), f"cove_{index:02x}", f"cv{index:02x}", lock)
+
+
+def abandoned(index: int, mine: NetworkSlot) -> NetworkSlot | None:
+    """Slot ``index``, held, if it had a server and is free now, with no sandbox left in its home (else None).
+    Its lock is held (its owner kept) until its ``release``: callers take one at a time, as briefly as they can,
+    since a server restarting takes its recorded slot back."""
+    path = LOCK_DIR / f"slot-{index}.lock"
+    if f"cove_{index:02x}" == mine.table or not path.exists():
+        return None
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    if _abandoned(Path(os.read(fd, 4096).decode(errors="replace"))):
+        return _slot(index, fd)
+    os.close(fd)
+    return None
 
 
 def claim(home: Path, configured: str | None = None) -> NetworkSlot:
@@ -90,6 +120,11 @@ def claim(home: Path, configured: str | None = None) -> NetworkSlot:
         recorded = None
     if recorded is not None:
         lock = _hold(f"slot-{recorded}", home)
+        for _ in range(RETRIES):
+            if lock is not None:
+                break
+            time.sleep(RETRY_S)  # another server's clean-up may hold it for a moment (see ``abandoned``)
+            lock = _hold(f"slot-{recorded}", home)
         if lock is None:
             raise SlotUnavailable(f"network slot {recorded} of {home} is held by another server or home")
         return _slot(recorded, lock)

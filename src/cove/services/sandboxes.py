@@ -114,6 +114,10 @@ class SandboxService:
         # What the disk-quota watchdog last measured of each sandbox's own files (sandboxes with a quota only).
         self.disk_used: dict[str, int] = {}
         self.pool = WarmPool(settings.pool_size, self._spawn_pooled, self._discard_pooled)
+        # Sandboxes on the host's network are started apart (bwrap shares the namespace or makes one, once): their
+        # pool fills after the first such create, on a server that allows them at all.
+        host_pool_size = settings.pool_size if settings.allow_host_network else 0
+        self.host_pool = WarmPool(host_pool_size, self._spawn_pooled_host, self._discard_pooled)
         self._quota_locks = QuotaLocks()
         # Pooled sandboxes hold the read end: when this process dies, however, the write end closes and the
         # unclaimed ones end themselves (see BwrapDriver.spawn).
@@ -146,10 +150,12 @@ class SandboxService:
                 "the server with --default-network none"
             )
 
-    def _poolable(self, spec: SandboxSpec) -> bool:
-        """Whether a pooled sandbox can become this one: what is fixed when bwrap starts must match (pooled
-        sandboxes have a network namespace of their own, and an egress one gets its network at the claim)."""
-        return spec.network_mode != "host" and spec.limits.shm_mb == self._settings.default_limits.shm_mb
+    def _pool_for(self, spec: SandboxSpec) -> WarmPool | None:
+        """The pool whose sandboxes can become this one, if any: what is fixed when bwrap starts must match (a
+        network namespace of its own — an egress one gets its network at the claim — or the host's; /dev/shm)."""
+        if spec.limits.shm_mb != self._settings.default_limits.shm_mb:
+            return None
+        return self.host_pool if spec.network_mode == "host" else self.pool
 
     async def create(self, who: Principal, request: CreateRequest) -> SandboxRecord:
         """A sandbox of ``who``'s tenant for ``request``, with the server's default for every limit it leaves out
@@ -161,8 +167,9 @@ class SandboxService:
         async with self._quota_locks.hold(who):
             if who.quotas is not None:
                 await self._admit(who.tenant_id, who.quotas, request.spec)
+            pool = self._pool_for(request.spec)
             try:
-                if self._poolable(request.spec) and (pooled := self.pool.take()) is not None:
+                if pool is not None and (pooled := pool.take()) is not None:
                     try:
                         return await self._claim(pooled, request, who.tenant_id)
                     except (GuestUnavailable, GuestError, OSError, NetworkError) as exc:
@@ -172,7 +179,7 @@ class SandboxService:
             finally:
                 # Not at once: a spawn takes a core for ~60 ms, and what comes right after a create (its first
                 # exec, its files) is what the user waits for.
-                self.pool.refill(delay=POOL_REFILL_DELAY)
+                (pool or self.pool).refill(delay=POOL_REFILL_DELAY)
 
     async def _admit(self, tenant_id: str, quotas: Quotas, spec: SandboxSpec) -> None:
         used = await self.usage(tenant_id)
@@ -231,10 +238,16 @@ class SandboxService:
 
     # -- the warm pool (services.pool) -------------------------------------------------------------------
 
-    def warm_pool(self, who: Principal) -> WarmPool:
-        """The warm pool, to look at or drain: the admin's alone (it serves every tenant)."""
+    def warm_pool(self, who: Principal, host: bool = False) -> WarmPool:
+        """The warm pool (of sandboxes on the host's network with ``host``), to look at or drain: the admin's
+        alone (it serves every tenant)."""
         who.require(Access.ADMIN, doing="look at or drain the warm pool")
-        return self.pool
+        return self.host_pool if host else self.pool
+
+    async def drain_pools(self) -> None:
+        """Discard every pooled sandbox, for good (shutdown)."""
+        await self.pool.drain()
+        await self.host_pool.drain()
 
     def start_pool(self) -> None:
         """Fill the warm pool in the background; called once the server has recovered its sandboxes."""
@@ -243,6 +256,10 @@ class SandboxService:
     async def _spawn_pooled(self) -> SandboxRecord:
         # No network yet: a claim gives an "egress" one (a pooled sandbox's namespace is its own and empty).
         spec = self._with_defaults(SandboxSpec(network=NetworkPolicy("none")))
+        return await self._start(CreateRequest(spec=spec), pooled=True)
+
+    async def _spawn_pooled_host(self) -> SandboxRecord:
+        spec = self._with_defaults(SandboxSpec(network=NetworkPolicy("host")))
         return await self._start(CreateRequest(spec=spec), pooled=True)
 
     async def _discard_pooled(self, record: SandboxRecord) -> None:

@@ -6,7 +6,7 @@ pool before maintenance, and the test harness drains it so no pooled sandbox out
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -28,9 +28,13 @@ async def get_pool(
     who: PrincipalDep,
     svc: ServicesDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="Seconds to wait for the pool to be full")] = 0,
+    network: Annotated[
+        Literal["egress", "none", "host"], Query(description="The pool serving this network mode")
+    ] = "egress",
 ) -> PoolInfo:
-    """The admin's: the pool serves every tenant."""
-    pool = svc.sandboxes.warm_pool(who)
+    """The admin's: the pool serves every tenant. Sandboxes on the host's network have a pool of their own, which
+    fills after the first of them is created."""
+    pool = svc.sandboxes.warm_pool(who, host=network == "host")
     if wait:
         await pool.wait_full(wait)
     return _info(pool)
@@ -38,7 +42,9 @@ async def get_pool(
 
 @router.delete("", response_model=PoolInfo)
 async def drain_pool(who: PrincipalDep, svc: ServicesDep) -> PoolInfo:
-    """Kill every pooled sandbox and stop refilling until the server restarts; creates start cold."""
+    """Kill every pooled sandbox (of every network mode) and stop refilling until the server restarts; creates
+    start cold."""
+    await svc.sandboxes.warm_pool(who, host=True).drain()
     pool = svc.sandboxes.warm_pool(who)
     await pool.drain()
     return _info(pool)
