@@ -17,7 +17,7 @@ from cove import __name__ as package_name
 from cove.api import auth, errors
 from cove.api.deps import Services
 from cove.api.request_limits import BodyLimit
-from cove.api.routes import agents, checkpoints, execs, files, model, pool, sandboxes
+from cove.api.routes import agents, checkpoints, execs, files, model, pool, ptys, sandboxes
 from cove.config import ServerSettings
 from cove.events.log import EventLog
 from cove.modelproxy.gateway import ModelGateway
@@ -31,6 +31,7 @@ from cove.runtime.storage import open_storage
 from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
+from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
 from cove.store.checkpoints import CheckpointStore
@@ -129,6 +130,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             sessions=session_service,
             model=gateway,
             checkpoints=checkpoint_service,
+            ptys=PtyService(sandbox_service),
         )
         reaper = asyncio.create_task(sandbox_service.run_reaper())
         sandbox_service.start_pool()
@@ -169,6 +171,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(agents.router, dependencies=protected)
     app.include_router(model.router, dependencies=protected)
     app.include_router(pool.router, dependencies=protected)
+    app.include_router(ptys.router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)
+    app.include_router(ptys.ws_router)
     return app

@@ -11,6 +11,7 @@ from cove.modelproxy.gateway import ModelGateway
 from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
+from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
 from cove.store.keys import KeyStore
@@ -25,6 +26,7 @@ class Services:
     sessions: SessionService
     model: ModelGateway
     checkpoints: CheckpointService
+    ptys: PtyService
 
 
 def services_of(app: FastAPI) -> Services:

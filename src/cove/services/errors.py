@@ -25,6 +25,10 @@ class ProcessNotFound(NotFound):
     code = "process_not_found"
 
 
+class PtyNotFound(NotFound):
+    code = "pty_not_found"
+
+
 class Conflict(CoveServiceError):
     code = "conflict"
 
