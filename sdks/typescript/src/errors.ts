@@ -52,6 +52,7 @@ export class FileNotFound extends NotFound {}
 
 /** No process with that id in the sandbox. */
 export class ProcessNotFound extends NotFound {}
+export class PtyNotFound extends NotFound {}
 
 /** No agent session with that id in the sandbox. */
 export class SessionNotFound extends NotFound {}
@@ -162,6 +163,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   checkpoint_not_found: CheckpointNotFound,
   file_not_found: FileNotFound,
   process_not_found: ProcessNotFound,
+  pty_not_found: PtyNotFound,
   session_not_found: SessionNotFound,
   resume_not_found: ResumeNotFound,
   permission_not_found: PermissionNotFound,

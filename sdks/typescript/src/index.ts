@@ -51,6 +51,7 @@ export {
   PermissionDenied,
   PermissionNotFound,
   ProcessNotFound,
+  PtyNotFound,
   QuotaExceeded,
   RateLimited,
   ResumeNotFound,

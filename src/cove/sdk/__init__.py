@@ -31,6 +31,7 @@ from cove.sdk._errors import (
     PermissionDenied,
     PermissionNotFound,
     ProcessNotFound,
+    PtyNotFound,
     QuotaExceeded,
     RateLimited,
     ResumeNotFound,
@@ -45,6 +46,7 @@ from cove.sdk._errors import (
 )
 from cove.sdk._format import EventPrinter, format_event
 from cove.sdk._network import AsyncNetwork
+from cove.sdk._pty import AsyncPtys, PtyHandle
 from cove.sdk._sandbox import (
     AsyncExec,
     AsyncFiles,
@@ -56,6 +58,7 @@ from cove.sdk._sandbox import (
 )
 from cove.sdk._sync import Exec, Files, Network, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
+from cove.sdk._sync_pty import Pty, Ptys
 from cove.wire import AgentSession as AgentSessionInfo
 from cove.wire import (
     Checkpoint,
@@ -69,6 +72,7 @@ from cove.wire import (
     ProcessInfo,
     SandboxInfo,
 )
+from cove.wire.ptys import PtyInfo
 
 __all__ = [
     "AgentError",
@@ -86,6 +90,7 @@ __all__ = [
     "AsyncExec",
     "AsyncFiles",
     "AsyncNetwork",
+    "AsyncPtys",
     "AsyncSandbox",
     "AuthError",
     "Checkpoint",
@@ -127,6 +132,11 @@ __all__ = [
     "ProcessNotFound",
     "ProcessResult",
     "ProgressCallback",
+    "Pty",
+    "PtyHandle",
+    "PtyInfo",
+    "PtyNotFound",
+    "Ptys",
     "QuotaExceeded",
     "RateLimited",
     "ResumeNotFound",

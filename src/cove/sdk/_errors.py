@@ -64,6 +64,10 @@ class ProcessNotFound(NotFound):
     """No process with that id in the sandbox."""
 
 
+class PtyNotFound(NotFound):
+    """No terminal has that id in the sandbox (or it ended long ago and was forgotten)."""
+
+
 class SessionNotFound(NotFound):
     """No agent session with that id in the sandbox."""
 
@@ -188,6 +192,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "checkpoint_not_found": CheckpointNotFound,
     "file_not_found": FileNotFound,
     "process_not_found": ProcessNotFound,
+    "pty_not_found": PtyNotFound,
     "session_not_found": SessionNotFound,
     "resume_not_found": ResumeNotFound,
     "permission_not_found": PermissionNotFound,

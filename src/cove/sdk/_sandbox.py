@@ -21,6 +21,7 @@ from cove.sdk._checkpoints import CheckpointMethods
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import CommandTimeout, ConnectionLost, CoveError, error_from
 from cove.sdk._network import AsyncNetwork
+from cove.sdk._pty import AsyncPtys
 from cove.wire import ExecResult, FileInfo, Limits, NetworkMode, NetworkPolicy, ProcessInfo, SandboxInfo
 
 OutputCallback = Callable[[bytes], Any]
@@ -486,6 +487,7 @@ class AsyncSandbox(CheckpointMethods):
         self.files = AsyncFiles(client, info.id)
         self.agent = AsyncAgents(client, info.id)
         self.network = AsyncNetwork(client, info.id)
+        self.pty = AsyncPtys(client, info.id)
 
     @property
     def id(self) -> str:

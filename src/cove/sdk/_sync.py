@@ -20,6 +20,7 @@ from cove.sdk._sandbox import (
     ProgressCallback,
 )
 from cove.sdk._sync_agent import Agents
+from cove.sdk._sync_pty import Ptys
 from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, NetworkMode, NetworkPolicy, ProcessInfo, SandboxInfo
 
 T = TypeVar("T")
@@ -224,6 +225,7 @@ class Sandbox:
         self.files = Files(core)
         self.agent = Agents(core.agent)
         self.network = Network(core)
+        self.pty = Ptys(core.pty)
 
     @property
     def id(self) -> str:
