@@ -70,6 +70,8 @@ export { Exec, ProcessHandle } from "./exec.js";
 export type { OutputChunk, ProcessResult, RunOptions, StartOptions, StreamCallbacks } from "./exec.js";
 export { Files } from "./files.js";
 export { Network } from "./network.js";
+export { Pty, PtyHandle } from "./pty.js";
+export type { PtyAttachOptions, PtyCreateOptions } from "./pty.js";
 export type { NetworkRules } from "./network.js";
 export type { FileData, ProgressCallback } from "./files.js";
 export { Sandbox } from "./sandbox.js";
@@ -91,6 +93,7 @@ export type {
   NetworkPolicy,
   PermissionMode,
   ProcessInfo,
+  PtyInfo,
   SandboxInfo,
   SandboxState,
   Usage,

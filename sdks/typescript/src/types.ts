@@ -95,6 +95,24 @@ export interface ProcessInfo {
   stderrBytes: number;
 }
 
+/** A terminal in a sandbox (`PtyInfo`). */
+export interface PtyInfo {
+  /** Cove's id of the terminal (`pty1`, `pty2`...): what `pty.attach`, `get`, `resize` and `kill` take. */
+  ptyId: string;
+  /** The Linux process id of its program inside the sandbox. */
+  pid: number;
+  command: string[];
+  cols: number;
+  rows: number;
+  running: boolean;
+  exitCode: number | null;
+  signal: number | null;
+  startedAt: number;
+  endedAt: number | null;
+  /** Bytes of output so far: the offset a client that saw all of it resumes from. */
+  outputBytes: number;
+}
+
 /** A file, directory or link in a sandbox (`FileInfo`). */
 export interface FileInfo {
   name: string;
@@ -279,6 +297,23 @@ export function processInfoFrom(w: Wire): ProcessInfo {
     endedAt: w.ended_at ?? null,
     stdoutBytes: w.stdout_bytes,
     stderrBytes: w.stderr_bytes,
+  };
+}
+
+/** @internal */
+export function ptyInfoFrom(w: Wire): PtyInfo {
+  return {
+    ptyId: w.pty_id,
+    pid: w.pid,
+    command: w.command,
+    cols: w.cols,
+    rows: w.rows,
+    running: w.running,
+    exitCode: w.exit_code ?? null,
+    signal: w.signal ?? null,
+    startedAt: w.started_at,
+    endedAt: w.ended_at ?? null,
+    outputBytes: w.output_bytes,
   };
 }
 
