@@ -62,6 +62,7 @@ export class ResumeNotFound extends NotFound {}
 
 /** The agent session never asked for a permission with that request id. */
 export class PermissionNotFound extends NotFound {}
+export class TurnNotFound extends NotFound {}
 
 /** The request clashes with the current state (HTTP 409). */
 export class Conflict extends CoveError {}
@@ -167,6 +168,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   session_not_found: SessionNotFound,
   resume_not_found: ResumeNotFound,
   permission_not_found: PermissionNotFound,
+  turn_not_found: TurnNotFound,
   conflict: Conflict,
   sandbox_not_running: SandboxNotRunning,
   session_exited: SessionExited,

@@ -63,6 +63,7 @@ export {
   SessionExited,
   SessionNotFound,
   StdinClosed,
+  TurnNotFound,
   errorFrom,
 } from "./errors.js";
 export * from "./events.js";

@@ -17,7 +17,7 @@ from cove import __name__ as package_name
 from cove.api import auth, errors
 from cove.api.deps import Services
 from cove.api.request_limits import BodyLimit
-from cove.api.routes import agents, checkpoints, execs, files, model, pool, ptys, sandboxes
+from cove.api.routes import agents, checkpoints, execs, files, model, pool, ptys, sandboxes, turns
 from cove.config import ServerSettings
 from cove.events.log import EventLog
 from cove.modelproxy.gateway import ModelGateway
@@ -34,6 +34,7 @@ from cove.services.files import FileService
 from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
+from cove.services.turns import TurnService
 from cove.store.checkpoints import CheckpointStore
 from cove.store.db import open_engine
 from cove.store.events import EventStore
@@ -114,8 +115,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
         exec_service = ExecService(sandbox_service)
         watcher = DirectoryWatcher()
         writer = SqliteWriter(engine)
+        turn_service = TurnService(sandbox_service, settings.turns_dir)
+        await turn_service.recover()
         session_service = SessionService(
-            SessionStore(engine, writer), EventLog(EventStore(engine, writer)), sandbox_service, exec_service, watcher
+            SessionStore(engine, writer),
+            EventLog(EventStore(engine, writer)),
+            sandbox_service,
+            exec_service,
+            watcher,
+            turn_service,
         )
         gateway = ModelGateway(settings.model_dir, session_service.resolve_token, session_service.record_usage)
         await gateway.start()
@@ -131,6 +139,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             model=gateway,
             checkpoints=checkpoint_service,
             ptys=PtyService(sandbox_service),
+            turns=turn_service,
         )
         reaper = asyncio.create_task(sandbox_service.run_reaper())
         sandbox_service.start_pool()
@@ -143,6 +152,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             # Pooled sandboxes belong to this server's life (a SIGKILLed server's are killed at the next start).
             await sandbox_service.pool.drain()
             await session_service.shutdown()
+            await turn_service.close()
             await gateway.stop()
             await sandbox_service.close()
             watcher.close()
@@ -172,6 +182,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(model.router, dependencies=protected)
     app.include_router(pool.router, dependencies=protected)
     app.include_router(ptys.router, dependencies=protected)
+    app.include_router(turns.router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)
     app.include_router(ptys.ws_router)

@@ -14,6 +14,7 @@ from cove.services.files import FileService
 from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
+from cove.services.turns import TurnService
 from cove.store.keys import KeyStore
 
 
@@ -27,6 +28,7 @@ class Services:
     model: ModelGateway
     checkpoints: CheckpointService
     ptys: PtyService
+    turns: TurnService
 
 
 def services_of(app: FastAPI) -> Services:

@@ -43,6 +43,7 @@ from cove.sdk._errors import (
     SessionExited,
     SessionNotFound,
     StdinClosed,
+    TurnNotFound,
 )
 from cove.sdk._format import EventPrinter, format_event
 from cove.sdk._network import AsyncNetwork
@@ -150,6 +151,7 @@ __all__ = [
     "SessionExited",
     "SessionNotFound",
     "StdinClosed",
+    "TurnNotFound",
     "format_event",
     "list_sessions",
 ]

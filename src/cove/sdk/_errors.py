@@ -80,6 +80,10 @@ class PermissionNotFound(NotFound):
     """The agent session never asked for a permission with that request id."""
 
 
+class TurnNotFound(NotFound):
+    """No completed turn with that number in the session, or its sandbox's files (and so its diff) are gone."""
+
+
 class Conflict(CoveError):
     """The request clashes with the current state (HTTP 409)."""
 
@@ -196,6 +200,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "session_not_found": SessionNotFound,
     "resume_not_found": ResumeNotFound,
     "permission_not_found": PermissionNotFound,
+    "turn_not_found": TurnNotFound,
     "conflict": Conflict,
     "sandbox_not_running": SandboxNotRunning,
     "session_exited": SessionExited,

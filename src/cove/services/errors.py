@@ -69,6 +69,10 @@ class PermissionNotFound(NotFound):
     code = "permission_not_found"
 
 
+class TurnNotFound(NotFound):
+    code = "turn_not_found"
+
+
 class AlreadyResolved(Conflict):
     """A permission request answered (or timed out, or interrupted) before: it is decided once."""
 

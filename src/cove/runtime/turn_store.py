@@ -1,0 +1,346 @@
+"""What a sandbox's turns changed in ``/workspace``: the state of each changed file at each seal, kept on the host.
+
+A **seal** is a numbered instant: the server takes one when a turn may begin (the agent's runner waits for it) and
+one when a turn ends, so a turn's changes are the paths whose state differs between its two seals, and its diff
+compares their states at those seals. Seals cost what changed since the last one, not what the workspace holds:
+
+- **What may have changed** comes from ``WorkspaceWatch`` (inotify on every directory, drained at the seal): a
+  turn that touched nothing costs a read of an empty queue. What the watch cannot follow (a directory moved, an
+  overflow, the first seal after a server restart) is found by a walk that compares every entry's inode and ctime
+  with what the last seals saw (the ctime is the kernel's: a sandbox cannot set it back).
+- **The state** of each such path is read through ``safe_open`` beneath the sandbox's workspace: a regular file of
+  the sandbox's uid with one link (its content, up to ``MAX_FILE_BYTES``, kept by its SHA-256 in ``blobs/``), a
+  symbolic link (its target, never followed), or something the server does not read (a FIFO, a device, a file
+  with several links: named, not read). Content beyond the file bound, the seal's bound or the store's space is
+  not kept, and such a file is compared by size and time only.
+- **The state before** a path's first change is the base's (``storage.WorkspaceBase``): the overlay's immutable
+  lower layers or a btrfs snapshot, read when the change is first seen (they never change), plus a copy of what
+  an overlay's upper held when the store began (it can change: copied then, once).
+
+Everything is kept in the store's directory (outside the sandbox's, so it is not the sandbox's to reach) and
+survives a server restart: ``versions.jsonl`` (each path's state at each seal that changed it, appended),
+``listing.json`` (every entry at the last full walk), ``seal`` (the last seal's number) and the turn records. A
+store lives as long as its sandbox's files: a restore or a kill discards it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import astuple, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cove.runtime import safe_open
+from cove.runtime.safe_open import UnsafePath
+from cove.runtime.storage import Located, WorkspaceBase
+from cove.runtime.workspace_watch import Seen, Unfollowable, WorkspaceWatch, skipped, walk
+
+MAX_FILE_BYTES = 1024 * 1024  # larger files are compared by size and time, never read
+MAX_KEPT_BYTES = 256 * 1024 * 1024  # content one sandbox's store may hold
+MAX_READS_PER_SEAL = 5_000  # files read at one seal (a turn that writes 100,000 files is listed, not read)
+MAX_READ_BYTES_PER_SEAL = 64 * 1024 * 1024
+VERSIONS = "versions.jsonl"
+LISTING = "listing.json"
+SEAL = "seal"
+BLOBS = "blobs"
+RECORDS = "records"
+# What a path held: a file or link whose content is kept, or one compared by size and time only.
+FILE, LINK, LARGE, UNKEPT, UNREADABLE = "file", "link", "large", "unkept", "unreadable"
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A path's state at a seal (None, where a State is expected, is "nothing there")."""
+
+    kind: str
+    digest: str | None  # SHA-256 of the content (a file) or of the target (a link), when kept
+    size: int
+    mtime_ns: int
+    entry: str  # the entry as a walk sees it (``Seen.kind``), its inode and ctime
+    inode: int
+    ctime_ns: int
+
+    def same(self, other: State | None) -> bool:
+        """Whether ``other`` holds what this holds: the same content when both were kept, else the same kind,
+        size and modification time."""
+        if other is None or other.kind != self.kind:
+            return False
+        if self.digest is not None and other.digest is not None:
+            return self.digest == other.digest
+        return (self.size, self.mtime_ns) == (other.size, other.mtime_ns)
+
+    def seen(self) -> Seen:
+        return Seen(self.entry, self.inode, self.ctime_ns)
+
+
+def same(a: State | None, b: State | None) -> bool:
+    return (a is None and b is None) or (a is not None and a.same(b))
+
+
+# What ``_read`` finds where a directory is: no file there, and nothing to record.
+DIRECTORY = State("directory", None, 0, 0, "d", 0, 0)
+
+
+@dataclass
+class _Budget:
+    reads: int = MAX_READS_PER_SEAL
+    bytes: int = MAX_READ_BYTES_PER_SEAL
+
+
+@dataclass
+class _Index:
+    """Each path's states, by seal (seal 0 is the base), and the paths each seal changed."""
+
+    versions: dict[str, list[tuple[int, State | None]]] = field(default_factory=dict)
+    by_seal: dict[int, list[str]] = field(default_factory=dict)
+
+    def add(self, seal: int, path: str, state: State | None) -> None:
+        """Record ``path``'s state at ``seal`` (a base state, seal 0, may be recorded after later ones)."""
+        bisect.insort(self.versions.setdefault(path, []), (seal, state), key=lambda version: version[0])
+        self.by_seal.setdefault(seal, []).append(path)
+
+    def at(self, path: str, seal: int) -> tuple[bool, State | None]:
+        """(known, state) of ``path`` at ``seal``: known is false when no seal up to it recorded the path."""
+        found: tuple[bool, State | None] = (False, None)
+        for recorded, state in self.versions.get(path, ()):
+            if recorded > seal:
+                break
+            found = (True, state)
+        return found
+
+    def in_base(self, path: str) -> bool:
+        return bool(self.versions.get(path)) and self.versions[path][0][0] == 0
+
+
+class TurnStore:
+    """One sandbox's kept states. ``live`` is its workspace as the sandbox sees it (``merged/workspace``), read
+    as ``uid``; blocking calls, for a worker thread (one at a time per store)."""
+
+    def __init__(self, directory: Path, live: Path, uid: int, base: WorkspaceBase) -> None:
+        self._directory = directory
+        self._uid = uid
+        self._base = base
+        with safe_open.opened(safe_open.open_root(live.parent)) as parent:
+            self._live = safe_open.open_directory(parent, live.name, uid)
+        self._watch = WorkspaceWatch(self._live, uid)
+        self._index = _Index()
+        self._expected: dict[str, Seen] = {}  # every non-directory entry, as the last seal left the workspace
+        self._kept = 0  # bytes in blobs/
+        self.last_seal = 0
+
+    # -- opening -----------------------------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """A new store: seal 0 is the base. The watch starts first, so whatever changes while the base's volatile
+        part is copied is seen at the next seal."""
+        for name in (BLOBS, RECORDS):  # what a begin cut short (a server stopped half-way) may have left
+            shutil.rmtree(self._directory / name, ignore_errors=True)
+            (self._directory / name).mkdir(parents=True)
+        for name in (VERSIONS, LISTING):
+            (self._directory / name).unlink(missing_ok=True)
+        self._expected = self._restart_watch()
+        budget = _Budget(reads=2**62, bytes=MAX_KEPT_BYTES)  # the base's copy is bounded by the store's space
+        for path, where in self._base.kept_now():
+            state = self._read(where, budget) if where is not None else None
+            self._index.add(0, path, None if state is DIRECTORY else state)
+        self._append(0, self._index.by_seal.get(0, []))
+        self._save_listing()
+        self._save_seal(0)
+
+    def load(self) -> None:
+        """The store a previous server left: its states and its listing. Its watch is gone, so the next seal
+        walks the workspace."""
+        with contextlib.suppress(FileNotFoundError):
+            for line in (self._directory / VERSIONS).read_text().splitlines():
+                seal, path, state = json.loads(line)
+                self._index.add(seal, path, State(*state) if state is not None else None)
+        listing = json.loads((self._directory / LISTING).read_text())
+        self._expected = {path: Seen(*seen) for path, seen in listing["entries"].items()}
+        for seal, paths in sorted(self._index.by_seal.items()):
+            if seal > listing["seal"]:
+                for path in paths:
+                    self._expect(path, self._index.at(path, seal)[1])
+        self.last_seal = int((self._directory / SEAL).read_text())
+        self._kept = sum(entry.stat().st_size for entry in (self._directory / BLOBS).rglob("*") if entry.is_file())
+
+    # -- sealing -----------------------------------------------------------------------------------------------
+
+    def seal(self) -> int:
+        """Record what changed since the last seal; returns the new seal's number."""
+        try:
+            candidates = self._watch.drain()
+            walked = False
+        except Unfollowable:
+            candidates, walked = self._rewalk(), True
+        number = self.last_seal + 1
+        budget = _Budget()
+        changed = []
+        for path in sorted(candidates):
+            if skipped(path):
+                continue
+            now = self._read(Located(self._live, path, self._uid), budget)
+            state = None if now is DIRECTORY else now
+            if not same(self._at(path, self.last_seal, budget), state):
+                self._index.add(number, path, state)
+                changed.append(path)
+            self._expect(path, state)
+        self._append(number, changed)
+        if walked:
+            self._save_listing(number)
+        self._save_seal(number)
+        return number
+
+    def _restart_watch(self) -> dict[str, Seen]:
+        """Watch every directory again; every entry the walk found. A workspace that cannot be watched is walked
+        all the same, and then again at each seal."""
+        try:
+            return dict(self._watch.start())
+        except Unfollowable:
+            return dict(walk(self._live, self._uid))
+
+    def _rewalk(self) -> set[str]:
+        """Every path whose entry differs from what the last seal saw: made, removed, replaced or changed (its
+        ctime moved)."""
+        found = self._restart_watch()
+        expected = self._expected
+        return {p for p, seen in found.items() if expected.get(p) != seen} | (expected.keys() - found.keys())
+
+    def _expect(self, path: str, state: State | None) -> None:
+        if state is None:
+            self._expected.pop(path, None)
+        else:
+            self._expected[path] = state.seen()
+
+    def _at(self, path: str, seal: int, budget: _Budget | None = None) -> State | None:
+        """The state of ``path`` at ``seal``; the base's when no seal recorded it (read then, within ``budget``,
+        and recorded as seal 0's: the base never changes)."""
+        known, state = self._index.at(path, seal)
+        if known:
+            return state
+        parts = path.split("/")
+        if any(self._index.in_base("/".join(parts[:depth])) for depth in range(1, len(parts))):
+            return None  # beneath something the base had instead of a directory
+        where = self._base.locate(path)
+        found = self._read(where, budget or _Budget()) if where is not None else None
+        if found is DIRECTORY:
+            return None
+        self._index.add(0, path, found)
+        self._append(0, [path])
+        return found
+
+    # -- reading what the sandbox wrote -----------------------------------------------------------------------
+
+    def _read(self, where: Located, budget: _Budget) -> State | None:
+        """The state of one entry: resolved beneath its root through no link (its last component, if a link, is
+        read as one, never followed), a regular file opened and checked by ``safe_open``, read within bounds."""
+        try:
+            fd = safe_open.openat2(where.root, where.path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None  # nothing there, or only through a link: not an entry of the workspace's own
+        with safe_open.opened(fd):
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                return DIRECTORY
+            if stat.S_ISLNK(st.st_mode):
+                target = os.fsencode(os.readlink("", dir_fd=fd))
+                return self._state(LINK, self._keep(target), len(target), st, "l")
+        if not stat.S_ISREG(st.st_mode):
+            return self._state(UNREADABLE, None, st.st_size, st, "o")
+        if st.st_size > MAX_FILE_BYTES:
+            return self._state(LARGE, None, st.st_size, st)
+        if budget.reads <= 0 or budget.bytes < st.st_size:
+            return self._state(UNKEPT, None, st.st_size, st)
+        try:
+            file = safe_open.open_file(where.root, where.path, where.uid)
+        except UnsafePath:
+            return self._state(UNREADABLE, None, st.st_size, st)
+        except OSError:
+            return None
+        with safe_open.opened(file):
+            st = os.fstat(file)
+            data = safe_open.read_at(file, 0, MAX_FILE_BYTES + 1)
+        budget.reads -= 1
+        budget.bytes -= len(data)
+        if len(data) > MAX_FILE_BYTES:
+            return self._state(LARGE, None, len(data), st)
+        digest = self._keep(data)
+        return self._state(FILE if digest is not None else UNKEPT, digest, len(data), st)
+
+    @staticmethod
+    def _state(kind: str, digest: str | None, size: int, st: os.stat_result, entry: str = "f") -> State:
+        return State(kind, digest, size, st.st_mtime_ns, entry, st.st_ino, st.st_ctime_ns)
+
+    def _keep(self, data: bytes) -> str | None:
+        """The content's digest, once it is in ``blobs/``; None when the store has no room left for it."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.blob(digest)
+        if path.exists():
+            return digest
+        if self._kept + len(data) > MAX_KEPT_BYTES:
+            return None
+        path.parent.mkdir(exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        temporary.replace(path)
+        self._kept += len(data)
+        return digest
+
+    def blob(self, digest: str) -> Path:
+        return self._directory / BLOBS / digest[:2] / digest
+
+    # -- what a turn changed ----------------------------------------------------------------------------------
+
+    def changes(self, start: int, end: int) -> Iterator[tuple[str, State | None, State | None]]:
+        """(path, state at ``start``, state at ``end``) of every path whose state differs between two seals."""
+        paths = {path for seal in range(start + 1, end + 1) for path in self._index.by_seal.get(seal, ())}
+        for path in sorted(paths):
+            before, after = self._at(path, start), self._at(path, end)
+            if not same(before, after):
+                yield path, before, after
+
+    def save_record(self, session_id: str, turn: int, record: dict[str, Any]) -> None:
+        directory = self._directory / RECORDS / session_id
+        directory.mkdir(exist_ok=True)
+        temporary = directory / f"{turn}.tmp"
+        temporary.write_text(json.dumps(record))
+        temporary.replace(directory / f"{turn}.json")
+
+    def load_record(self, session_id: str, turn: int) -> dict[str, Any] | None:
+        try:
+            record: dict[str, Any] = json.loads((self._directory / RECORDS / session_id / f"{turn}.json").read_text())
+        except FileNotFoundError:
+            return None
+        return record
+
+    # -- persistence ------------------------------------------------------------------------------------------
+
+    def _append(self, seal: int, paths: Iterable[str]) -> None:
+        lines = []
+        for path in paths:
+            state = self._index.at(path, seal)[1]
+            lines.append(json.dumps([seal, path, list(astuple(state)) if state is not None else None]) + "\n")
+        if lines:
+            with (self._directory / VERSIONS).open("a") as versions:
+                versions.write("".join(lines))
+
+    def _save_listing(self, seal: int = 0) -> None:
+        entries = {path: list(astuple(seen)) for path, seen in self._expected.items()}
+        temporary = self._directory / f"{LISTING}.tmp"
+        temporary.write_text(json.dumps({"seal": seal, "entries": entries}))
+        temporary.replace(self._directory / LISTING)
+
+    def _save_seal(self, number: int) -> None:
+        self.last_seal = number
+        (self._directory / SEAL).write_text(str(number))
+
+    def close(self) -> None:
+        self._watch.close()
+        self._base.close()
+        os.close(self._live)
