@@ -95,6 +95,7 @@ export type {
   PermissionMode,
   ProcessInfo,
   PtyInfo,
+  TurnDiff,
   SandboxInfo,
   SandboxState,
   Usage,

@@ -4,6 +4,8 @@
  * wire JSON. Agent events are the exception: they keep their wire names (see `events.ts`).
  */
 
+import type { FileChange } from "./events.js";
+
 /** Resource limits of a sandbox; unset ones are not limited. */
 /** `"egress"`: outbound internet, never the host, link-local, private ranges or other sandboxes unless `allow`
  * names them; `"none"`: loopback only; `"host"`: the host's network, when the server allows it. */
@@ -93,6 +95,19 @@ export interface ProcessInfo {
   endedAt: number | null;
   stdoutBytes: number;
   stderrBytes: number;
+}
+
+/** A page of a turn's unified diff (`TurnDiff`), or the whole diff from `session.diff()`. */
+export interface TurnDiff {
+  turn: number;
+  /** The files this page shows (all of them, from `session.diff()`), as `files_changed` lists them. */
+  files: FileChange[];
+  /** The unified diff, as `git diff` writes it (binary and large files named, not shown). */
+  diff: string;
+  /** Where the next page starts; `null` on the last page. */
+  nextCursor: string | null;
+  /** How many files the turn changed. */
+  totalFiles: number;
 }
 
 /** A terminal in a sandbox (`PtyInfo`). */
@@ -297,6 +312,22 @@ export function processInfoFrom(w: Wire): ProcessInfo {
     endedAt: w.ended_at ?? null,
     stdoutBytes: w.stdout_bytes,
     stderrBytes: w.stderr_bytes,
+  };
+}
+
+/** @internal */
+export function turnDiffFrom(w: Wire): TurnDiff {
+  return {
+    turn: w.turn,
+    files: (w.files as Wire[]).map((f) => {
+      const change: FileChange = { path: f.path, change: f.change, additions: f.additions, deletions: f.deletions };
+      if (f.old_path != null) change.old_path = f.old_path;
+      if (f.skipped != null) change.skipped = f.skipped;
+      return change;
+    }),
+    diff: w.diff,
+    nextCursor: w.next_cursor ?? null,
+    totalFiles: w.total_files,
   };
 }
 

@@ -44,7 +44,8 @@ def whole(data: bytes, added: bool) -> FileDiff:
         return FileDiff(0, 0, b"")
     lines = _lines(data, b"+" if added else b"-")
     count = len(lines) - (lines[-1] == NO_NEWLINE)
-    span = f"-0,0 +1,{count}" if added else f"-1,{count} +0,0"
+    extent = "1" if count == 1 else f"1,{count}"  # a range of one line is written without its length, as diff does
+    span = f"-0,0 +{extent}" if added else f"-{extent} +0,0"
     hunks = f"@@ {span} @@\n".encode() + b"".join(lines)
     return FileDiff(count if added else 0, 0 if added else count, hunks)
 

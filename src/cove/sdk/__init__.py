@@ -74,6 +74,7 @@ from cove.wire import (
     SandboxInfo,
 )
 from cove.wire.ptys import PtyInfo
+from cove.wire.turns import FileChange, TurnDiff
 
 __all__ = [
     "AgentError",
@@ -106,6 +107,7 @@ __all__ = [
     "EventPrinter",
     "Exec",
     "ExecResult",
+    "FileChange",
     "FileInfo",
     "FileNotFound",
     "Files",
@@ -151,6 +153,7 @@ __all__ = [
     "SessionExited",
     "SessionNotFound",
     "StdinClosed",
+    "TurnDiff",
     "TurnNotFound",
     "format_event",
     "list_sessions",

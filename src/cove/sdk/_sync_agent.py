@@ -19,6 +19,7 @@ from cove.sdk._agent import (
 from cove.sdk._portal import call, iterate
 from cove.wire import AgentSession as SessionInfo
 from cove.wire import InterruptResult, ModelInfo, PermissionResolved, PromptAccepted
+from cove.wire.turns import TurnDiff
 
 
 class AgentSession:
@@ -80,6 +81,16 @@ class AgentSession:
 
     def refresh(self) -> SessionInfo:
         return call(self._core.refresh())
+
+    def diff(self, turn: int | None = None) -> TurnDiff:
+        """What a turn changed (default: the last completed one), as ``git diff`` writes it; ``files`` in full.
+
+        >>> print(session.diff().diff)
+        """
+        return call(self._core.diff(turn))
+
+    def diff_pages(self, turn: int | None = None, *, limit: int | None = None) -> Iterator[TurnDiff]:
+        return iterate(self._core.diff_pages(turn, limit=limit))
 
     def events(self) -> Iterator[AgentEvent]:
         """Every event this handle has received, then the new ones as they come, until the session exits."""
