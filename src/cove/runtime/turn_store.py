@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ MAX_FILE_BYTES = 1024 * 1024  # larger files are compared by size and time, neve
 MAX_KEPT_BYTES = 256 * 1024 * 1024  # content one sandbox's store may hold
 MAX_READS_PER_SEAL = 5_000  # files read at one seal (a turn that writes 100,000 files is listed, not read)
 MAX_READ_BYTES_PER_SEAL = 64 * 1024 * 1024
+COMPACT_FROM = 200_000  # lines in versions.jsonl before ``compact`` looks at it
 VERSIONS = "versions.jsonl"
 LISTING = "listing.json"
 SEAL = "seal"
@@ -133,6 +133,8 @@ class TurnStore:
         self._index = _Index()
         self._expected: dict[str, Seen] = {}  # every non-directory entry, as the last seal left the workspace
         self._kept = 0  # bytes in blobs/
+        self._unsaved: list[tuple[int, str]] = []  # versions recorded, not yet in versions.jsonl
+        self._logged = 0  # lines in versions.jsonl
         self.last_seal = 0
 
     # -- opening -----------------------------------------------------------------------------------------------
@@ -149,8 +151,8 @@ class TurnStore:
         budget = _Budget(reads=2**62, bytes=MAX_KEPT_BYTES)  # the base's copy is bounded by the store's space
         for path, where in self._base.kept_now():
             state = self._read(where, budget) if where is not None else None
-            self._index.add(0, path, None if state is DIRECTORY else state)
-        self._append(0, self._index.by_seal.get(0, []))
+            self._record(0, path, None if state is DIRECTORY else state)
+        self._save_versions()
         self._save_listing()
         self._save_seal(0)
 
@@ -161,6 +163,7 @@ class TurnStore:
             for line in (self._directory / VERSIONS).read_text().splitlines():
                 seal, path, state = json.loads(line)
                 self._index.add(seal, path, State(*state) if state is not None else None)
+                self._logged += 1
         listing = json.loads((self._directory / LISTING).read_text())
         self._expected = {path: Seen(*seen) for path, seen in listing["entries"].items()}
         for seal, paths in sorted(self._index.by_seal.items()):
@@ -181,17 +184,15 @@ class TurnStore:
             candidates, walked = self._rewalk(), True
         number = self.last_seal + 1
         budget = _Budget()
-        changed = []
         for path in sorted(candidates):
             if skipped(path):
                 continue
             now = self._read(Located(self._live, path, self._uid), budget)
             state = None if now is DIRECTORY else now
             if not same(self._at(path, self.last_seal, budget), state):
-                self._index.add(number, path, state)
-                changed.append(path)
+                self._record(number, path, state)
             self._expect(path, state)
-        self._append(number, changed)
+        self._save_versions()
         if walked:
             self._save_listing(number)
         self._save_seal(number)
@@ -231,8 +232,7 @@ class TurnStore:
         found = self._read(where, budget or _Budget()) if where is not None else None
         if found is DIRECTORY:
             return None
-        self._index.add(0, path, found)
-        self._append(0, [path])
+        self._record(0, path, found)
         return found
 
     # -- reading what the sandbox wrote -----------------------------------------------------------------------
@@ -297,13 +297,17 @@ class TurnStore:
 
     # -- what a turn changed ----------------------------------------------------------------------------------
 
-    def changes(self, start: int, end: int) -> Iterator[tuple[str, State | None, State | None]]:
-        """(path, state at ``start``, state at ``end``) of every path whose state differs between two seals."""
+    def changes(self, start: int, end: int) -> list[tuple[str, State | None, State | None]]:
+        """(path, state at ``start``, state at ``end``) of every path whose state differs between two seals,
+        sorted by path."""
         paths = {path for seal in range(start + 1, end + 1) for path in self._index.by_seal.get(seal, ())}
+        found = []
         for path in sorted(paths):
             before, after = self._at(path, start), self._at(path, end)
             if not same(before, after):
-                yield path, before, after
+                found.append((path, before, after))
+        self._save_versions()
+        return found
 
     def save_record(self, session_id: str, turn: int, record: dict[str, Any]) -> None:
         directory = self._directory / RECORDS / session_id
@@ -321,14 +325,50 @@ class TurnStore:
 
     # -- persistence ------------------------------------------------------------------------------------------
 
-    def _append(self, seal: int, paths: Iterable[str]) -> None:
+    def _record(self, seal: int, path: str, state: State | None) -> None:
+        self._index.add(seal, path, state)
+        self._unsaved.append((seal, path))
+
+    def _save_versions(self) -> None:
         lines = []
-        for path in paths:
+        for seal, path in self._unsaved:
             state = self._index.at(path, seal)[1]
             lines.append(json.dumps([seal, path, list(astuple(state)) if state is not None else None]) + "\n")
+        self._unsaved.clear()
         if lines:
             with (self._directory / VERSIONS).open("a") as versions:
                 versions.write("".join(lines))
+            self._logged += len(lines)
+
+    @property
+    def crowded(self) -> bool:
+        """Whether versions.jsonl holds several times more history than paths: time to ``compact``."""
+        return self._logged >= COMPACT_FROM and self._logged >= 4 * len(self._index.versions)
+
+    def compact(self, keep_from: int) -> None:
+        """Forget each path's history before seal ``keep_from`` but its state there (and its base: seal 0, which
+        says what the base hides): no turn to come starts before ``keep_from`` (the caller knows), and a turn that
+        ended keeps its states in its record. So what churns (a turn that makes and deletes 100,000 files, turn
+        after turn) keeps the log the size of the workspace's paths, not of their history."""
+        self._save_versions()
+        index = _Index()
+        for path, versions in self._index.versions.items():
+            earlier = [version for version in versions if version[0] < keep_from]
+            kept = [version for version in earlier if version[0] == 0]
+            if earlier and earlier[-1][0] != 0:
+                kept.append(earlier[-1])
+            for seal, state in kept + [version for version in versions if version[0] >= keep_from]:
+                index.add(seal, path, state)
+        self._index = index
+        lines = [
+            json.dumps([seal, path, list(astuple(state)) if state is not None else None]) + "\n"
+            for path, versions in index.versions.items()
+            for seal, state in versions
+        ]
+        temporary = self._directory / f"{VERSIONS}.tmp"
+        temporary.write_text("".join(lines))
+        temporary.replace(self._directory / VERSIONS)
+        self._logged = len(lines)
 
     def _save_listing(self, seal: int = 0) -> None:
         entries = {path: list(astuple(seen)) for path, seen in self._expected.items()}

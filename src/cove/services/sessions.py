@@ -416,6 +416,8 @@ class SessionService:
                 continue  # already ingested before a restart
             if event.get("type") in ("turn_started", "turn_complete"):
                 text = await self._turn_edge(record, event, text, sealed)
+            elif event.get("type") == "exit":
+                self._turns.ended(record.sandbox_id, record.id)
             apply_event(record, event)
             record.last_seq = seq
             batch.append(StoredEvent(seq, str(event.get("type")), text))

@@ -34,7 +34,8 @@ from cove.services.sandboxes import RUNNING, SandboxService
 
 log = logging.getLogger("cove.turns")
 
-MAX_LISTED = 1000  # files_changed entries in a turn_complete event; the diff has them all
+MAX_LISTED = 1000  # files_changed entries in a turn_complete event
+MAX_RECORDED = 10_000  # changes a turn's record (its diff) holds; a turn that changed more says how many
 SESSIONS = "sessions"
 _CURSOR = re.compile(r"(\d{1,9}):(\d{1,9})")
 
@@ -177,6 +178,11 @@ class TurnService:
             edges.starts[turn] = edges.next_start
             self._save_edges(sandbox_id, session_id, edges)
 
+    def ended(self, sandbox_id: str, session_id: str) -> None:
+        """The session is over: no turn of it will start, so the history before its last edge may go."""
+        self._edges.pop(session_id, None)
+        self._edges_path(sandbox_id, session_id).unlink(missing_ok=True)
+
     async def completed(self, sandbox_id: str, session_id: str, turn: int) -> FilesChanged | None:
         """A turn ended: seal, and what changed since its start (None when its start is not known — it began
         before the server kept the sandbox's turns — or when no prompt is left whose turn could have ended: a
@@ -189,22 +195,36 @@ class TurnService:
         async with self._locks[sandbox_id]:
             store = await self._store(sandbox_id)
             end = await asyncio.to_thread(store.seal)
-            changes = None
+            recorded = None
             if start is not None:  # under the lock: reading a turn's changes may read (and record) base states
-                changes = await asyncio.to_thread(self._record, store, session_id, turn, start, end)
-        edges.next_start = end
-        self._save_edges(sandbox_id, session_id, edges)
-        if changes is None:
+                recorded = await asyncio.to_thread(self._record, store, session_id, turn, start, end)
+            edges.next_start = end
+            edges.starts.pop(turn, None)  # its changes are in its record now
+            self._save_edges(sandbox_id, session_id, edges)
+            if store.crowded:
+                await asyncio.to_thread(store.compact, self._keep_from(sandbox_id))
+        if recorded is None:
             return None
-        listed = [change.public() for change in changes[:MAX_LISTED]]
-        return FilesChanged(listed, max(0, len(changes) - MAX_LISTED))
+        changes, total = recorded
+        return FilesChanged([change.public() for change in changes[:MAX_LISTED]], max(0, total - MAX_LISTED))
 
     @staticmethod
-    def _record(store: TurnStore, session_id: str, turn: int, start: int, end: int) -> list[Change]:
-        changes = summarize(store.changes(start, end), store.blob)
-        record = {"turn": turn, "start": start, "end": end, "changes": [change.to_json() for change in changes]}
+    def _record(store: TurnStore, session_id: str, turn: int, start: int, end: int) -> tuple[list[Change], int]:
+        """The turn's changes, summarized and kept as its record: the first ``MAX_RECORDED`` of them (by path),
+        and how many there were."""
+        found = store.changes(start, end)
+        changes = summarize(found[:MAX_RECORDED], store.blob)
+        record = {"turn": turn, "changes": [change.to_json() for change in changes], "total": len(found)}
         store.save_record(session_id, turn, record)
-        return changes
+        return changes, len(found)
+
+    def _keep_from(self, sandbox_id: str) -> int:
+        """The earliest seal a turn to come may start from: no session of the sandbox needs history before it."""
+        needed = []
+        for path in (self._directory / sandbox_id / SESSIONS).glob("*.json"):
+            edges = self._load_edges(sandbox_id, path.stem)
+            needed += [seal for seal in (edges.next_start, *edges.starts.values()) if seal is not None]
+        return min(needed, default=0)
 
     # -- the diff ---------------------------------------------------------------------------------------------
 
@@ -228,12 +248,16 @@ class TurnService:
             raise InvalidRequest("cursor is past the end of the diff")
         shown: Page = await asyncio.to_thread(page, changes, store.blob, position, limit)
         following = f"{shown.next_cursor[0]}:{shown.next_cursor[1]}" if shown.next_cursor is not None else None
+        total = int(record.get("total", len(changes)))
+        text = shown.text.decode("utf-8", "replace")
+        if following is None and total > len(changes):  # a line git apply passes over, as any outside a diff
+            text += f"# {total - len(changes)} more files changed: a turn's diff shows its first {len(changes)}\n"
         return DiffPage(
             turn=turn,
             files=[changes[index].public() for index in shown.files],
-            diff=shown.text.decode("utf-8", "replace"),
+            diff=text,
             next_cursor=following,
-            total_files=len(changes),
+            total_files=total,
         )
 
     async def close(self) -> None:
