@@ -1,8 +1,9 @@
 """Unified diffs of one file's two versions, as ``git diff`` writes them, and their added and deleted lines.
 
-Both versions are files the server wrote itself (the turn store's copies), never the sandbox's: a changed file is
+Both versions are the server's own copies (the turn store's), never the sandbox's files: a changed file is
 compared by GNU ``diff`` (C, with its own heuristics against expensive inputs; Python's ``difflib`` took 140 ms on
-a 20,000-line file with 40 edits), in a process of its own and within a deadline; a file that appeared or went away
+a 20,000-line file with 40 edits) on two files written for it in a private directory, in a process of its own and
+within a deadline; a file that appeared or went away
 is all additions or all deletions, written here without a process. Text is what has no NUL byte in its first
 8,000 bytes, as git decides; other files are named, never dumped.
 """
@@ -10,6 +11,7 @@ is all additions or all deletions, written here without a process. Text is what 
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,17 +52,21 @@ def whole(data: bytes, added: bool) -> FileDiff:
     return FileDiff(count if added else 0, 0 if added else count, hunks)
 
 
-def changed(before: Path, after: Path) -> FileDiff | None:
-    """The hunks between two text files, with three lines of context; None if ``diff`` gave up (its deadline)."""
-    try:
-        done = subprocess.run(
-            ["diff", "-U3", "--label", "a", "--label", "b", "--", str(before), str(after)],
-            capture_output=True,
-            timeout=DIFF_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return None
+def changed(before: bytes, after: bytes) -> FileDiff | None:
+    """The hunks between two texts, with three lines of context; None if ``diff`` gave up (its deadline)."""
+    with tempfile.TemporaryDirectory(prefix="cove-diff-") as directory:
+        sides = [Path(directory, "a"), Path(directory, "b")]
+        for side, data in zip(sides, (before, after), strict=True):
+            side.write_bytes(data)
+        try:
+            done = subprocess.run(
+                ["diff", "-U3", "--label", "a", "--label", "b", "--", *map(str, sides)],
+                capture_output=True,
+                timeout=DIFF_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return None
     if done.returncode not in (0, 1):
         return None
     hunks = done.stdout.split(b"\n", 2)[2] if done.returncode == 1 else b""  # past the --- and +++ lines

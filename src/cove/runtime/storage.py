@@ -288,12 +288,12 @@ class OverlayBase:
             if path and delta.is_opaque(Path(safe_open.fd_path(fd))):
                 opaque.append(path)
 
+        parent = self._fd(self._upper.parent)
         with safe_open.opened(upper):
             for path, seen in walk(upper, self._uid, on_directory=note):
                 while opaque:
                     yield opaque.pop(), None
-                where = Located(self._fd(self._upper.parent), f"{self._upper.name}/{path}", self._uid)
-                yield path, None if seen.kind == "w" else where
+                yield path, None if seen.kind == "w" else Located(parent, f"{self._upper.name}/{path}", self._uid)
         while opaque:
             yield opaque.pop(), None
 

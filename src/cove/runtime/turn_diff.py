@@ -1,7 +1,7 @@
 """A turn's changes as people read them: each file added, modified, deleted or renamed, with its lines added and
 deleted, and the unified diff of the turn, in pages.
 
-The states come from ``turn_store`` (the content of both sides is in its ``blobs/``, written by the server): a
+The states come from ``turn_store`` (the content of both sides is kept there, written by the server): a
 file that vanished and one that appeared with the same content in the same turn is a rename (a content digest
 compared: costs nothing); anything whose content was not kept or is not text is named with why, never dumped.
 The diff reads as ``git diff`` writes it (``diff --git``, ``new file mode``, ``rename from``, ``Binary files …
@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from cove.runtime import linediff
@@ -29,7 +28,7 @@ _WHY = {
     UNREADABLE: "Files {a} and {b} differ (not a file the server reads: a FIFO, a device, several hard links)",
     NOT_KEPT: "Files {a} and {b} differ (not kept: the turn or the sandbox changed too much to keep every file)",
 }
-Blob = Callable[[str], Path]
+Content = Callable[[str], bytes]  # a kept content, by its digest
 
 
 @dataclass(frozen=True)
@@ -70,32 +69,32 @@ def display(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _content(state: State | None, blob: Blob) -> bytes:
+def _content(state: State | None, content: Content) -> bytes:
     if state is None or state.digest is None:
         return b""
-    return blob(state.digest).read_bytes()
+    return content(state.digest)
 
 
-def _why_skipped(before: State | None, after: State | None, blob: Blob) -> str | None:
+def _why_skipped(before: State | None, after: State | None, content: Content) -> str | None:
     for state in (before, after):
         if state is not None and state.kind in _SKIPPED:
             return _SKIPPED[state.kind]
-    if any(state is not None and linediff.is_binary(_content(state, blob)) for state in (before, after)):
+    if any(state is not None and linediff.is_binary(_content(state, content)) for state in (before, after)):
         return BINARY
     return None
 
 
-def _lines(before: State | None, after: State | None, blob: Blob) -> linediff.FileDiff | None:
+def _lines(before: State | None, after: State | None, content: Content) -> linediff.FileDiff | None:
     """The hunks of a text file's change; None when ``diff`` gave up."""
     if before is None:
-        return linediff.whole(_content(after, blob), added=True)
+        return linediff.whole(_content(after, content), added=True)
     if after is None:
-        return linediff.whole(_content(before, blob), added=False)
+        return linediff.whole(_content(before, content), added=False)
     assert before.digest is not None and after.digest is not None
-    return linediff.changed(blob(before.digest), blob(after.digest))
+    return linediff.changed(content(before.digest), content(after.digest))
 
 
-def summarize(changes: Iterable[tuple[str, State | None, State | None]], blob: Blob) -> list[Change]:
+def summarize(changes: Iterable[tuple[str, State | None, State | None]], content: Content) -> list[Change]:
     """What each changed path became, renames paired, sorted by path."""
     found = list(changes)
     appeared = {digest: path for path, before, after in found if before is None and (digest := _moveable(after))}
@@ -114,8 +113,8 @@ def summarize(changes: Iterable[tuple[str, State | None, State | None]], blob: B
             result.append(Change(path, RENAMED, 0, 0, renamed[path], None, before, after))
             continue
         kind = ADDED if before is None else DELETED if after is None else MODIFIED
-        skipped = _why_skipped(before, after, blob)
-        hunks = _lines(before, after, blob) if skipped is None else None
+        skipped = _why_skipped(before, after, content)
+        hunks = _lines(before, after, content) if skipped is None else None
         if skipped is None and hunks is None:
             skipped = LARGE  # diff's deadline passed: as good as too large to compare
         counts = (hunks.additions, hunks.deletions) if hunks is not None else (0, 0)
@@ -144,7 +143,7 @@ def _mode(state: State) -> str:
     return "120000" if state.kind == LINK else "100644"
 
 
-def unified(change: Change, blob: Blob) -> bytes:
+def unified(change: Change, content: Content) -> bytes:
     """One file's part of the turn's diff."""
     old = change.old_path if change.old_path is not None else change.path
     a, b = _quoted("a/", old), _quoted("b/", change.path)
@@ -161,7 +160,7 @@ def unified(change: Change, blob: Blob) -> bytes:
     if change.skipped is not None:
         lines.append(_WHY[change.skipped].format(a=a_side, b=b_side))
         return ("\n".join(lines) + "\n").encode()
-    hunks = _lines(change.before, change.after, blob)
+    hunks = _lines(change.before, change.after, content)
     body = hunks.hunks if hunks is not None else b""
     if not body:
         return ("\n".join(lines) + "\n").encode()  # an empty file added or deleted: a header alone, as git writes
@@ -176,14 +175,14 @@ class Page:
     next_cursor: tuple[int, int] | None  # (change, line within its diff) where the next page starts
 
 
-def page(changes: list[Change], blob: Blob, cursor: tuple[int, int], limit: int) -> Page:
+def page(changes: list[Change], content: Content, cursor: tuple[int, int], limit: int) -> Page:
     """The diff from ``cursor`` on, whole lines up to ``limit`` bytes (at least one line: a page always moves)."""
     index, line = cursor
     chunks: list[bytes] = []
     files: list[int] = []
     size = 0
     while index < len(changes):
-        lines = unified(changes[index], blob).splitlines(keepends=True)
+        lines = unified(changes[index], content).splitlines(keepends=True)
         while line < len(lines):
             if chunks and size + len(lines[line]) > limit:
                 return Page(b"".join(chunks), files, (index, line))

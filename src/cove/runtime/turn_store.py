@@ -9,7 +9,7 @@ compares their states at those seals. Seals cost what changed since the last one
   overflow, the first seal after a server restart) is found by a walk that compares every entry's inode and ctime
   with what the last seals saw (the ctime is the kernel's: a sandbox cannot set it back).
 - **The state** of each such path is read through ``safe_open`` beneath the sandbox's workspace: a regular file of
-  the sandbox's uid with one link (its content, up to ``MAX_FILE_BYTES``, kept by its SHA-256 in ``blobs/``), a
+  the sandbox's uid with one link (its content, up to ``MAX_FILE_BYTES``, kept by its SHA-256: ``turn_pack``), a
   symbolic link (its target, never followed), or something the server does not read (a FIFO, a device, a file
   with several links: named, not read). Content beyond the file bound, the seal's bound or the store's space is
   not kept, and such a file is compared by size and time only.
@@ -27,18 +27,18 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 import stat
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cove.runtime import safe_open
 from cove.runtime.safe_open import UnsafePath
 from cove.runtime.storage import Located, WorkspaceBase
+from cove.runtime.turn_pack import Pack
 from cove.runtime.workspace_watch import Seen, Unfollowable, WorkspaceWatch, skipped, walk
 
 MAX_FILE_BYTES = 1024 * 1024  # larger files are compared by size and time, never read
@@ -49,7 +49,6 @@ COMPACT_FROM = 200_000  # lines in versions.jsonl before ``compact`` looks at it
 VERSIONS = "versions.jsonl"
 LISTING = "listing.json"
 SEAL = "seal"
-BLOBS = "blobs"
 RECORDS = "records"
 # What a path held: a file or link whose content is kept, or one compared by size and time only.
 FILE, LINK, LARGE, UNKEPT, UNREADABLE = "file", "link", "large", "unkept", "unreadable"
@@ -78,6 +77,9 @@ class State:
 
     def seen(self) -> Seen:
         return Seen(self.entry, self.inode, self.ctime_ns)
+
+    def to_list(self) -> list[object]:
+        return [self.kind, self.digest, self.size, self.mtime_ns, self.entry, self.inode, self.ctime_ns]
 
 
 def same(a: State | None, b: State | None) -> bool:
@@ -132,7 +134,7 @@ class TurnStore:
         self._watch = WorkspaceWatch(self._live, uid)
         self._index = _Index()
         self._expected: dict[str, Seen] = {}  # every non-directory entry, as the last seal left the workspace
-        self._kept = 0  # bytes in blobs/
+        self._pack: Pack | None = None  # opened by begin or load
         self._unsaved: list[tuple[int, str]] = []  # versions recorded, not yet in versions.jsonl
         self._logged = 0  # lines in versions.jsonl
         self.last_seal = 0
@@ -142,11 +144,12 @@ class TurnStore:
     def begin(self) -> None:
         """A new store: seal 0 is the base. The watch starts first, so whatever changes while the base's volatile
         part is copied is seen at the next seal."""
-        for name in (BLOBS, RECORDS):  # what a begin cut short (a server stopped half-way) may have left
-            shutil.rmtree(self._directory / name, ignore_errors=True)
-            (self._directory / name).mkdir(parents=True)
+        shutil.rmtree(self._directory / RECORDS, ignore_errors=True)  # what a begin cut short may have left
+        (self._directory / RECORDS).mkdir(parents=True)
         for name in (VERSIONS, LISTING):
             (self._directory / name).unlink(missing_ok=True)
+        Pack.clear(self._directory)
+        self._pack = Pack(self._directory, MAX_KEPT_BYTES)
         self._expected = self._restart_watch()
         budget = _Budget(reads=2**62, bytes=MAX_KEPT_BYTES)  # the base's copy is bounded by the store's space
         for path, where in self._base.kept_now():
@@ -171,7 +174,7 @@ class TurnStore:
                 for path in paths:
                     self._expect(path, self._index.at(path, seal)[1])
         self.last_seal = int((self._directory / SEAL).read_text())
-        self._kept = sum(entry.stat().st_size for entry in (self._directory / BLOBS).rglob("*") if entry.is_file())
+        self._pack = Pack(self._directory, MAX_KEPT_BYTES)
 
     # -- sealing -----------------------------------------------------------------------------------------------
 
@@ -278,22 +281,13 @@ class TurnStore:
         return State(kind, digest, size, st.st_mtime_ns, entry, st.st_ino, st.st_ctime_ns)
 
     def _keep(self, data: bytes) -> str | None:
-        """The content's digest, once it is in ``blobs/``; None when the store has no room left for it."""
-        digest = hashlib.sha256(data).hexdigest()
-        path = self.blob(digest)
-        if path.exists():
-            return digest
-        if self._kept + len(data) > MAX_KEPT_BYTES:
-            return None
-        path.parent.mkdir(exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(data)
-        temporary.replace(path)
-        self._kept += len(data)
-        return digest
+        assert self._pack is not None
+        return self._pack.keep(data)
 
-    def blob(self, digest: str) -> Path:
-        return self._directory / BLOBS / digest[:2] / digest
+    def content(self, digest: str) -> bytes:
+        """A kept content (any thread may read it: contents are never rewritten)."""
+        assert self._pack is not None
+        return self._pack.read(digest)
 
     # -- what a turn changed ----------------------------------------------------------------------------------
 
@@ -333,8 +327,10 @@ class TurnStore:
         lines = []
         for seal, path in self._unsaved:
             state = self._index.at(path, seal)[1]
-            lines.append(json.dumps([seal, path, list(astuple(state)) if state is not None else None]) + "\n")
+            lines.append(json.dumps([seal, path, state.to_list() if state is not None else None]) + "\n")
         self._unsaved.clear()
+        assert self._pack is not None
+        self._pack.flush()  # before the versions that name its contents
         if lines:
             with (self._directory / VERSIONS).open("a") as versions:
                 versions.write("".join(lines))
@@ -361,7 +357,7 @@ class TurnStore:
                 index.add(seal, path, state)
         self._index = index
         lines = [
-            json.dumps([seal, path, list(astuple(state)) if state is not None else None]) + "\n"
+            json.dumps([seal, path, state.to_list() if state is not None else None]) + "\n"
             for path, versions in index.versions.items()
             for seal, state in versions
         ]
@@ -371,7 +367,7 @@ class TurnStore:
         self._logged = len(lines)
 
     def _save_listing(self, seal: int = 0) -> None:
-        entries = {path: list(astuple(seen)) for path, seen in self._expected.items()}
+        entries = {path: [seen.kind, seen.inode, seen.ctime_ns] for path, seen in self._expected.items()}
         temporary = self._directory / f"{LISTING}.tmp"
         temporary.write_text(json.dumps({"seal": seal, "entries": entries}))
         temporary.replace(self._directory / LISTING)
@@ -383,4 +379,6 @@ class TurnStore:
     def close(self) -> None:
         self._watch.close()
         self._base.close()
+        if self._pack is not None:
+            self._pack.close()
         os.close(self._live)

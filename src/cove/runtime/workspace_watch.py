@@ -42,7 +42,6 @@ from cove.runtime.inotify import (
 )
 from cove.runtime.safe_open import UnsafePath
 
-IN_DONT_FOLLOW = 0x02000000
 IN_ISDIR = 0x40000000
 _MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
 SKIPPED = ".git"
@@ -131,7 +130,8 @@ class WorkspaceWatch:
         if self._fd < 0 or len(self._dirs) >= MAX_WATCHED_DIRECTORIES:
             self.close()
             raise Unfollowable(f"more than {MAX_WATCHED_DIRECTORIES} directories")
-        wd = add_watch(self._fd, safe_open.fd_path(fd).encode(), _MASK | IN_ONLYDIR | IN_DONT_FOLLOW)
+        # Through the descriptor's magic link (followed: it names the very directory that was opened and checked).
+        wd = add_watch(self._fd, safe_open.fd_path(fd).encode(), _MASK | IN_ONLYDIR)
         if wd < 0:
             self.close()
             raise Unfollowable("out of inotify watches")

@@ -213,10 +213,11 @@ class TurnService:
         """The turn's changes, summarized and kept as its record: the first ``MAX_RECORDED`` of them (by path),
         and how many there were."""
         found = store.changes(start, end)
-        changes = summarize(found[:MAX_RECORDED], store.blob)
-        record = {"turn": turn, "changes": [change.to_json() for change in changes], "total": len(found)}
+        changes = summarize(found[:MAX_RECORDED], store.content)
+        total = len(changes) + len(found[MAX_RECORDED:])  # a rename is one change of two paths
+        record = {"turn": turn, "changes": [change.to_json() for change in changes], "total": total}
         store.save_record(session_id, turn, record)
-        return changes, len(found)
+        return changes, total
 
     def _keep_from(self, sandbox_id: str) -> int:
         """The earliest seal a turn to come may start from: no session of the sandbox needs history before it."""
@@ -236,7 +237,7 @@ class TurnService:
                 store = await self._store(sandbox_id)
         except (OSError, UnsafePath) as exc:
             raise CoveServiceError(f"the turns of sandbox {sandbox_id} cannot be read: {exc}") from exc
-        # A record and its blobs are written once and never change: read without the store's lock.
+        # A record and the contents it names are written once and never change: read without the store's lock.
         record = await asyncio.to_thread(store.load_record, session_id, turn)
         if record is None:
             raise TurnNotFound(
@@ -246,7 +247,7 @@ class TurnService:
         changes = [Change.from_json(change) for change in record["changes"]]
         if position[0] > len(changes):
             raise InvalidRequest("cursor is past the end of the diff")
-        shown: Page = await asyncio.to_thread(page, changes, store.blob, position, limit)
+        shown: Page = await asyncio.to_thread(page, changes, store.content, position, limit)
         following = f"{shown.next_cursor[0]}:{shown.next_cursor[1]}" if shown.next_cursor is not None else None
         total = int(record.get("total", len(changes)))
         text = shown.text.decode("utf-8", "replace")
