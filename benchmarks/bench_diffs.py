@@ -1,10 +1,11 @@
 """What a turn changed (issue 14): ``files_changed`` of a turn that touched nothing, in a 20,000-file workspace —
 goal < 5 ms.
 
-A sandbox holds 80 MB in 20,000 files (200 directories × 100 files × 4 kB) under /workspace, written through its
-own processes (so all of it sits in the overlay's upper: the worst case for the first seal, which copies it).
-Measured, with the server's own code on that real sandbox (``TurnStore`` over its workspace, as
-``TurnService.completed`` runs it in a worker thread: the end seal, the turn's changes, their summary):
+A sandbox holds 200 MB in 20,000 files (200 directories × 100 files × 10 kB, ``bench_checkpoints``'s tree) under
+/workspace, written through its own processes (so all of it sits in the overlay's upper: the worst case for the
+first seal, which copies it). Measured, with the server's own code on that real sandbox (``TurnStore`` over its
+workspace, as ``TurnService.completed`` runs it in a worker thread: the end seal, the turn's changes, their
+summary):
 
 - **files_changed, nothing changed**: a seal, the changes since the one before, their summary;
 - **files_changed, one file edited** (the edit made before the clock starts), and **a seal that walks** the
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks._harness import Stats, markdown_table, ms, print_table, running_server, temp_dir, verdict
+from benchmarks.bench_checkpoints import POPULATE
 from cove import AsyncSandbox
 from cove.runtime.layers import LayerStore
 from cove.runtime.storage import open_storage
@@ -31,14 +33,6 @@ from cove.runtime.turn_store import TurnStore
 RUNS = 200
 TURNS = 20
 GOAL_MS = 5.0
-POPULATE = """
-import os
-for d in range(200):
-    os.makedirs(f"tree/d{d:03d}", exist_ok=True)
-    for f in range(100):
-        with open(f"tree/d{d:03d}/f{f:03d}", "wb") as out:
-            out.write(os.urandom(2_000).hex().encode()[:4_000])
-"""
 
 
 def _files_changed(store: TurnStore, start: int) -> int:
@@ -151,7 +145,7 @@ async def _run() -> str:
     return "\n\n".join(
         [
             "## What a turn changed — files_changed in a 20,000-file workspace (`bench_diffs`)",
-            "A sandbox with 80 MB in 20,000 files under /workspace, all in its overlay's upper (written by its own "
+            "A sandbox with 200 MB in 20,000 files under /workspace, all in its overlay's upper (written by its own "
             "processes). In process: the server's `TurnStore` over that sandbox's real workspace, doing what "
             f"`TurnService.completed` does for a turn ({RUNS} no-change runs, {TURNS} after one edit each, "
             f"{TURNS // 4} that walk). End to end: {TURNS} turns of `@say` through the API with the real Claude Code "

@@ -5,11 +5,11 @@
  * again, then what comes live — as the Python SDK's `PtyHandle` does.
  */
 
-import { ConnectionLost, CoveError, errorFrom } from "./errors.js";
+import { ConnectionLost, CoveError } from "./errors.js";
+import { ReattachingStream, frameError } from "./stream.js";
 import { type Channel, type CoveClient, type Frame, closeError } from "./transport.js";
 import { type PtyInfo, ptyInfoFrom } from "./types.js";
 
-const RECONNECT_ATTEMPTS = 5;
 const encoder = new TextEncoder();
 
 /** Options of `sandbox.pty.create`. */
@@ -35,10 +35,6 @@ export interface PtyAttachOptions {
   onData?: (data: Uint8Array) => void;
 }
 
-function frameError(frame: Frame, fallback: string): CoveError {
-  return errorFrom(0, String(frame.code ?? "error"), String(frame.message ?? fallback));
-}
-
 async function attached(client: CoveClient, path: string, offset?: number): Promise<{ channel: Channel; hello: Frame }> {
   const channel = await client.websocket(`${path}/ws`, offset === undefined ? undefined : { offset });
   const hello = await channel.next();
@@ -57,34 +53,23 @@ async function attached(client: CoveClient, path: string, offset?: number): Prom
  * A terminal streaming over a WebSocket: iterate it (`for await (const data of terminal)`) or pass `onData` for
  * its bytes, `write` to type into it. A dropped connection is re-attached from the last byte received.
  */
-export class PtyHandle implements AsyncIterable<Uint8Array> {
+export class PtyHandle extends ReattachingStream<Uint8Array, PtyInfo> {
   /** The terminal as last reported (its final state once its program has exited). */
   info: PtyInfo;
-  private channel: Channel;
   private position: number;
-  private readonly queue: (Uint8Array | null)[] = [];
   private unread: Uint8Array = new Uint8Array(0);
-  private wakeReader: (() => void) | undefined;
-  private readonly exit: Promise<PtyInfo>;
-  private settle!: { resolve: (info: PtyInfo) => void; reject: (error: CoveError) => void };
-  private failure: CoveError | undefined;
-  private finished = false;
-  private closed = false;
-  private reconnecting: Promise<void> | undefined;
 
   /** @internal Use `sandbox.pty.create` or `sandbox.pty.attach`. */
   constructor(
-    private readonly client: CoveClient,
+    client: CoveClient,
     private readonly path: string,
     channel: Channel,
     hello: Frame,
     private readonly onData?: (data: Uint8Array) => void,
   ) {
-    this.channel = channel;
+    super(client, channel);
     this.info = ptyInfoFrom(hello.pty as Record<string, unknown>);
     this.position = Number(hello.offset);
-    this.exit = new Promise<PtyInfo>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.exit.catch(() => undefined); // surfaced by wait() and iteration, never as an unhandled rejection
     this.listen();
   }
 
@@ -98,14 +83,11 @@ export class PtyHandle implements AsyncIterable<Uint8Array> {
     return this.position;
   }
 
-  private listen(): void {
-    this.channel.listen(
-      (frame) => this.handle(frame),
-      (code, reason) => void this.lost(code, reason),
-    );
+  protected get label(): string {
+    return `terminal ${this.ptyId}`;
   }
 
-  private handle(frame: Frame): void {
+  protected handle(frame: Frame): void {
     if (this.finished) return;
     if (frame.type === "bytes") {
       const data = frame.data as Uint8Array;
@@ -116,77 +98,26 @@ export class PtyHandle implements AsyncIterable<Uint8Array> {
       this.position = Number(frame.offset); // the output skips ahead: what lay between was more than it keeps
     } else if (frame.type === "exit") {
       this.info = ptyInfoFrom(frame.pty as Record<string, unknown>);
-      this.finished = true;
-      this.push(null);
-      this.settle.resolve(this.info);
-      this.channel.close();
+      this.finish(this.info);
     } else if (frame.type === "error") {
       this.fail(frameError(frame, "terminal stream error"));
     }
   }
 
-  private async lost(code: number, reason: string): Promise<void> {
-    if (this.finished || this.closed) return;
-    const refused = closeError(code, reason);
-    if (refused) return this.fail(refused);
-    this.reconnecting = this.reattach();
-    await this.reconnecting;
+  protected async reopen(): Promise<Channel | null> {
+    const { channel, hello } = await attached(this.client, this.path, this.position);
+    this.position = Number(hello.offset); // further on, if the terminal no longer keeps what was missed
+    return channel;
   }
 
-  private async reattach(): Promise<void> {
-    for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-      if (this.closed || this.finished) return;
-      try {
-        const { channel, hello } = await attached(this.client, this.path, this.position);
-        this.channel = channel;
-        this.position = Number(hello.offset);
-        this.reconnecting = undefined;
-        this.listen();
-        return;
-      } catch (error) {
-        if (error instanceof CoveError && !(error instanceof ConnectionLost)) return this.fail(error);
-      }
-    }
-    this.fail(new ConnectionLost(`lost terminal ${this.ptyId} and could not attach again`));
-  }
-
-  private fail(error: CoveError): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.failure = error;
-    this.push(null);
-    this.settle.reject(error);
-    this.channel.close();
-  }
-
-  private push(item: Uint8Array | null): void {
-    this.queue.push(item);
-    const wake = this.wakeReader;
-    this.wakeReader = undefined;
-    wake?.();
-  }
-
-  /** The next output not yet read; `null` once the terminal has ended. */
-  private async next(): Promise<Uint8Array | null> {
+  /** The next output not yet read, what `readUntil` left first; `null` once the terminal has ended. */
+  protected override async next(): Promise<Uint8Array | null> {
     if (this.unread.length) {
       const unread = this.unread;
       this.unread = new Uint8Array(0);
       return unread;
     }
-    while (!this.queue.length) await new Promise<void>((resolve) => (this.wakeReader = resolve));
-    const item = this.queue[0];
-    if (item === null) {
-      if (this.failure) throw this.failure;
-      return null; // left in the queue: every later read sees the end too
-    }
-    this.queue.shift();
-    return item ?? null;
-  }
-
-  /** The terminal's output as it comes (escape sequences and all), until its program exits. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (let data = await this.next(); data !== null; data = await this.next()) yield data;
+    return super.next();
   }
 
   /**
@@ -221,18 +152,6 @@ export class PtyHandle implements AsyncIterable<Uint8Array> {
     return new Uint8Array(seen.subarray(0, end));
   }
 
-  /** On the current connection, or the one a re-attach opens; nothing once the terminal has ended. */
-  private async send(send: (channel: Channel) => void): Promise<void> {
-    for (let attempt = 0; attempt <= RECONNECT_ATTEMPTS * 10; attempt++) {
-      if (this.reconnecting) await this.reconnecting;
-      if (this.failure) throw this.failure;
-      if (this.finished) return;
-      if (this.channel.open) return send(this.channel);
-      await new Promise((resolve) => setTimeout(resolve, 20)); // the drop is still being reported: a re-attach follows
-    }
-    throw new ConnectionLost(`cannot reach terminal ${this.ptyId} to send it input`);
-  }
-
   /** Type into the terminal: `"ls\n"`, `"\x03"` (Ctrl-C), `"\x04"` (Ctrl-D). */
   async write(data: string | Uint8Array): Promise<void> {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
@@ -254,21 +173,12 @@ export class PtyHandle implements AsyncIterable<Uint8Array> {
     await this.signal("SIGKILL");
   }
 
-  /** The terminal's final info, once its program has exited and its output was all received. */
+  /** The terminal's final info, once its program has exited and its output was all received. (`close()` stops
+   * watching; the program keeps running: `pty.attach` to it again.) */
   wait(): Promise<PtyInfo> {
     return this.exit;
   }
 
-  /** Stop watching; the terminal's program keeps running (`pty.attach` to it again). */
-  close(): void {
-    this.closed = true;
-    this.channel.close();
-  }
-
-  /** @internal Drop the socket as a network failure would: the handle re-attaches by itself. */
-  dropConnection(): void {
-    this.channel.terminate();
-  }
 }
 
 /** Terminals in one sandbox: `sandbox.pty`. */

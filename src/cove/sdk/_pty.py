@@ -7,7 +7,6 @@ program running, and ``attach`` shows its recent screen again, then what comes l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,10 +16,10 @@ from websockets.exceptions import ConnectionClosed
 
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import ConnectionLost, CoveError, error_from
+from cove.sdk._follow import RECONNECT_ATTEMPTS, follow
 from cove.wire.ptys import PtyInfo
 
 OutputCallback = Callable[[bytes], Any]
-RECONNECT_ATTEMPTS = 5
 
 
 class PtyHandle:
@@ -57,44 +56,32 @@ class PtyHandle:
         return self._offset
 
     async def _read(self) -> None:
-        attempts = 0
-        while not self._exit.done():
-            try:
-                async for frame in self._socket:
-                    attempts = 0
-                    self._take(frame)
-            except ConnectionClosed:
-                pass
-            except CoveError as exc:
-                self._end(exc)
-                return
-            if self._exit.done():
-                return
-            attempts += 1
-            if attempts > RECONNECT_ATTEMPTS:
-                self._end(ConnectionLost(f"lost terminal {self.pty_id} and could not attach again"))
-                return
-            await asyncio.sleep(0.05 * attempts)
-            with contextlib.suppress(CoveError, OSError, ConnectionClosed):
-                self._socket, hello = await _attached(self._client, self._path, self._offset)
-                self._offset = int(hello["offset"])  # further on, if the terminal no longer keeps what was missed
+        lost = f"lost terminal {self.pty_id} and could not attach again"
+        self._end(await follow(self._socket, self._take, self._reattached, lost))
 
-    def _take(self, frame: str | bytes) -> None:
+    async def _reattached(self) -> ClientConnection:
+        self._socket, hello = await _attached(self._client, self._path, self._offset)
+        self._offset = int(hello["offset"])  # further on, if the terminal no longer keeps what was missed
+        return self._socket
+
+    def _take(self, frame: str | bytes) -> bool:
+        """One frame; True once it ended the stream (the exit)."""
         if isinstance(frame, bytes):
             self._offset += len(frame)
             if self._on_output is not None:
                 self._on_output(frame)
             self._queue.put_nowait(frame)
-            return
+            return False
         message = json.loads(frame)
         kind = message.get("type")
         if kind == "offset":  # the output skips ahead: what lay between was more than the terminal keeps
             self._offset = int(message["offset"])
         elif kind == "exit":
             self.info = PtyInfo(**message["pty"])
-            self._end(None)
+            return True
         elif kind == "error":
             raise error_from(0, message.get("code", "error"), message.get("message", "terminal stream error"))
+        return False
 
     def _end(self, error: CoveError | None) -> None:
         self._queue.put_nowait(None)

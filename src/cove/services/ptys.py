@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from cove.runtime.guest_client import GuestError, ProcessStream
-from cove.services.errors import CoveServiceError, PtyNotFound
+from cove.runtime.guest_client import GuestError, GuestUnavailable, ProcessStream
+from cove.services.errors import CoveServiceError, PtyNotFound, Unavailable
 from cove.services.sandboxes import SandboxService
 
 
@@ -36,11 +36,7 @@ class PtyService:
         self._sandboxes = sandboxes
 
     async def _request(self, sandbox_id: str, op: str, **fields: Any) -> Any:
-        guest = await self._sandboxes.guest(sandbox_id)
-        try:
-            return await guest.request(op, **fields)
-        except GuestError as exc:
-            raise _refused(exc) from exc
+        return await self._sandboxes.ask(sandbox_id, op, _refused, **fields)
 
     async def create(self, sandbox_id: str, request: PtyRequest) -> dict[str, Any]:
         fields = {"command": request.command, "cols": request.cols, "rows": request.rows}
@@ -75,3 +71,5 @@ class PtyService:
                 yield stream
         except GuestError as exc:
             raise _refused(exc) from exc
+        except GuestUnavailable as exc:
+            raise Unavailable(f"sandbox {sandbox_id} is not reachable") from exc

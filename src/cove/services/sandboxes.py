@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from cove.config import ServerSettings
 from cove.runtime.bwrap import (
@@ -32,11 +33,13 @@ from cove.runtime.spec import SandboxSpec
 from cove.runtime.storage import Storage
 from cove.services.errors import (
     Conflict,
+    CoveServiceError,
     NetworkModeForbidden,
     NetworkUnavailable,
     SandboxNotFound,
     SandboxNotRunning,
     SandboxStartFailed,
+    Unavailable,
 )
 from cove.services.pool import WarmPool
 from cove.store.sandboxes import HIDDEN_STATES, POOLED, UNCLAIMED, SandboxRecord, SandboxStore
@@ -283,6 +286,19 @@ class SandboxService:
         self._last_active[sandbox_id] = time.time()
         self._unsaved_activity.add(sandbox_id)
         return GuestClient(self.paths(sandbox_id).socket, record.uid)
+
+    async def ask(
+        self, sandbox_id: str, op: str, refused: Callable[[GuestError], CoveServiceError], **fields: Any
+    ) -> Any:
+        """One plain request to a running sandbox's supervisor: a refusal becomes what ``refused`` makes of it,
+        a supervisor out of reach ``Unavailable`` (503)."""
+        guest = await self.guest(sandbox_id)
+        try:
+            return await guest.request(op, **fields)
+        except GuestError as exc:
+            raise refused(exc) from exc
+        except GuestUnavailable as exc:
+            raise Unavailable(f"sandbox {sandbox_id} is not reachable") from exc
 
     async def update_network(self, sandbox_id: str, network: NetworkPolicy) -> SandboxRecord:
         """Put new allow and deny rules in force for a running sandbox, open connections included; its mode is
