@@ -5,6 +5,7 @@ follows, and ``exit`` returns with the shell's status and the terminal put back 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import select
@@ -14,6 +15,7 @@ import sys
 import termios
 import time
 
+from tests.cli.conftest import cove
 from tests.conftest import CoveServer
 
 
@@ -106,3 +108,9 @@ def test_the_local_terminal_is_put_back(server: CoveServer, sandbox_id: str) -> 
         assert termios.tcgetattr(screen.fd) == before  # echo and line editing again, as before the shell
     finally:
         screen.close()
+
+
+def test_json_makes_the_terminal_for_someone_else_to_attach_to(server: CoveServer, sandbox_id: str) -> None:
+    made = cove(server, "sandbox", "shell", sandbox_id, "--command", "sleep 600", "--json")
+    info = json.loads(made.stdout)
+    assert info["running"] and info["command"] == ["/bin/bash", "-c", "sleep 600"] and info["pty_id"] == "pty1"

@@ -203,6 +203,9 @@ def shell(
     command: Annotated[str, typer.Option("--command", "-c", help="What runs on the terminal (a bash line)")] = (
         "bash -l"
     ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Only make the terminal and print it as JSON (to attach to elsewhere)")
+    ] = False,
 ) -> None:
     """An interactive terminal in the sandbox, until its shell exits (exit returns with the shell's status).
 
@@ -212,6 +215,10 @@ def shell(
     sandbox = Sandbox.connect(sandbox_id)
     cols, rows = _terminal.window_size()
     terminal = sandbox.pty.create(command=command, cols=cols, rows=rows)
+    if as_json:
+        terminal.close()
+        emit_json(terminal.info)
+        return
     raise typer.Exit(_terminal.exit_status(_terminal.run(terminal)))
 
 
