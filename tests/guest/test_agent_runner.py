@@ -671,6 +671,22 @@ def test_allow_with_remember_applies_claude_codes_suggestion(start: Callable[...
 # --------------------------------------------------------------------------- the journal itself
 
 
+def test_with_await_seals_a_turn_begins_only_after_the_servers_sealed(start: Callable[..., Runner]) -> None:
+    runner = start(prompt="@say first", await_seals=True)
+    runner.wait_type("ready")
+    assert runner.ok("prompt", text="@say second") == {"queued": 1, "turn": 2}
+    time.sleep(1.0)
+    assert runner.of_type("turn_started") == []  # nothing before "sealed 0": the workspace before the first turn
+    assert runner.ok("sealed", turn=0) == {"sealed": 0}
+    runner.wait_type("turn_complete", turn=1)
+    time.sleep(1.0)
+    assert [e["turn"] for e in runner.of_type("turn_started")] == [1]  # the second waits for the first's end seal
+    assert runner.ok("sealed", turn=1) == {"sealed": 1}
+    runner.wait_type("turn_complete", turn=2)
+    assert not runner.request("sealed", turn=-1)["ok"] and not runner.request("sealed", turn="1")["ok"]
+    runner.stop()
+
+
 def test_journal_numbers_events_and_continues_after_a_torn_line(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     journal = Journal(path, "ses_1")
