@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cove.runtime import safe_open
-from cove.runtime.changes import MAX_WATCHED_DIRECTORIES
+from cove.runtime.changes import MAX_WATCHED_DIRECTORIES, warn_once
 from cove.runtime.inotify import (
     IN_ATTRIB,
     IN_CLOSE_WRITE,
@@ -123,6 +123,7 @@ class WorkspaceWatch:
         self.close()
         self._fd = open_instance()
         if self._fd < 0:
+            warn_once("max_user_instances", "the agent turns of further sandboxes walk their workspace at each seal")
             raise Unfollowable("no inotify instance to be had")
         yield from walk(self._root, self._uid, on_directory=self._watch)
 
@@ -134,6 +135,7 @@ class WorkspaceWatch:
         wd = add_watch(self._fd, safe_open.fd_path(fd).encode(), _MASK | IN_ONLYDIR)
         if wd < 0:
             self.close()
+            warn_once("max_user_watches", "the agent turns of big sandboxes walk their workspace at each seal")
             raise Unfollowable("out of inotify watches")
         self._dirs[wd] = path
 

@@ -443,6 +443,14 @@ class SessionService:
             await self._mark(record)
         await self._tell_sealed(record, 0)
 
+    async def _catch_up(self, record: SessionRecord, follower: _Follower) -> None:
+        """After a restart: the previous server may have sealed a turn's end and stopped before the runner heard
+        of it (it would wait ``SEAL_WAIT_S``), or before it sealed the first turn's start at all."""
+        if self._turns.has_edges(record.sandbox_id, record.id):
+            await self._tell_sealed(record, record.turns)
+        else:
+            await self._first_edge(record, follower)
+
     async def _mark(self, record: SessionRecord) -> None:
         """Seal the workspace: the session's next turn starts here. A failure costs the turns' changes, never
         the session: it is logged, and the turn's ``files_changed`` left out."""
@@ -483,7 +491,8 @@ class SessionService:
         """Let the runner begin the turn after ``turn``; a runner gone or deaf costs nothing here (it waits at
         most ``SEAL_WAIT_S`` for this)."""
         with contextlib.suppress(CoveServiceError, OSError):
-            await self._control(record, "sealed", turn=turn)
+            # Not a connection of its own kept for later: what the session's commands use is theirs to open.
+            await self._control(record, "sealed", keep=False, turn=turn)
 
     async def _save_transcript(self, record: SessionRecord) -> None:
         """Keep Cove's own copy, so the conversation can be resumed in any sandbox, even after this one is gone.
@@ -585,6 +594,7 @@ class SessionService:
             follower = self._follow(record, sandbox)
             if sandbox.state == "running":
                 follower.tasks.append(asyncio.create_task(self._watch_process(record)))
+                follower.tasks.append(asyncio.create_task(self._catch_up(record, follower)))
             else:
                 self._runner_ended(record, 137)
 
@@ -614,11 +624,12 @@ class SessionService:
             )
         return record
 
-    async def _control(self, record: SessionRecord, op: str, **fields: Any) -> dict[str, Any]:
-        """One request to the runner's control socket (a followed session's stays open between requests)."""
+    async def _control(self, record: SessionRecord, op: str, keep: bool = True, **fields: Any) -> dict[str, Any]:
+        """One request to the runner's control socket (a followed session's stays open between requests; with
+        ``keep`` false, a request uses the kept connection if there is one, and keeps none of its own)."""
         request = json.dumps({"id": 1, "op": op, **fields}).encode() + b"\n"
         follower = self._followers.get(record.id)
-        if follower is None:
+        if follower is None or (not keep and follower.control is None):
             reader, writer = await self._connect_control(record)
             try:
                 line = await self._exchange(record, op, reader, writer, request)

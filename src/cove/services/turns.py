@@ -165,6 +165,10 @@ class TurnService:
         edges.next_start = seal
         self._save_edges(sandbox_id, session_id, edges)
 
+    def has_edges(self, sandbox_id: str, session_id: str) -> bool:
+        """Whether the session's first edge was sealed (by this server or one before it)."""
+        return self._load_edges(sandbox_id, session_id).next_start is not None
+
     def expect_turn(self, sandbox_id: str, session_id: str) -> None:
         """The API took a prompt for the session: one more turn will end, and its end be sealed."""
         edges = self._load_edges(sandbox_id, session_id)
