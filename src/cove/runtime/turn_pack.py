@@ -33,11 +33,17 @@ class Pack:
                 if int(offset) + int(length) <= self._size:
                     self._where[digest] = (int(offset), int(length))
         self._unindexed: list[str] = []
+        self._retired: list[int] = []  # packs a rewrite replaced (a reader may still be reading one)
 
     @staticmethod
     def clear(directory: Path) -> None:
         for name in (PACK, INDEX):
             (directory / name).unlink(missing_ok=True)
+
+    @property
+    def filling(self) -> bool:
+        """Three quarters full: time to ``rewrite`` without what nothing refers to any more."""
+        return self._size >= self._limit * 3 // 4
 
     def keep(self, data: bytes) -> str | None:
         """The content's digest, once it is in; None when the pack has no room left for it."""
@@ -61,14 +67,31 @@ class Pack:
                 index.write("".join(self._unindexed))
             self._unindexed.clear()
 
+    def rewrite(self, keep: set[str]) -> None:
+        """Keep only the contents ``keep`` names (what the store still refers to), in a new pack that replaces
+        this one. A reader in another thread may be reading the old one: its descriptor stays open until
+        ``close``."""
+        self.flush()
+        fresh = os.open(self._directory / f"{PACK}.new", os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        where: dict[str, tuple[int, int]] = {}
+        size = 0
+        for digest in sorted(keep & self._where.keys()):
+            data = self.read(digest)
+            os.write(fresh, data)
+            where[digest] = (size, len(data))
+            size += len(data)
+        index = "".join(f"{digest} {offset} {length}\n" for digest, (offset, length) in where.items())
+        (self._directory / f"{INDEX}.new").write_text(index)
+        os.replace(self._directory / f"{PACK}.new", self._directory / PACK)
+        os.replace(self._directory / f"{INDEX}.new", self._directory / INDEX)
+        self._retired.append(self._fd)
+        self._fd, self._where, self._size = fresh, where, size
+
     def read(self, digest: str) -> bytes:
         offset, length = self._where[digest]
         return os.pread(self._fd, length, offset)
 
-    @property
-    def size(self) -> int:
-        return self._size
-
     def close(self) -> None:
         self.flush()
-        os.close(self._fd)
+        for fd in [self._fd, *self._retired]:
+            os.close(fd)

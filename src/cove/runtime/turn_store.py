@@ -45,6 +45,7 @@ MAX_FILE_BYTES = 1024 * 1024  # larger files are compared by size and time, neve
 MAX_KEPT_BYTES = 256 * 1024 * 1024  # content one sandbox's store may hold
 MAX_READS_PER_SEAL = 5_000  # files read at one seal (a turn that writes 100,000 files is listed, not read)
 MAX_READ_BYTES_PER_SEAL = 64 * 1024 * 1024
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # the turns' records a sandbox keeps; past it, the oldest go
 COMPACT_FROM = 200_000  # lines in versions.jsonl before ``compact`` looks at it
 VERSIONS = "versions.jsonl"
 LISTING = "listing.json"
@@ -304,11 +305,21 @@ class TurnStore:
         return found
 
     def save_record(self, session_id: str, turn: int, record: dict[str, Any]) -> None:
+        """Keep a turn's record (what its diff shows); past ``MAX_RECORD_BYTES`` for the sandbox, the oldest
+        records go (their turns' diffs with them: ``turn_not_found``)."""
         directory = self._directory / RECORDS / session_id
         directory.mkdir(exist_ok=True)
         temporary = directory / f"{turn}.tmp"
         temporary.write_text(json.dumps(record))
         temporary.replace(directory / f"{turn}.json")
+        # Oldest first: by time written, and by turn (a coarse clock gives records of one tick the same time).
+        records = sorted(
+            (self._directory / RECORDS).glob("*/*.json"), key=lambda path: (path.stat().st_mtime_ns, int(path.stem))
+        )
+        sizes = [path.stat().st_size for path in records]
+        while len(records) > 1 and sum(sizes) > MAX_RECORD_BYTES:
+            records.pop(0).unlink(missing_ok=True)
+            sizes.pop(0)
 
     def load_record(self, session_id: str, turn: int) -> dict[str, Any] | None:
         try:
@@ -335,6 +346,23 @@ class TurnStore:
             with (self._directory / VERSIONS).open("a") as versions:
                 versions.write("".join(lines))
             self._logged += len(lines)
+
+    @property
+    def filling(self) -> bool:
+        """The contents kept have grown to most of what the store may hold: time to ``collect``."""
+        assert self._pack is not None
+        return self._pack.filling
+
+    def collect(self, keep_from: int) -> None:
+        """``compact``, then drop every content that neither a state still recorded nor a turn's record names."""
+        self.compact(keep_from)
+        named = {state.digest for versions in self._index.versions.values() for _, state in versions if state}
+        for path in (self._directory / RECORDS).glob("*/*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                for change in json.loads(path.read_text())["changes"]:
+                    named.update(side["digest"] for side in (change["before"], change["after"]) if side)
+        assert self._pack is not None
+        self._pack.rewrite({digest for digest in named if digest is not None})
 
     @property
     def crowded(self) -> bool:

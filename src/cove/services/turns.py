@@ -205,7 +205,9 @@ class TurnService:
             edges.next_start = end
             edges.starts.pop(turn, None)  # its changes are in its record now
             self._save_edges(sandbox_id, session_id, edges)
-            if store.crowded:
+            if store.filling:
+                await asyncio.to_thread(store.collect, self._keep_from(sandbox_id))
+            elif store.crowded:
                 await asyncio.to_thread(store.compact, self._keep_from(sandbox_id))
         if recorded is None:
             return None
