@@ -24,14 +24,17 @@ class Pack:
     def __init__(self, directory: Path, limit: int) -> None:
         self._directory = directory
         self._limit = limit
-        self._where: dict[str, tuple[int, int]] = {}
-        self._fd = os.open(directory / PACK, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        self._size = os.fstat(self._fd).st_size
+        fd = os.open(directory / PACK, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self._size = os.fstat(fd).st_size
+        where: dict[str, tuple[int, int]] = {}
         with contextlib.suppress(FileNotFoundError):
             for line in (directory / INDEX).read_text().splitlines():
                 digest, offset, length = line.split()
                 if int(offset) + int(length) <= self._size:
-                    self._where[digest] = (int(offset), int(length))
+                    where[digest] = (int(offset), int(length))
+        # The pack and its index as one value, replaced whole by a rewrite: a reader in another thread takes both
+        # at once, never an offset of one pack to read in the other.
+        self._current = (fd, where)
         self._unindexed: list[str] = []
         self._retired: list[int] = []  # packs a rewrite replaced (a reader may still be reading one)
 
@@ -48,14 +51,15 @@ class Pack:
     def keep(self, data: bytes) -> str | None:
         """The content's digest, once it is in; None when the pack has no room left for it."""
         digest = hashlib.sha256(data).hexdigest()
-        if digest in self._where:
+        fd, where = self._current
+        if digest in where:
             return digest
         if self._size + len(data) > self._limit:
             return None
-        written = os.write(self._fd, data)
+        written = os.write(fd, data)
         if written != len(data):
             raise OSError(f"short write to the turn store's pack ({written} of {len(data)} bytes)")
-        self._where[digest] = (self._size, len(data))
+        where[digest] = (self._size, len(data))
         self._size += len(data)
         self._unindexed.append(f"{digest} {self._size - len(data)} {len(data)}\n")
         return digest
@@ -75,7 +79,7 @@ class Pack:
         fresh = os.open(self._directory / f"{PACK}.new", os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         where: dict[str, tuple[int, int]] = {}
         size = 0
-        for digest in sorted(keep & self._where.keys()):
+        for digest in sorted(keep & self._current[1].keys()):
             data = self.read(digest)
             os.write(fresh, data)
             where[digest] = (size, len(data))
@@ -84,14 +88,15 @@ class Pack:
         (self._directory / f"{INDEX}.new").write_text(index)
         os.replace(self._directory / f"{PACK}.new", self._directory / PACK)
         os.replace(self._directory / f"{INDEX}.new", self._directory / INDEX)
-        self._retired.append(self._fd)
-        self._fd, self._where, self._size = fresh, where, size
+        self._retired.append(self._current[0])
+        self._current, self._size = (fresh, where), size
 
     def read(self, digest: str) -> bytes:
-        offset, length = self._where[digest]
-        return os.pread(self._fd, length, offset)
+        fd, where = self._current
+        offset, length = where[digest]
+        return os.pread(fd, length, offset)
 
     def close(self) -> None:
         self.flush()
-        for fd in [self._fd, *self._retired]:
+        for fd in [self._current[0], *self._retired]:
             os.close(fd)
