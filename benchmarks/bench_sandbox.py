@@ -291,6 +291,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
     from cove.runtime.layers import LayerStore
     from cove.runtime.spec import SandboxSpec
     from cove.runtime.storage import OverlayStorage
+    from cove.services.principal import SYSTEM
     from cove.services.sandboxes import CreateRequest, SandboxService
     from cove.store.db import open_engine
     from cove.store.sandboxes import SandboxStore
@@ -312,7 +313,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
     samples.update({name: [] for name in (CREATE, CREATE_SPAWN, CREATE_DB, CREATE_REST, KILL)})
     engine = await open_engine(settings.database_path)
     store = SandboxStore(engine)
-    service = SandboxService(settings, store, driver, storage)
+    service = SandboxService(settings, store, driver, storage, None)  # no egress: the profile measures the rest
     spent: dict[str, float] = {}
     created_ids: list[str] = []
 
@@ -350,14 +351,14 @@ async def profile_stages(home: Path, profile: Profile) -> None:
             _time_methods(store, ["next_uid", "insert", "update", "get"], spent, "db")
             try:
                 started = time.perf_counter()
-                record = await service.create(CreateRequest(spec=spec))
+                record = await service.create(SYSTEM, CreateRequest(spec=spec))
                 created = time.perf_counter()
             finally:
                 for target, names in ((driver, ["spawn"]), (store, ["next_uid", "insert", "update", "get"])):
                     for name in names:
                         target.__dict__.pop(name, None)
             split = dict(spent)
-            await service.kill(record.id)
+            await service.kill(SYSTEM, record.id)
             created_ids.append(record.id)
             if keep:
                 total = created - started

@@ -7,7 +7,9 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ from cove import AsyncSandbox
 from cove.sdk import SandboxInfo
 from cove.testing import ServerProcess, free_port
 
-__all__ = ["ROOT", "CoveServer", "free_port", "serving", "supervisor_pid", "until"]
+__all__ = ["ROOT", "CoveServer", "Tenant", "free_port", "new_tenant", "serving", "supervisor_pid", "until"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,14 +27,19 @@ class CoveServer(ServerProcess):
 
 
 @contextlib.contextmanager
-def serving(home: Path) -> Iterator[CoveServer]:
-    """A real server while the block runs; then its sandboxes are killed, it is stopped, and its log must show
-    that nothing failed unseen (a task's exception, say)."""
-    instance = CoveServer(home)
+def serving(home: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> Iterator[CoveServer]:
+    """A real server (with ``env`` added to its environment, ``args`` to ``cove serve``) while the block runs; then
+    its sandboxes are killed, it is stopped, and its log must show that nothing failed unseen (a task's exception,
+    say)."""
+    instance = CoveServer(home, extra_env=env or {}, extra_args=args or [])
     instance.start()
-    yield instance
-    instance.kill_all_sandboxes()
-    instance.kill(signal.SIGTERM)
+    try:
+        yield instance
+    finally:
+        try:
+            instance.kill_all_sandboxes()
+        finally:
+            instance.kill(signal.SIGTERM)
     log = instance.log_path.read_text(errors="replace")
     assert "Traceback" not in log, f"the server logged an unhandled error; see {instance.log_path}"
 
@@ -47,6 +54,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoveServer]:
 def connection(server: CoveServer) -> dict[str, str]:
     """Keyword arguments that point an SDK call at the test server."""
     return {"url": server.url, "api_key": server.api_key}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A tenant of a test server: its key's id (the tenant's id) and the key's secret."""
+
+    id: str
+    key: str
+
+    def connection(self, server: CoveServer) -> dict[str, str]:
+        """Keyword arguments that point an SDK call at ``server`` as this tenant."""
+        return {"url": server.url, "api_key": self.key}
+
+
+def new_tenant(server: CoveServer, name: str = "tenant", quotas: dict[str, Any] | None = None) -> Tenant:
+    """A tenant's key, made with the admin key (the server's default quotas, but ``quotas``)."""
+    with server.http() as admin:
+        reply = admin.post("/v1/keys", json={"name": name, "quotas": quotas})
+    assert reply.status_code == 201, reply.text
+    return Tenant(reply.json()["id"], reply.json()["key"])
 
 
 async def until(sandbox: AsyncSandbox, condition: Callable[[SandboxInfo], bool], within: float = 30) -> SandboxInfo:

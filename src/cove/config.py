@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cove.quotas import DEFAULT_QUOTAS, Quotas
 from cove.runtime.spec import Limits
 
 DEFAULT_HOST = "127.0.0.1"
@@ -25,6 +26,18 @@ LIMIT_SETTINGS = {
     "disk_mb": "COVE_DEFAULT_DISK_MB",
     "shm_mb": "COVE_DEFAULT_SHM_MB",
 }
+# Quota -> the environment variable that sets its default for new keys (``max_<limit>``: ``max_limits``' limits).
+QUOTA_SETTINGS = {
+    "running_sandboxes": "COVE_QUOTA_RUNNING_SANDBOXES",
+    "running_memory_mb": "COVE_QUOTA_RUNNING_MEMORY_MB",
+    "agent_sessions": "COVE_QUOTA_AGENT_SESSIONS",
+    "checkpoint_mb": "COVE_QUOTA_CHECKPOINT_MB",
+    **{f"max_{name}": f"COVE_QUOTA_MAX_{name.upper()}" for name in LIMIT_SETTINGS},
+}
+# Failed authentications a client address may make in a minute before it is refused (429) for the rest of it.
+DEFAULT_AUTH_FAILURES = 30
+# Days the audit trail keeps what happened.
+DEFAULT_AUDIT_DAYS = 90
 
 
 def cove_home() -> Path:
@@ -50,6 +63,10 @@ class ServerSettings:
     network_subnet: str | None = None
     # Where sandboxes' DNS lookups go (host, port); empty: the host's own resolvers.
     dns_upstreams: tuple[tuple[str, int], ...] = ()
+    # What a key made without quotas of its own gets.
+    default_quotas: Quotas = field(default_factory=lambda: DEFAULT_QUOTAS)
+    auth_failures_per_minute: int = DEFAULT_AUTH_FAILURES
+    audit_days: float = DEFAULT_AUDIT_DAYS
 
     @classmethod
     def from_env(
@@ -58,11 +75,13 @@ class ServerSettings:
         host: str | None = None,
         port: int | None = None,
         limits: dict[str, float | None] | None = None,
+        quotas: dict[str, float | None] | None = None,
         default_network: str | None = None,
         allow_host_network: bool = False,
     ) -> ServerSettings:
         """The environment's settings, under the options given (``limits``: limit field -> value; None leaves
-        the field to ``COVE_DEFAULT_*`` or the built-in default)."""
+        the field to ``COVE_DEFAULT_*`` or the built-in default; ``quotas`` likewise, by ``QUOTA_SETTINGS``'
+        names, to ``COVE_QUOTA_*``)."""
         return cls(
             home=cove_home(),
             host=host or os.environ.get("COVE_HOST", DEFAULT_HOST),
@@ -73,6 +92,9 @@ class ServerSettings:
             allow_host_network=allow_host_network or os.environ.get("COVE_ALLOW_HOST_NETWORK", "") in ("1", "true"),
             network_subnet=os.environ.get("COVE_NETWORK_SUBNET") or None,
             dns_upstreams=_upstreams(os.environ.get("COVE_DNS_UPSTREAM", "")),
+            default_quotas=default_quotas(quotas or {}),
+            auth_failures_per_minute=int(os.environ.get("COVE_AUTH_FAILURES_PER_MINUTE") or DEFAULT_AUTH_FAILURES),
+            audit_days=float(os.environ.get("COVE_AUDIT_DAYS") or DEFAULT_AUDIT_DAYS),
         )
 
     @property
@@ -111,32 +133,62 @@ class ServerSettings:
     def admin_key_path(self) -> Path:
         return self.home / ADMIN_KEY_FILE
 
+    @property
+    def token_secret_path(self) -> Path:
+        """What scoped tokens are signed with (mode 0600): deleting it voids every token."""
+        return self.home / "token_secret"
+
+
+def _chosen(options: dict[str, float | None], name: str, variable: str, builtin: float | None) -> float | None:
+    """A server default: its option, else its environment variable, else ``builtin``; 0 means none."""
+    value = options.get(name)
+    if value is None and os.environ.get(variable):
+        value = float(os.environ[variable])
+    if value is None:
+        value = builtin
+    return value or None
+
+
+def _whole(value: float | None) -> int | None:
+    return int(value) if value is not None else None
+
 
 def default_limits(options: dict[str, float | None]) -> Limits:
     """The server's default limits: each from its option, else its environment variable, else ``DEFAULT_LIMITS``;
     0 turns a default off (except /dev/shm, which always has a size: a tmpfs without one may take half the RAM)."""
 
     def chosen(name: str) -> float | None:
-        value = options.get(name)
-        variable = LIMIT_SETTINGS[name]
-        if value is None and os.environ.get(variable):
-            value = float(os.environ[variable])
-        if value is None:
-            value = getattr(DEFAULT_LIMITS, name)
+        value = _chosen(options, name, LIMIT_SETTINGS[name], getattr(DEFAULT_LIMITS, name))
         if name == "shm_mb" and not value:
-            raise ValueError(f"the default /dev/shm size must be at least 1 MiB ({variable})")
-        return value or None
-
-    def whole(name: str) -> int | None:
-        value = chosen(name)
-        return int(value) if value is not None else None
+            raise ValueError(f"the default /dev/shm size must be at least 1 MiB ({LIMIT_SETTINGS[name]})")
+        return value
 
     return Limits(
-        memory_mb=whole("memory_mb"),
+        memory_mb=_whole(chosen("memory_mb")),
         cpus=chosen("cpus"),
-        pids=whole("pids"),
-        disk_mb=whole("disk_mb"),
-        shm_mb=whole("shm_mb"),
+        pids=_whole(chosen("pids")),
+        disk_mb=_whole(chosen("disk_mb")),
+        shm_mb=_whole(chosen("shm_mb")),
+    )
+
+
+def default_quotas(options: dict[str, float | None]) -> Quotas:
+    """The quotas of a key made without its own: each from its option, else its environment variable (both named
+    in ``QUOTA_SETTINGS``), else ``DEFAULT_QUOTAS``; 0 turns a quota off."""
+    builtin = {**DEFAULT_QUOTAS.to_json(), **{f"max_{k}": v for k, v in DEFAULT_QUOTAS.max_limits.__dict__.items()}}
+    values = {name: _chosen(options, name, variable, builtin[name]) for name, variable in QUOTA_SETTINGS.items()}
+    return Quotas(
+        running_sandboxes=_whole(values["running_sandboxes"]),
+        running_memory_mb=_whole(values["running_memory_mb"]),
+        agent_sessions=_whole(values["agent_sessions"]),
+        checkpoint_mb=_whole(values["checkpoint_mb"]),
+        max_limits=Limits(
+            memory_mb=_whole(values["max_memory_mb"]),
+            cpus=values["max_cpus"],
+            pids=_whole(values["max_pids"]),
+            disk_mb=_whole(values["max_disk_mb"]),
+            shm_mb=_whole(values["max_shm_mb"]),
+        ),
     )
 
 

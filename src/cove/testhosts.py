@@ -6,15 +6,20 @@ from the host like any other destination, so a sandbox reaches it through the sa
 real one. Nothing here ever sends a packet to an address that is not a test host's or the loopback's.
 
 Every namespace and veth made here is removed by ``TestNet.close`` (also on failure: use it as a context manager).
+Test hosts have fixed addresses, so one ``TestNet`` lives on a machine at a time: it holds a host-wide lock from
+enter to close, and on enter removes the test hosts a killed run left behind (no live ``TestNet`` owns them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
+import os
 import secrets
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -23,6 +28,8 @@ from pathlib import Path
 
 # The host's side of every test host's veth (the same address on each, like Cove's sandbox gateway).
 HOST_SIDE = ipaddress.IPv4Address("10.251.255.254")
+_NETNS_PREFIX = "cove-th-"
+_LOCK = Path("/run/cove-testhosts.lock")
 
 # A TCP (and UDP) service answering its host's name on every port it is given: what probes connect to.
 _SERVICE = r"""
@@ -109,8 +116,12 @@ class TestNet:
         self.tag = secrets.token_hex(3)
         self.hosts: list[TestHost] = []
         self._count = 0
+        self._lock: int | None = None
 
     def __enter__(self) -> TestNet:
+        self._lock = os.open(_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        _remove_stale_hosts()
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -120,7 +131,7 @@ class TestNet:
         """A test host at ``address``, routed from the host through its own veth."""
         self._count += 1
         ip = ipaddress.IPv4Address(address)
-        netns, link = f"cove-th-{self.tag}-{self._count}", f"th{self.tag}{self._count}"
+        netns, link = f"{_NETNS_PREFIX}{self.tag}-{self._count}", f"th{self.tag}{self._count}"
         host = TestHost(netns, link, ip)
         self.hosts.append(host)
         run("ip", "netns", "add", netns)
@@ -145,6 +156,22 @@ class TestNet:
             run("ip", "link", "del", host.link, check=False)
             run("ip", "netns", "del", host.netns, check=False)
         self.hosts.clear()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def _remove_stale_hosts() -> None:
+    """Removes every test host's namespace, with what still runs in it (its veth goes with it). Called under the
+    lock, so none of them belongs to a live ``TestNet``."""
+    for line in run("ip", "netns", "list").stdout.splitlines():
+        netns = line.split(" ", 1)[0]
+        if not netns.startswith(_NETNS_PREFIX):
+            continue
+        for pid in run("ip", "netns", "pids", netns, check=False).stdout.split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        run("ip", "netns", "del", netns, check=False)
 
 
 class NetnsProcess:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -88,11 +89,23 @@ class ServerProcess:
 
     def kill_all_sandboxes(self) -> None:
         """Sandboxes outlive their server by design; a test run must not leave any behind. The warm pool is
-        drained first (and stops refilling), so a server killed with SIGKILL afterwards leaves none either."""
+        drained first (and stops refilling), so a server killed with SIGKILL afterwards leaves none either. The
+        admin key sees every tenant's; an address a test made too many failed attempts from waits its turn."""
         with self.http() as client:
-            client.delete("/v1/pool")
-            for sandbox in client.get("/v1/sandboxes", params={"state": "running"}).json()["sandboxes"]:
-                client.delete(f"/v1/sandboxes/{sandbox['id']}")
+            _patiently(client, "DELETE", "/v1/pool")
+            running = _patiently(client, "GET", "/v1/sandboxes", params={"state": "running"})
+            for sandbox in running.json()["sandboxes"]:
+                _patiently(client, "DELETE", f"/v1/sandboxes/{sandbox['id']}")
+
+
+def _patiently(client: httpx.Client, method: str, path: str, **options: Any) -> httpx.Response:
+    """The request, again after ``Retry-After`` while the server limits this address (429)."""
+    for _ in range(3):
+        reply = client.request(method, path, **options)
+        if reply.status_code != 429:
+            break
+        time.sleep(int(reply.headers.get("retry-after", "1")) + 0.1)
+    return reply
 
 
 @contextlib.contextmanager

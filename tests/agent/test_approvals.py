@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from cove import AlreadyResolved, AsyncSandbox, InvalidRequest, PermissionNotFound, Sandbox
+from cove import AlreadyResolved, AsyncSandbox, Forbidden, InvalidRequest, PermissionNotFound, Sandbox
 from cove.sdk import AgentEvent, AsyncAgentSession, PermissionAnswer, PermissionRequest
 from tests.agent.conftest import main_requests, validate_events
 from tests.agent.test_streams import ws_url
@@ -136,6 +136,29 @@ async def test_a_second_client_answers_while_the_first_is_away(server: CoveServe
     assert (resolved["request_id"], resolved["decision"]) == (asked["request_id"], "allow")
     assert await sandbox.files.exists("shared.txt")
     await back.kill()
+
+
+async def test_a_browser_holding_a_sessions_token_answers_as_that_token(
+    server: CoveServer, sandbox: AsyncSandbox
+) -> None:
+    """A page is handed a token for one session (read + approve), never the key: its answer names the token."""
+    session = await sandbox.agent.start(write("by-token.txt"), permission_mode="default")
+    asked = await requested(session)
+    token = await session.create_token(["read", "approve"], ttl_s=600)
+    assert (token.session_id, token.scopes) == (session.session_id, ["approve", "read"])
+    page = await AsyncSandbox.connect(sandbox.id, url=server.url, api_key=token.token)
+    watching = await page.agent.attach(session.session_id)
+    await asyncio.wait_for(watching.wait_scrollback(), 30)
+    resolved = await watching.approve(asked["request_id"])
+    assert resolved.by == token.id
+    with pytest.raises(Forbidden):  # approve, not prompt
+        await watching.send_prompt("@say from the page")
+    await asyncio.wait_for(session.done, 60)
+    [event] = [e for e in await session.collect_events() if e.type == "permission_resolved"]
+    assert (event["by"], event["decision"]) == (token.id, "allow")
+    await watching.close()
+    await page.close()
+    await session.kill()
 
 
 async def test_a_pending_approval_survives_a_server_sigkill(tmp_path: Path) -> None:

@@ -3,13 +3,12 @@ services on the host, stand-in sandboxes, and a fresh ``Networks`` + DNS forward
 interface prefix of its own. Everything is removed afterwards, on failure too.
 
 The tests talk only to the loopback and to the test hosts made here. They need root (namespaces, veths,
-nftables); test hosts have fixed addresses, so the tests of this directory hold a lock across pytest-xdist workers.
+nftables); test hosts have fixed addresses, so a ``TestNet`` holds a host-wide lock (see ``cove.testhosts``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import ipaddress
 import json
 import os
@@ -57,15 +56,8 @@ class HostServices:
     address: ipaddress.IPv4Address | None  # one of the host's own non-loopback addresses
 
 
-@pytest.fixture(scope="session")
-def network_lock() -> Iterator[None]:
-    with open("/tmp/cove-network-tests.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 @pytest.fixture(scope="module")
-def testnet(network_lock: None) -> Iterator[TestNet]:
+def testnet() -> Iterator[TestNet]:
     with TestNet() as net:
         for address in (PUBLIC, OTHER, PRIVATE, METADATA):
             net.host(address).serve(PORT, 80)

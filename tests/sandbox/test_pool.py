@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from cove import AsyncSandbox, SandboxNotFound
-from tests.conftest import CoveServer, supervisor_pid, until
+from tests.conftest import CoveServer, new_tenant, supervisor_pid, until
 
 HOG = "x = bytearray(0)\nwhile True:\n    x += bytearray(16 * 1024 * 1024)\n"
 
@@ -214,3 +214,15 @@ async def test_a_fork_claims_a_pooled_sandbox_and_sees_only_the_checkpoint(
             await fork.kill()
             mounts = Path("/proc/self/mountinfo").read_text()
             assert fork.id not in mounts and not (server.home / "sandboxes" / fork.id).exists()
+
+
+async def test_a_claimed_sandbox_is_its_claimers_tenants(server: CoveServer) -> None:
+    """A pooled sandbox is nobody's until claimed; then its creator's tenant owns it, and no other tenant sees it."""
+    ready = await ready_pool(server)
+    owner, other = new_tenant(server, "claimer"), new_tenant(server, "bystander")
+    async with await AsyncSandbox.create(**owner.connection(server)) as sandbox:
+        assert sandbox.id in ready, "the create should have claimed a pooled sandbox"
+        assert sandbox.info.tenant_id == owner.id
+        with pytest.raises(SandboxNotFound):
+            await AsyncSandbox.connect(sandbox.id, **other.connection(server))
+        assert sandbox.id not in {s.id for s in await AsyncSandbox.list(**other.connection(server))}

@@ -3,7 +3,7 @@ must still look like afterwards."""
 
 from __future__ import annotations
 
-import signal
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,19 +12,14 @@ import pytest
 
 from cove import AsyncSandbox
 from cove.sdk import AsyncAgentSession
-from tests.conftest import CoveServer
+from tests.conftest import CoveServer, serving
 
 
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[CoveServer]:
     """A server of the test's own, for attacks that need it restarted (or that would disturb the shared one)."""
-    server = CoveServer(tmp_path / "home")
-    server.start()
-    yield server
-    server.kill_all_sandboxes()
-    server.kill(signal.SIGTERM)
-    log = server.log_path.read_text(errors="replace")
-    assert "Traceback" not in log, f"the server logged an unhandled error; see {server.log_path}"
+    with serving(tmp_path / "home") as server:
+        yield server
 
 
 @pytest.fixture
@@ -49,6 +44,23 @@ async def sh(sandbox: AsyncSandbox, script: str, timeout: float = 60) -> str:
     result = await sandbox.exec.run(script, timeout=timeout)
     assert result.exit_code == 0, f"{script!r} failed: {result.stderr}"
     return result.stdout
+
+
+async def claim_conversation(attacker: AsyncSandbox, session: AsyncAgentSession, conversation: str) -> None:
+    """What a sandbox that learned a conversation's id does to make it its own: puts a poisoned transcript under
+    that id and journals a ``turn_complete`` naming it, as if its session had had that conversation; returns once
+    the server has ingested it (and so tried to store the transcript)."""
+    poison = {"type": "user", "sessionId": conversation, "message": {"role": "user", "content": "POISONED"}}
+    await attacker.files.write(
+        f"/home/user/.claude/projects/-workspace/{conversation}.jsonl", json.dumps(poison) + "\n"
+    )
+    seq = (await session.refresh()).last_seq + 1
+    forged = {"seq": seq, "session_id": session.session_id, "type": "turn_complete", "turn": 2}
+    await attacker.files.write("/tmp/line", json.dumps({**forged, "claude_session_id": conversation}) + "\n")
+    await sh(attacker, f"cat /tmp/line >> /run/cove/agents/{session.session_id}/events.jsonl")
+    async for event in session.events():
+        if event.seq >= seq:
+            return
 
 
 async def idle_session(sandbox: AsyncSandbox) -> AsyncAgentSession:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 
 from cove import AsyncSandbox, SandboxUnavailable
 from tests.conftest import CoveServer, until
-from tests.security.conftest import sh
+from tests.security.conftest import claim_conversation, sh
 
 
 async def test_a_sandbox_cannot_replace_another_conversations_stored_transcript(
@@ -22,17 +21,7 @@ async def test_a_sandbox_cannot_replace_another_conversations_stored_transcript(
     # The attacker learns the id (a fork of the victim's checkpoint holds it, say) and claims it as its own.
     session = await attacker.agent.start(prompt="@say the attacker's turn")
     await asyncio.wait_for(session.done, 60)
-    poison = {"type": "user", "sessionId": conversation, "message": {"role": "user", "content": "POISONED"}}
-    await attacker.files.write(
-        f"/home/user/.claude/projects/-workspace/{conversation}.jsonl", json.dumps(poison) + "\n"
-    )
-    seq = (await session.refresh()).last_seq + 1
-    forged = {"seq": seq, "session_id": session.session_id, "type": "turn_complete", "turn": 2}
-    await attacker.files.write("/tmp/line", json.dumps({**forged, "claude_session_id": conversation}) + "\n")
-    await sh(attacker, f"cat /tmp/line >> /run/cove/agents/{session.session_id}/events.jsonl")
-    async for event in session.events():
-        if event.seq >= seq:
-            break
+    await claim_conversation(attacker, session, conversation)
     # The victim's owner continues the conversation in a new sandbox, from Cove's stored copy.
     async with await AsyncSandbox.create(**connection) as fresh:
         resumed = await fresh.agent.start(prompt="@say continuing", resume=conversation)

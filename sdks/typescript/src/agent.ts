@@ -31,12 +31,14 @@ import type {
   ScrollbackEndEvent,
   TurnCompleteEvent,
 } from "./events.js";
+import { type TokenOptions, mintToken } from "./tokens.js";
 import { type Channel, type CoveClient, type Frame, closeError } from "./transport.js";
 import {
   type AgentSessionInfo,
   type McpServerConfig,
   type ModelInfo,
   type PermissionMode,
+  type TokenInfo,
   type TurnDiff,
   agentSessionInfoFrom,
   modelInfoFrom,
@@ -654,6 +656,17 @@ export class AgentSession extends EventEmitter {
       }
       return this.refresh();
     });
+  }
+
+  /**
+   * A token for this session alone — for a page that shows one session to one user: `read` (its events),
+   * `prompt` (prompt, interrupt, configure), `approve` (answer its permission requests).
+   *
+   * @example
+   * const watcher = await session.createToken({ scopes: ["read", "approve"], ttlS: 3600 });
+   */
+  async createToken(options: TokenOptions): Promise<TokenInfo & { token: string }> {
+    return mintToken(this.client, this.sandboxId, this.sessionId, options);
   }
 
   /** The session as the server reports it now. */

@@ -169,6 +169,8 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   resume_not_found: ResumeNotFound,
   permission_not_found: PermissionNotFound,
   turn_not_found: TurnNotFound,
+  key_not_found: NotFound,
+  token_not_found: NotFound,
   conflict: Conflict,
   sandbox_not_running: SandboxNotRunning,
   session_exited: SessionExited,

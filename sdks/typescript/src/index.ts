@@ -76,6 +76,7 @@ export type { PtyAttachOptions, PtyCreateOptions } from "./pty.js";
 export type { NetworkRules } from "./network.js";
 export type { FileData, ProgressCallback } from "./files.js";
 export { Sandbox } from "./sandbox.js";
+export type { TokenOptions } from "./tokens.js";
 export type { SandboxCreateOptions, SandboxListOptions } from "./sandbox.js";
 export { CoveClient } from "./transport.js";
 export type { ConnectionOptions } from "./transport.js";
@@ -98,5 +99,7 @@ export type {
   TurnDiff,
   SandboxInfo,
   SandboxState,
+  TokenInfo,
+  TokenScope,
   Usage,
 } from "./types.js";

@@ -15,6 +15,7 @@ import { Exec } from "./exec.js";
 import { Files } from "./files.js";
 import { Network } from "./network.js";
 import { Pty } from "./pty.js";
+import { type TokenOptions, mintToken } from "./tokens.js";
 import { type ConnectionOptions, CoveClient } from "./transport.js";
 import {
   type Checkpoint,
@@ -23,6 +24,7 @@ import {
   type NetworkPolicy,
   type SandboxInfo,
   type SandboxState,
+  type TokenInfo,
   limitsToWire,
   sandboxInfoFrom,
 } from "./types.js";
@@ -54,6 +56,8 @@ export interface SandboxCreateOptions extends ConnectionOptions {
 export interface SandboxListOptions extends ConnectionOptions {
   state?: SandboxState;
   labels?: Record<string, string>;
+  /** The admin's filter: only this tenant's sandboxes (a key's id). */
+  tenantId?: string;
 }
 
 /**
@@ -139,7 +143,7 @@ export class Sandbox {
     const client = CoveClient.from(options);
     const label = Object.entries(options.labels ?? {}).map(([key, value]) => `${key}=${value}`);
     const reply = await client.request<{ sandboxes: Record<string, unknown>[] }>("GET", "/v1/sandboxes", {
-      query: { state: options.state, label },
+      query: { state: options.state, label, tenant_id: options.tenantId },
     });
     return reply.sandboxes.map(sandboxInfoFrom);
   }
@@ -166,6 +170,18 @@ export class Sandbox {
   async kill(): Promise<SandboxInfo> {
     this.info = sandboxInfoFrom(await this.client.request("DELETE", `/v1/sandboxes/${this.id}`));
     return this.info;
+  }
+
+  /**
+   * A token for this sandbox alone (or, with `sessionId`, one agent session in it): hand `token` to a browser,
+   * or to any client as its `apiKey`, without the key behind it. Needs an API key (a token mints none).
+   *
+   * @example
+   * const viewer = await sandbox.createToken({ scopes: ["read"], ttlS: 600 });
+   * const readOnly = await Sandbox.connect(sandbox.id, { apiKey: viewer.token });
+   */
+  async createToken(options: TokenOptions & { sessionId?: string }): Promise<TokenInfo & { token: string }> {
+    return mintToken(this.client, this.id, options.sessionId ?? null, options);
   }
 
   /**

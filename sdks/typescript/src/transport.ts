@@ -266,9 +266,23 @@ export class CoveClient {
       const channel = new Channel(socket);
       socket.once("open", () => resolve(channel));
       socket.once("unexpected-response", (_request, response) => {
+        // A refused handshake carries the server's JSON error, as a REST reply does (401, 404, 429…).
         const status = response.statusCode ?? 0;
-        reject(errorFrom(status, status === 401 ? "unauthorized" : "websocket_rejected", `WebSocket refused: HTTP ${status}`));
-        socket.terminate();
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => {
+          let code = status === 401 ? "unauthorized" : "websocket_rejected";
+          let message = `WebSocket refused: HTTP ${status}`;
+          try {
+            const body = JSON.parse(Buffer.concat(chunks).toString()) as { error?: { code?: unknown; message?: unknown } };
+            if (typeof body.error?.code === "string") code = body.error.code;
+            if (typeof body.error?.message === "string") message = body.error.message;
+          } catch {
+            // not Cove's JSON (a proxy's page): the status says enough
+          }
+          reject(errorFrom(status, code, message));
+          socket.terminate();
+        });
       });
       socket.once("error", (cause: Error) =>
         reject(unreachable(this.url, cause)),

@@ -31,6 +31,28 @@ export interface Limits {
   shmMb?: number | null;
 }
 
+/** What a scoped token may do: `read` (info, events, attach, files), `prompt` (prompt, interrupt, configure;
+ * and, for a sandbox's token, start sessions), `approve` (answer permission requests), `exec`, `files` (write),
+ * `preview` (published ports). */
+export type TokenScope = "read" | "prompt" | "approve" | "exec" | "files" | "preview";
+
+/** A scoped token as the server reports it (`TokenInfo`); `token` only in the reply that minted it. */
+export interface TokenInfo {
+  id: string;
+  sandboxId: string;
+  /** The one agent session it is for, or `null`: the whole sandbox. */
+  sessionId: string | null;
+  scopes: TokenScope[];
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  /** The key that minted it. */
+  keyId: string;
+  tenantId: string;
+  /** The token itself: shown once, when it is minted. Send it as a key (`apiKey`), or as `?token=`. */
+  token?: string;
+}
+
 /** A sandbox's lifecycle state. */
 export type SandboxState = "starting" | "running" | "stopped" | "failed";
 
@@ -58,6 +80,8 @@ export interface SandboxInfo {
   oomKills: number;
   /** The sandbox's own files as the disk-quota watchdog last measured them (with a quota). */
   diskUsedBytes: number | null;
+  /** The tenant that owns it: the id of the key that created it. */
+  tenantId: string | null;
   /** The checkpoint this sandbox was forked from, when the server reports it. */
   fromCheckpoint?: string | null;
 }
@@ -198,6 +222,8 @@ export interface AgentSessionInfo {
   lastSeq: number;
   createdAt: number;
   updatedAt: number;
+  /** The tenant that owns it (its sandbox's): the id of a key. */
+  tenantId: string | null;
 }
 
 /** A saved copy of a sandbox's files, to create new sandboxes from. */
@@ -207,6 +233,8 @@ export interface Checkpoint {
   name: string | null;
   createdAt: number;
   sizeBytes: number;
+  /** The tenant that owns it (its sandbox's): the id of a key. */
+  tenantId: string | null;
 }
 
 /** Which model upstream the server's agents talk to (`GET /v1/model`). */
@@ -275,6 +303,7 @@ export function sandboxInfoFrom(w: Wire): SandboxInfo {
     storageDriver: w.storage_driver,
     oomKills: w.oom_kills ?? 0,
     diskUsedBytes: w.disk_used_bytes ?? null,
+    tenantId: w.tenant_id ?? null,
   };
   if ("from_checkpoint" in w) info.fromCheckpoint = w.from_checkpoint ?? null;
   return info;
@@ -407,6 +436,7 @@ export function agentSessionInfoFrom(w: Wire): AgentSessionInfo {
     lastSeq: w.last_seq ?? 0,
     createdAt: w.created_at,
     updatedAt: w.updated_at,
+    tenantId: w.tenant_id ?? null,
   };
 }
 
@@ -418,6 +448,22 @@ export function checkpointFrom(w: Wire): Checkpoint {
     name: w.name ?? null,
     createdAt: w.created_at,
     sizeBytes: w.size_bytes,
+    tenantId: w.tenant_id ?? null,
+  };
+}
+
+/** @internal */
+export function tokenInfoFrom(w: Wire): TokenInfo {
+  return {
+    id: w.id,
+    sandboxId: w.sandbox_id,
+    sessionId: w.session_id ?? null,
+    scopes: w.scopes ?? [],
+    createdAt: w.created_at,
+    expiresAt: w.expires_at,
+    revokedAt: w.revoked_at ?? null,
+    keyId: w.key_id,
+    tenantId: w.tenant_id,
   };
 }
 

@@ -15,9 +15,24 @@ from fastapi import Depends, FastAPI
 import cove
 from cove import __name__ as package_name
 from cove.api import auth, errors
+from cove.api.audit import AuditTrail
 from cove.api.deps import Services
+from cove.api.failed_auth import FailedAuth
 from cove.api.request_limits import BodyLimit
-from cove.api.routes import agents, checkpoints, execs, files, model, pool, ptys, sandboxes, turns
+from cove.api.routes import (
+    agents,
+    audit,
+    checkpoints,
+    execs,
+    files,
+    keys,
+    model,
+    pool,
+    ptys,
+    sandboxes,
+    tokens,
+    turns,
+)
 from cove.config import ServerSettings
 from cove.events.log import EventLog
 from cove.modelproxy.gateway import ModelGateway
@@ -28,38 +43,31 @@ from cove.runtime.egress import open_egress
 from cove.runtime.inotify import DirectoryWatcher
 from cove.runtime.layers import LayerStore
 from cove.runtime.storage import open_storage
+from cove.services.audit import AuditService
 from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
+from cove.services.keys import KeyService
 from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
+from cove.services.streams import OpenStreams
+from cove.services.tokens import TokenService
 from cove.services.turns import TurnService
+from cove.services.usage import UsageService
+from cove.store.audit import AuditStore
 from cove.store.checkpoints import CheckpointStore
 from cove.store.db import open_engine
 from cove.store.events import EventStore
-from cove.store.keys import KeyStore, new_key
+from cove.store.keys import KeyStore
+from cove.store.migrate import give_orphans_to
 from cove.store.sandboxes import SandboxStore, first_uid
+from cove.store.secrets import load_secret
 from cove.store.sessions import SessionStore
+from cove.store.tokens import TokenStore
 from cove.store.writer import SqliteWriter
 
 log = logging.getLogger("cove.server")
-
-
-async def ensure_admin_key(settings: ServerSettings, keys: KeyStore) -> str | None:
-    """On first start, create the admin key and store it where only this user can read it."""
-    path = settings.admin_key_path
-    if path.exists():
-        key = path.read_text().strip()
-        if not await keys.is_valid(key):
-            await keys.add(key, "admin")
-        return None
-    key = new_key()
-    await keys.add(key, "admin")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
 
 
 def make_private(settings: ServerSettings) -> None:
@@ -92,13 +100,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
         settings.sandboxes_dir.mkdir(exist_ok=True)
         await asyncio.to_thread(precompile_guest)
         engine = await open_engine(settings.database_path)
-        keys = KeyStore(engine)
-        if await ensure_admin_key(settings, keys):
+        writer = SqliteWriter(engine)
+        streams = OpenStreams()
+        key_service = KeyService(KeyStore(engine), streams, settings.default_quotas)
+        await key_service.load()
+        admin_id, created = await key_service.ensure_admin(settings.admin_key_path)
+        if created:
             log.warning(
                 "created the admin API key in %s (mode 0600); clients on this machine read it from there, "
                 "others use: export COVE_API_KEY=$(cat %s)",
                 settings.admin_key_path,
                 settings.admin_key_path,
+            )
+        if adopted := await give_orphans_to(engine, admin_id):
+            log.info(
+                "%d sandboxes, sessions, checkpoints and conversations from before tenants are the admin's", adopted
             )
         cgroups = detect()
         egress = open_egress(settings.home, settings.network_subnet)
@@ -114,7 +130,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await checkpoint_service.collect()
         exec_service = ExecService(sandbox_service)
         watcher = DirectoryWatcher()
-        writer = SqliteWriter(engine)
         turn_service = TurnService(sandbox_service, settings.turns_dir)
         await turn_service.recover()
         session_service = SessionService(
@@ -130,8 +145,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         sandbox_service.on_stopped.append(session_service.sandbox_going)
         sandbox_service.on_restarting.append(session_service.sandbox_going)
         await session_service.recover()
+        secret = await asyncio.to_thread(load_secret, settings.token_secret_path)
+        audit_service = AuditService(AuditStore(engine, writer), settings.audit_days)
         app.state.services = Services(
-            keys=keys,
+            keys=key_service,
+            tokens=TokenService(TokenStore(engine), secret, key_service, sandbox_service, session_service, streams),
+            streams=streams,
+            audit=audit_service,
+            usage=UsageService(key_service, sandbox_service, session_service, checkpoint_service),
             sandboxes=sandbox_service,
             execs=exec_service,
             files=FileService(sandbox_service),
@@ -139,16 +160,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
             model=gateway,
             checkpoints=checkpoint_service,
             ptys=PtyService(sandbox_service),
-            turns=turn_service,
         )
-        reaper = asyncio.create_task(sandbox_service.run_reaper())
+        background = [
+            asyncio.create_task(sandbox_service.run_reaper()),
+            asyncio.create_task(audit_service.run_pruner()),
+        ]
         sandbox_service.start_pool()
         try:
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             # Pooled sandboxes belong to this server's life (a SIGKILLed server's are killed at the next start).
             await sandbox_service.pool.drain()
             await session_service.shutdown()
@@ -167,22 +191,18 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     errors.install(app)
     errors.document(app)
+    app.state.failed_auth = FailedAuth(settings.auth_failures_per_minute)
     app.add_middleware(BodyLimit)
+    app.add_middleware(AuditTrail)  # outermost: it sees every answer, a refused body's too
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": package_name}
 
-    protected = [Depends(auth.require_key)]
-    app.include_router(sandboxes.router, dependencies=protected)
-    app.include_router(execs.router, dependencies=protected)
-    app.include_router(files.router, dependencies=protected)
-    app.include_router(checkpoints.router, dependencies=protected)
-    app.include_router(agents.router, dependencies=protected)
-    app.include_router(model.router, dependencies=protected)
-    app.include_router(pool.router, dependencies=protected)
-    app.include_router(ptys.router, dependencies=protected)
-    app.include_router(turns.router, dependencies=protected)
+    # Every route but /healthz: authenticated before anything else runs (the routes take the principal too).
+    protected = [Depends(auth.require_principal)]
+    for routes in (sandboxes, execs, files, checkpoints, agents, turns, ptys, model, pool, keys, tokens, audit):
+        app.include_router(routes.router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)
     app.include_router(ptys.ws_router)

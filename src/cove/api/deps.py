@@ -8,19 +8,26 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from cove.modelproxy.gateway import ModelGateway
+from cove.services.audit import AuditService
 from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
+from cove.services.keys import KeyService
 from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
-from cove.services.turns import TurnService
-from cove.store.keys import KeyStore
+from cove.services.streams import OpenStreams
+from cove.services.tokens import TokenService
+from cove.services.usage import UsageService
 
 
 @dataclass
 class Services:
-    keys: KeyStore
+    keys: KeyService
+    tokens: TokenService
+    streams: OpenStreams
+    audit: AuditService
+    usage: UsageService
     sandboxes: SandboxService
     execs: ExecService
     files: FileService
@@ -28,7 +35,6 @@ class Services:
     model: ModelGateway
     checkpoints: CheckpointService
     ptys: PtyService
-    turns: TurnService
 
 
 def services_of(app: FastAPI) -> Services:

@@ -25,6 +25,9 @@ _STATUS_BY_CLASS: list[tuple[type[errors.CoveServiceError], int]] = [
     (errors.PayloadTooLarge, 413),
     (errors.SandboxStartFailed, 500),
     (errors.Unavailable, 503),
+    (errors.Unauthorized, 401),
+    (errors.QuotaExceeded, 429),
+    (errors.RateLimited, 429),
 ]
 _STATUS_BY_CODE = {
     "already_exists": 409,
@@ -64,6 +67,13 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def service_error_response(exc: errors.CoveServiceError) -> JSONResponse:
+    response = error_response(status_for(exc), exc.code, exc.message)
+    if isinstance(exc, errors.RateLimited):
+        response.headers["retry-after"] = str(exc.retry_after)
+    return response
+
+
 _SOURCES = {"body": "", "query": "query parameter", "path": "path parameter", "header": "header"}
 
 
@@ -86,7 +96,7 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.CoveServiceError)
     async def _service(_request: Request, exc: errors.CoveServiceError) -> JSONResponse:
-        return error_response(status_for(exc), exc.code, exc.message)
+        return service_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

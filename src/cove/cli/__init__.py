@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cove.cli import agent, checkpoint, files, sandbox
+from cove.cli import agent, audit, checkpoint, files, keys, sandbox
+from cove.cli._output import command
 
 app = typer.Typer(
     help="Cove: coding agents in isolated Linux sandboxes. Start a server with `cove serve`; the other commands "
@@ -18,6 +19,10 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(files.app, name="files")
 app.add_typer(agent.app, name="agent")
 app.add_typer(checkpoint.app, name="checkpoint")
+app.add_typer(keys.app, name="keys")
+app.add_typer(keys.tokens_app, name="tokens")
+command(app, "usage")(keys.usage)
+command(app, "audit")(audit.audit)
 
 
 def _print_version(wanted: bool) -> None:
@@ -62,12 +67,41 @@ def serve(
         bool,
         typer.Option(help="Let sandboxes ask for network 'host': the host's own network (COVE_ALLOW_HOST_NETWORK=1)"),
     ] = False,
+    quota_running_sandboxes: Annotated[
+        int | None, typer.Option(min=0, help="A new key's quota: sandboxes running at once; 0: none (default 10)")
+    ] = None,
+    quota_running_memory_mb: Annotated[
+        int | None,
+        typer.Option(min=0, help="A new key's quota: memory of its running sandboxes, MiB; 0: none (default 20480)"),
+    ] = None,
+    quota_agent_sessions: Annotated[
+        int | None, typer.Option(min=0, help="A new key's quota: agent sessions not ended; 0: none (default 10)")
+    ] = None,
+    quota_checkpoint_mb: Annotated[
+        int | None, typer.Option(min=0, help="A new key's quota: its checkpoints' disk, MiB; 0: none (default 10240)")
+    ] = None,
+    quota_max_memory_mb: Annotated[
+        int | None, typer.Option(min=0, help="A new key's largest memory limit per sandbox; 0: none (default 8192)")
+    ] = None,
+    quota_max_cpus: Annotated[
+        float | None, typer.Option(min=0, help="A new key's largest CPU limit per sandbox; 0: none (the default)")
+    ] = None,
+    quota_max_pids: Annotated[
+        int | None, typer.Option(min=0, help="A new key's largest process limit per sandbox; 0: none (default 4096)")
+    ] = None,
+    quota_max_disk_mb: Annotated[
+        int | None, typer.Option(min=0, help="A new key's largest disk quota per sandbox, MiB; 0: none (default 51200)")
+    ] = None,
+    quota_max_shm_mb: Annotated[
+        int | None, typer.Option(min=0, help="A new key's largest /dev/shm per sandbox, MiB; 0: none (default 1024)")
+    ] = None,
 ) -> None:
     """Run the Cove server (state under $COVE_HOME, default ~/.cove); the API's own docs are at /docs.
 
     Every sandbox gets a memory, process, disk and /dev/shm limit even when it asks for none: the --default-*
     options set them, as do COVE_DEFAULT_MEMORY_MB, COVE_DEFAULT_CPUS, COVE_DEFAULT_PIDS, COVE_DEFAULT_DISK_MB and
-    COVE_DEFAULT_SHM_MB (an option wins over its variable)."""
+    COVE_DEFAULT_SHM_MB (an option wins over its variable). Keys made without quotas of their own get the
+    --quota-* options' (or COVE_QUOTA_*'s) as theirs (docs/teams.md)."""
     from cove.api.server import serve as run_server
     from cove.config import ServerSettings
 
@@ -78,10 +112,22 @@ def serve(
         "disk_mb": default_disk_mb,
         "shm_mb": default_shm_mb,
     }
+    quotas: dict[str, float | None] = {
+        "running_sandboxes": quota_running_sandboxes,
+        "running_memory_mb": quota_running_memory_mb,
+        "agent_sessions": quota_agent_sessions,
+        "checkpoint_mb": quota_checkpoint_mb,
+        "max_memory_mb": quota_max_memory_mb,
+        "max_cpus": quota_max_cpus,
+        "max_pids": quota_max_pids,
+        "max_disk_mb": quota_max_disk_mb,
+        "max_shm_mb": quota_max_shm_mb,
+    }
     settings = ServerSettings.from_env(
         host=host,
         port=port,
         limits=limits,
+        quotas=quotas,
         default_network=default_network,
         allow_host_network=allow_host_network,
     )

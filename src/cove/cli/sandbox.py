@@ -112,10 +112,11 @@ def list_sandboxes(
     state: Annotated[str | None, typer.Option(help="Only this state: starting, running, stopped or failed")] = None,
     label: Annotated[list[str], typer.Option("--label", "-l", help="KEY=VALUE filter, repeatable")] = [],  # noqa: B006
     show_all: Annotated[bool, typer.Option("--all", "-a", help="Stopped sandboxes too")] = False,
+    tenant: Annotated[str | None, typer.Option(help="The admin's filter: only this tenant's (a key's id)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List sandboxes; stopped ones only with --all (or --state stopped)."""
-    sandboxes = Sandbox.list(state=state, labels=_key_values(label, "--label"))
+    sandboxes = Sandbox.list(state=state, labels=_key_values(label, "--label"), tenant_id=tenant)
     hidden = 0
     if not (show_all or state):
         shown = [s for s in sandboxes if s.state != "stopped"]

@@ -31,12 +31,17 @@ class ScrollbackEnd:
 
 
 class _Subscriber:
-    __slots__ = ("lagging", "queue", "wake")
+    __slots__ = ("ended", "lagging", "queue", "wake")
 
     def __init__(self) -> None:
         self.queue: list[StoredEvent] = []
         self.wake = asyncio.Event()
         self.lagging = False
+        self.ended = False
+
+    def end(self, _until: object = None) -> None:
+        self.ended = True
+        self.wake.set()
 
 
 class EventLog:
@@ -90,21 +95,26 @@ class EventLog:
         self._closed.discard(session_id)
 
     async def subscribe(
-        self, session_id: str, after: int = 0, *, follow: bool = True
+        self, session_id: str, after: int = 0, *, follow: bool = True, until: asyncio.Future[Any] | None = None
     ) -> AsyncGenerator[list[StoredEvent] | ScrollbackEnd, None]:
         """Every event after ``after``, then ``ScrollbackEnd``, then (with ``follow``) live events until the
-        session is closed. Events come in lists: pages of the replay, then live events as they were published
-        together (a turn's ``result`` and ``turn_complete`` are one batch), so a writer sends each list at once.
+        session is closed, or until ``until`` is done. Events come in lists: pages of the replay, then live
+        events as they were published together (a turn's ``result`` and ``turn_complete`` are one batch), so a
+        writer sends each list at once.
         """
         subscriber = _Subscriber()
         self._subscribers[session_id].add(subscriber)
+        if until is not None:
+            until.add_done_callback(subscriber.end)
         cursor = after
         try:
             async for page in self._replay(session_id, cursor):
+                if subscriber.ended:
+                    return
                 cursor = page[-1].seq
                 yield page
             yield ScrollbackEnd(cursor)
-            while follow:
+            while follow and not subscriber.ended:
                 if subscriber.lagging:
                     subscriber.lagging = False
                     async for page in self._replay(session_id, cursor):
@@ -133,6 +143,8 @@ class EventLog:
                 if fresh:
                     yield fresh
         finally:
+            if until is not None:
+                until.remove_done_callback(subscriber.end)
             self._subscribers[session_id].discard(subscriber)
             if not self._subscribers[session_id]:
                 del self._subscribers[session_id]

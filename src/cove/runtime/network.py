@@ -4,7 +4,8 @@ Each sandbox's veth pair joins its network namespace (reached through its PID 1'
 host: ``eth0`` inside with one address derived from the sandbox's uid, ``<prefix><uid>`` on the host. Every host
 end carries the same gateway address, which is also where Cove's DNS forwarder listens (``runtime.dns``), so every
 sandbox has the same ``/etc/resolv.conf``. One nftables table (``inet cove``) holds the host-wide rules and, per
-sandbox, a chain and five address sets; a policy change rewrites only set elements, in one transaction.
+sandbox, a chain whose rules carry its policy's addresses and one set of the addresses pinned for allowed host
+names; a policy change rewrites the chain in one transaction.
 
 Why veth and nftables rather than pasta: attach costs about 1.5 ms from Python (netlink and libnftables, no
 process spawned) against about 25 ms for pasta, and a veth carries bulk transfers at the host's own rate while
@@ -450,10 +451,6 @@ class Networks:
         """A sandbox's chain and sets; ``add`` of what exists is a no-op, so every batch may begin with these."""
         t = self.table
         return [
-            f"add set inet {t} {name}_deny {{ type ipv4_addr; flags interval; }}",
-            f"add set inet {t} {name}_open {{ type ipv4_addr; flags interval; }}",
-            f"add set inet {t} {name}_allow {{ type ipv4_addr; flags interval; }}",
-            f"add set inet {t} {name}_host {{ type ipv4_addr; }}",
             f"add set inet {t} {name}_pins {{ type ipv4_addr; flags timeout; size {MAX_PINS}; }}",
             f"add chain inet {t} {name}",
         ]
@@ -461,20 +458,11 @@ class Networks:
     def _sandbox_batch(self, attachment: _Attachment, *, keep_pins: bool) -> str:
         """One sandbox's chain and sets as its policy says, in one transaction: made if missing, else refilled."""
         t, n = self.table, attachment.interface
-        compiled: CompiledPolicy = attachment.policy.compile()
         lines = self._declarations(n)
         lines += [f"flush chain inet {t} {n}", *(f"add rule inet {t} {n} {r}" for r in self._sandbox_rules(attachment))]
         lines.append(f'add element inet {t} sandboxes {{ "{n}" : jump {n} }}')
-        kinds = ("deny", "open", "allow", "host") if keep_pins else ("deny", "open", "allow", "host", "pins")
-        lines += [f"flush set inet {t} {n}_{kind}" for kind in kinds]
-        for kind, values in (
-            ("deny", compiled.deny),
-            ("open", compiled.opened),
-            ("allow", compiled.allow),
-            ("host", compiled.host),
-        ):
-            if values:
-                lines.append(f"add element inet {t} {n}_{kind} {{ {', '.join(str(v) for v in values)} }}")
+        if not keep_pins:
+            lines.append(f"flush set inet {t} {n}_pins")
         now = time.time()
         expiries = {address: max(names.values()) - now for address, names in attachment.pins.items()}
         pins = [f"{address} timeout {int(left)}s" for address, left in expiries.items() if left >= 1]
@@ -487,22 +475,30 @@ class Networks:
         forwarder; never another sandbox; deny; the host only at addresses named; opened never-reached ranges;
         never-reached ranges; allowed and pinned destinations; nothing else."""
         n, gateway = attachment.interface, self.gateway
+        compiled: CompiledPolicy = attachment.policy.compile()
         mark = f"ct mark set 0x{attachment.generation:08x} accept"
-        return [
+        rules = [
             "meta nfproto ipv6 drop",
             f"ip saddr != {attachment.address} drop",
             f"ct state established,related ct mark 0x{attachment.generation:08x} accept",
             f"ip daddr {gateway} meta l4proto {{ tcp, udp }} th dport 53 accept",
             f"ip daddr {self.addressing.subnet} drop",
-            f"ip daddr @{n}_deny drop",
-            f"fib daddr type local ip daddr @{n}_host {mark}",
-            "fib daddr type local drop",
-            f"ip daddr @{n}_open {mark}",
-            "ip daddr @blocked drop",
-            f"ip daddr @{n}_allow {mark}",
-            f"ip daddr @{n}_pins {mark}",
-            "drop",
         ]
+        # The policy's addresses sit in the rules themselves (anonymous sets), not in named sets filled by
+        # `add element`: libnftables reads every named set's elements before adding to one, which made an attach
+        # cost grow with the number of sandboxes on the host.
+        if compiled.deny:
+            rules.append(f"ip daddr {_anonymous(compiled.deny)} drop")
+        if compiled.host:
+            rules.append(f"fib daddr type local ip daddr {_anonymous(compiled.host)} {mark}")
+        rules.append("fib daddr type local drop")
+        if compiled.opened:
+            rules.append(f"ip daddr {_anonymous(compiled.opened)} {mark}")
+        rules.append("ip daddr @blocked drop")
+        if compiled.allow:
+            rules.append(f"ip daddr {_anonymous(compiled.allow)} {mark}")
+        rules += [f"ip daddr @{n}_pins {mark}", "drop"]
+        return rules
 
     def _detach_batch(self, name: str) -> str:
         """Everything of one sandbox's out of the table, whether or not all of it was there (each object is
@@ -513,7 +509,7 @@ class Networks:
             f'add element inet {t} sandboxes {{ "{name}" : jump {name} }}',
             f'delete element inet {t} sandboxes {{ "{name}" }}',
             f"delete chain inet {t} {name}",
-            *(f"delete set inet {t} {name}_{kind}" for kind in ("deny", "open", "allow", "host", "pins")),
+            f"delete set inet {t} {name}_pins",
         ]
         return "\n".join(lines) + "\n"
 
@@ -556,6 +552,10 @@ class Networks:
                 raise NetworkError(
                     f"the sandbox subnet {self.addressing.subnet} overlaps {network} on {fields[0]}: choose another"
                 )
+
+
+def _anonymous(addresses: Sequence[object]) -> str:
+    return "{ " + ", ".join(str(address) for address in addresses) + " }"
 
 
 def pin_seconds(ttl: int) -> int:

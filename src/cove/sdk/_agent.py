@@ -17,7 +17,7 @@ import functools
 import inspect
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,8 +34,17 @@ from cove.sdk._errors import (
     TurnNotFound,
     error_from,
 )
+from cove.sdk._teams import mint_token
 from cove.wire import AgentSession as SessionInfo
-from cove.wire import InterruptResult, ModelInfo, PermissionAnswer, PermissionResolved, PromptAccepted
+from cove.wire import (
+    InterruptResult,
+    ModelInfo,
+    PermissionAnswer,
+    PermissionResolved,
+    PromptAccepted,
+    Scope,
+    TokenCreated,
+)
 from cove.wire.turns import TurnDiff
 
 EventCallback = Callable[["AgentEvent"], Any]
@@ -450,6 +459,15 @@ class AsyncAgentSession:
             with contextlib.suppress(CoveError, TimeoutError):
                 await asyncio.wait_for(self.wait_exit(), 10)
         return self.info
+
+    async def create_token(self, scopes: Iterable[Scope], *, ttl_s: int = 3600) -> TokenCreated:
+        """A token for this session alone, with ``scopes`` (``read``: its events; ``prompt``: prompt, interrupt,
+        configure; ``approve``: answer its permission requests), for ``ttl_s`` seconds — for a page that shows
+        one session to one user.
+
+        >>> watcher = await session.create_token(["read", "approve"], ttl_s=3600)
+        """
+        return await mint_token(self._client, self.sandbox_id, self.session_id, scopes, ttl_s)
 
     async def refresh(self) -> SessionInfo:
         self.info = SessionInfo(**await self._client.request("GET", self._path))

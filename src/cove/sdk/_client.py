@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -43,6 +44,15 @@ def _raise_for(response: httpx.Response) -> None:
     except (ValueError, KeyError, TypeError):
         pass
     raise error_from(response.status_code, code, message)
+
+
+def _refusal(status: int, body: bytes, exc: Exception) -> CoveError:
+    """A refused WebSocket handshake as the server's own error (it answers with the same JSON as REST)."""
+    try:
+        error = json.loads(body)["error"]
+        return error_from(status, str(error["code"]), str(error["message"]))
+    except (ValueError, KeyError, TypeError):
+        return error_from(status, "websocket_rejected", f"WebSocket refused: {exc}")
 
 
 class AsyncClient:
@@ -115,9 +125,10 @@ class AsyncClient:
         except OSError as exc:
             raise unreachable(self.url, exc) from exc
         except Exception as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", None)
+            response = getattr(exc, "response", None)
+            status = getattr(response, "status_code", None)
             if status is not None:
-                raise error_from(int(status), "websocket_rejected", f"WebSocket refused: {exc}") from exc
+                raise _refusal(int(status), getattr(response, "body", None) or b"", exc) from exc
             raise CoveError(f"WebSocket failed: {exc}") from exc
 
     async def aclose(self) -> None:

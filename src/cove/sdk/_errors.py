@@ -201,6 +201,8 @@ BY_CODE: dict[str, type[CoveError]] = {
     "resume_not_found": ResumeNotFound,
     "permission_not_found": PermissionNotFound,
     "turn_not_found": TurnNotFound,
+    "key_not_found": NotFound,
+    "token_not_found": NotFound,
     "conflict": Conflict,
     "sandbox_not_running": SandboxNotRunning,
     "session_exited": SessionExited,

@@ -23,7 +23,18 @@ from cove.sdk._errors import CommandTimeout, ConnectionLost, CoveError, error_fr
 from cove.sdk._follow import RECONNECT_ATTEMPTS, follow
 from cove.sdk._network import AsyncNetwork
 from cove.sdk._pty import AsyncPtys
-from cove.wire import ExecResult, FileInfo, Limits, NetworkMode, NetworkPolicy, ProcessInfo, SandboxInfo
+from cove.sdk._teams import mint_token
+from cove.wire import (
+    ExecResult,
+    FileInfo,
+    Limits,
+    NetworkMode,
+    NetworkPolicy,
+    ProcessInfo,
+    SandboxInfo,
+    Scope,
+    TokenCreated,
+)
 
 OutputCallback = Callable[[bytes], Any]
 ProgressCallback = Callable[[int, int | None], Any]
@@ -549,15 +560,19 @@ class AsyncSandbox(CheckpointMethods):
         *,
         state: str | None = None,
         labels: dict[str, str] | None = None,
+        tenant_id: str | None = None,
         url: str | None = None,
         api_key: str | None = None,
         client: AsyncClient | None = None,
     ) -> list[SandboxInfo]:
+        """The sandboxes this key sees (its tenant's; the admin's: every tenant's, or ``tenant_id``'s)."""
         owns = client is None
         client = client or AsyncClient(url, api_key)
         params: list[tuple[str, Any]] = [("label", f"{k}={v}") for k, v in (labels or {}).items()]
         if state:
             params.append(("state", state))
+        if tenant_id:
+            params.append(("tenant_id", tenant_id))
         try:
             reply = await client.request("GET", "/v1/sandboxes", params=params)
         finally:
@@ -581,6 +596,19 @@ class AsyncSandbox(CheckpointMethods):
     async def kill(self) -> SandboxInfo:
         self.info = SandboxInfo(**await self._client.request("DELETE", f"/v1/sandboxes/{self.id}"))
         return self.info
+
+    async def create_token(
+        self, scopes: Iterable[Scope], *, ttl_s: int = 3600, session_id: str | None = None
+    ) -> TokenCreated:
+        """A token for this sandbox alone (or one agent session in it), with ``scopes`` among ``read``,
+        ``prompt``, ``approve``, ``exec``, ``files`` and ``preview``, for ``ttl_s`` seconds: hand ``.token`` to a
+        browser, or to any client as its ``api_key``, without the key behind it. Revoke it with
+        ``cove.revoke_token(created.id)``.
+
+        >>> viewer = await sandbox.create_token(["read"], ttl_s=600)
+        >>> readonly = await AsyncSandbox.connect(sandbox.id, api_key=viewer.token)
+        """
+        return await mint_token(self._client, self.id, session_id, scopes, ttl_s)
 
     async def close(self) -> None:
         """Release the connection pool (the sandbox keeps running)."""

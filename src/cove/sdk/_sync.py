@@ -21,7 +21,18 @@ from cove.sdk._sandbox import (
 )
 from cove.sdk._sync_agent import Agents
 from cove.sdk._sync_pty import Ptys
-from cove.wire import Checkpoint, ExecResult, FileInfo, Limits, NetworkMode, NetworkPolicy, ProcessInfo, SandboxInfo
+from cove.wire import (
+    Checkpoint,
+    ExecResult,
+    FileInfo,
+    Limits,
+    NetworkMode,
+    NetworkPolicy,
+    ProcessInfo,
+    SandboxInfo,
+    Scope,
+    TokenCreated,
+)
 
 T = TypeVar("T")
 
@@ -277,10 +288,12 @@ class Sandbox:
         *,
         state: str | None = None,
         labels: dict[str, str] | None = None,
+        tenant_id: str | None = None,
         url: str | None = None,
         api_key: str | None = None,
     ) -> list[SandboxInfo]:
-        return call(AsyncSandbox.list(state=state, labels=labels, url=url, api_key=api_key))
+        """The sandboxes this key sees (its tenant's; the admin's: every tenant's, or ``tenant_id``'s)."""
+        return call(AsyncSandbox.list(state=state, labels=labels, tenant_id=tenant_id, url=url, api_key=api_key))
 
     def refresh(self) -> SandboxInfo:
         return call(self._core.refresh())
@@ -294,6 +307,17 @@ class Sandbox:
 
     def kill(self) -> SandboxInfo:
         return call(self._core.kill())
+
+    def create_token(
+        self, scopes: Iterable[Scope], *, ttl_s: int = 3600, session_id: str | None = None
+    ) -> TokenCreated:
+        """A token for this sandbox alone (or one agent session in it), with ``scopes``, for ``ttl_s`` seconds.
+
+        >>> viewer = sandbox.create_token(["read"], ttl_s=600)
+        >>> Sandbox.connect(sandbox.id, api_key=viewer.token).info.state
+        'running'
+        """
+        return call(self._core.create_token(scopes, ttl_s=ttl_s, session_id=session_id))
 
     def checkpoint(self, name: str | None = None) -> Checkpoint:
         """Snapshot the sandbox's files; ``Sandbox.create(from_checkpoint=c.id)`` forks it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from cove.sdk._agent import (
@@ -18,7 +18,7 @@ from cove.sdk._agent import (
 )
 from cove.sdk._portal import call, iterate
 from cove.wire import AgentSession as SessionInfo
-from cove.wire import InterruptResult, ModelInfo, PermissionResolved, PromptAccepted
+from cove.wire import InterruptResult, ModelInfo, PermissionResolved, PromptAccepted, Scope, TokenCreated
 from cove.wire.turns import TurnDiff
 
 
@@ -91,6 +91,10 @@ class AgentSession:
 
     def diff_pages(self, turn: int | None = None, *, limit: int | None = None) -> Iterator[TurnDiff]:
         return iterate(self._core.diff_pages(turn, limit=limit))
+
+    def create_token(self, scopes: Iterable[Scope], *, ttl_s: int = 3600) -> TokenCreated:
+        """A token for this session alone (``read``, ``prompt``, ``approve``), for ``ttl_s`` seconds."""
+        return call(self._core.create_token(scopes, ttl_s=ttl_s))
 
     def events(self) -> Iterator[AgentEvent]:
         """Every event this handle has received, then the new ones as they come, until the session exits."""

@@ -25,7 +25,9 @@ from cove.runtime.bwrap import STORAGE_IN_SANDBOX
 from cove.runtime.cgroups import Cgroups
 from cove.runtime.changes import mapped_for_writing
 from cove.runtime.storage import SealedChain
-from cove.services.errors import CheckpointNotFound, CheckpointUnavailable, SandboxNotRunning
+from cove.services.errors import CheckpointNotFound, CheckpointUnavailable, QuotaExceeded, SandboxNotRunning
+from cove.services.principal import SYSTEM, Access, Principal
+from cove.services.quotas import QuotaLocks, admit
 from cove.services.sandboxes import RUNNING, STARTING, CreateRequest, SandboxService
 from cove.store.checkpoints import CheckpointRecord, CheckpointStore
 from cove.store.sandboxes import SandboxRecord
@@ -36,6 +38,7 @@ log = logging.getLogger("cove.checkpoints")
 SANDBOX_BINDS = {inside.encode(): name.encode() for inside, name in STORAGE_IN_SANDBOX.items()}
 # Deeper chains are squashed into one layer: overlay lookups cost per layer, and the kernel caps the stack.
 MAX_DEPTH = 16
+MIB = 1024 * 1024
 
 
 class CheckpointService:
@@ -48,25 +51,45 @@ class CheckpointService:
         # Layers being written or about to be mounted: not yet recorded anywhere the collector looks.
         self._pinned: Counter[str] = Counter()
         self._collecting = asyncio.Lock()
+        self._quota_locks = QuotaLocks()
         sandboxes.on_stopped.append(self._sandbox_stopped)
 
-    async def create(self, sandbox_id: str, name: str | None = None) -> CheckpointRecord:
-        record = await self._running(sandbox_id)
+    async def create(self, who: Principal, sandbox_id: str, name: str | None = None) -> CheckpointRecord:
+        """Checkpoint a running sandbox. Within its tenant's ``checkpoint_mb``: refused before the seal when the
+        tenant has no room left, and taken back after it when this checkpoint passed the quota (what a seal adds
+        is known only once it is done)."""
+        record = await self._running(who, sandbox_id, Access.OWN)
         root = self._sandboxes.paths(record.id).root
-        async with self._per_sandbox[sandbox_id]:
+        async with self._quota_locks.hold(who), self._per_sandbox[sandbox_id]:
+            quota = who.quotas.checkpoint_mb if who.quotas is not None else None
+            used = await self.usage(who.tenant_id) if quota is not None else 0
+            admit("checkpoint_mb", quota, used / MIB, 0, f"this tenant's checkpoints take {used / MIB:.1f} MiB")
             layer = self._storage.layers.allocate()
             with self._pin([layer]):
                 try:
-                    checkpoint = await self._seal(sandbox_id, root, layer, name)
+                    checkpoint = await self._seal(record, root, layer, name)
                     await self._store.insert(checkpoint)
                     await asyncio.to_thread(self._storage.commit, root, checkpoint.layers)
                 except BaseException:
                     await asyncio.to_thread(self._storage.discard, root)
                     raise
+            added = checkpoint.size_bytes / MIB
+            try:
+                detail = f"this tenant's checkpoints take {used / MIB:.1f} MiB, and this one {added:.1f} (not kept)"
+                admit("checkpoint_mb", quota, used / MIB, added, detail)
+            except QuotaExceeded:
+                await self._store.delete(checkpoint.id)
+                await self.collect()
+                raise
         await self.collect()
         return checkpoint
 
-    async def _seal(self, sandbox_id: str, root: Path, layer: str, name: str | None) -> CheckpointRecord:
+    async def usage(self, tenant_id: str) -> int:
+        """What ``tenant_id``'s checkpoints add to the disk, in bytes."""
+        return sum(c.size_bytes for c in await self._store.list(tenant_id=tenant_id))
+
+    async def _seal(self, sandbox: SandboxRecord, root: Path, layer: str, name: str | None) -> CheckpointRecord:
+        sandbox_id = sandbox.id
         frozen = await asyncio.to_thread(self._cgroups.freeze, sandbox_id)
         if not frozen and self._storage.reads_live_files:
             # A seal that copies files (overlayfs) from a sandbox whose processes still run would race them: they
@@ -89,8 +112,8 @@ class CheckpointService:
                 await asyncio.to_thread(self._storage.squash, chain, squashed)
                 size = await asyncio.to_thread(self._storage.layers.size, squashed)
                 chain = [squashed]
-                return self._record(sandbox_id, name, size, chain)
-        return self._record(sandbox_id, name, size, chain)
+                return self._record(sandbox, name, size, chain)
+        return self._record(sandbox, name, size, chain)
 
     def _seal_frozen(self, sandbox_id: str, root: Path, layer: str, frozen: bool) -> SealedChain:
         """The seal proper. The mappings are read here, with the processes stopped, so none is missed."""
@@ -99,47 +122,51 @@ class CheckpointService:
         return self._storage.seal(root, layer, mapped)
 
     @staticmethod
-    def _record(sandbox_id: str, name: str | None, size: int, chain: list[str]) -> CheckpointRecord:
+    def _record(sandbox: SandboxRecord, name: str | None, size: int, chain: list[str]) -> CheckpointRecord:
         return CheckpointRecord(
             id="ckpt_" + secrets.token_hex(8),
-            sandbox_id=sandbox_id,
+            sandbox_id=sandbox.id,
             name=name,
             created_at=time.time(),
             size_bytes=size,
             layers=chain,
+            tenant_id=sandbox.tenant_id,
         )
 
-    async def get(self, checkpoint_id: str) -> CheckpointRecord:
+    async def get(self, who: Principal, checkpoint_id: str, access: Access = Access.READ) -> CheckpointRecord:
+        """The checkpoint, if ``who`` may reach it: another tenant's, or one of a sandbox outside a token's scope,
+        does not exist for ``who``; one it sees but may not ``access`` is Forbidden."""
         record = await self._store.get(checkpoint_id)
-        if record is None:
+        if record is None or not who.sees(record.tenant_id, record.sandbox_id):
             raise CheckpointNotFound(f"no checkpoint with id {checkpoint_id!r}")
+        who.require(access, f"with checkpoint {checkpoint_id}")
         return record
 
-    async def list(self, sandbox_id: str) -> list[CheckpointRecord]:
-        await self._sandboxes.get(sandbox_id)
+    async def list(self, who: Principal, sandbox_id: str) -> list[CheckpointRecord]:
+        await self._sandboxes.authorize(who, sandbox_id, Access.READ)
         return await self._store.list(sandbox_id)
 
-    async def delete(self, checkpoint_id: str) -> CheckpointRecord:
+    async def delete(self, who: Principal, checkpoint_id: str) -> CheckpointRecord:
         """Always succeeds: forks keep standing on the layers they use, which are freed after the last one."""
-        record = await self.get(checkpoint_id)
+        record = await self.get(who, checkpoint_id, Access.OWN)
         await self._store.delete(checkpoint_id)
         await self.collect()
         return record
 
-    async def fork(self, checkpoint_id: str, request: CreateRequest) -> SandboxRecord:
-        """A new sandbox with the checkpoint's files; its own writes go to its own upper."""
+    async def fork(self, who: Principal, checkpoint_id: str, request: CreateRequest) -> SandboxRecord:
+        """A new sandbox of ``who``'s tenant with the checkpoint's files; its own writes go to its own upper."""
         async with self._collecting:
-            checkpoint = await self.get(checkpoint_id)
+            checkpoint = await self.get(who, checkpoint_id, Access.OWN)
             pin = self._pin(checkpoint.layers)
         with pin:
-            return await self._sandboxes.create(replace(request, layers=tuple(checkpoint.layers)))
+            return await self._sandboxes.create(who, replace(request, layers=tuple(checkpoint.layers)))
 
-    async def restore(self, sandbox_id: str, checkpoint_id: str) -> SandboxRecord:
+    async def restore(self, who: Principal, sandbox_id: str, checkpoint_id: str) -> SandboxRecord:
         """Put the sandbox's files back to the checkpoint's; its processes are killed and not restored."""
-        await self._running(sandbox_id)
+        await self._running(who, sandbox_id, Access.OWN)
         async with self._per_sandbox[sandbox_id]:
             async with self._collecting:
-                checkpoint = await self.get(checkpoint_id)
+                checkpoint = await self.get(who, checkpoint_id, Access.OWN)
                 pin = self._pin(checkpoint.layers)
             with pin:
                 record = await self._sandboxes.restart(sandbox_id, checkpoint.layers)
@@ -154,7 +181,9 @@ class CheckpointService:
             used = set(self._pinned)
             used.update(layer for checkpoint in await self._store.list() for layer in checkpoint.layers)
             live = [
-                self._sandboxes.paths(s.id).root for s in await self._sandboxes.list() if s.state in (RUNNING, STARTING)
+                self._sandboxes.paths(s.id).root
+                for s in await self._sandboxes.list(SYSTEM)
+                if s.state in (RUNNING, STARTING)
             ]
             used |= await asyncio.to_thread(self._storage.in_use, live)
             unused = sorted(on_disk - used)
@@ -165,8 +194,8 @@ class CheckpointService:
     async def _sandbox_stopped(self, _sandbox_id: str) -> None:
         await self.collect()
 
-    async def _running(self, sandbox_id: str) -> SandboxRecord:
-        record = await self._sandboxes.get(sandbox_id)
+    async def _running(self, who: Principal, sandbox_id: str, access: Access) -> SandboxRecord:
+        record = await self._sandboxes.authorize(who, sandbox_id, access)
         if record.state != RUNNING:
             raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}; only a running sandbox has files")
         return record

@@ -99,6 +99,32 @@ class DiskQuotaExceeded(PayloadTooLarge):
     code = "disk_quota_exceeded"
 
 
+class Unauthorized(CoveServiceError):
+    """A request without a credential this server takes (missing, unknown, expired or revoked)."""
+
+    code = "unauthorized"
+
+
+class QuotaExceeded(CoveServiceError):
+    code = "quota_exceeded"
+
+
+class RateLimited(CoveServiceError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 60) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after  # seconds, for the Retry-After header
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+
+
 class Forbidden(CoveServiceError):
     code = "forbidden"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from cove.runtime.guest_client import Exited, GuestError, GuestUnavailable, Output, ProcessStream
 from cove.services.errors import CoveServiceError, InvalidRequest, ProcessNotFound, Unavailable
+from cove.services.principal import Access, Principal
 from cove.services.sandboxes import SandboxService
 
 OUTPUT_CAP = 16 * 1024 * 1024
@@ -78,9 +79,11 @@ class ExecService:
             "tag": request.tag,
         }
 
-    async def run(self, sandbox_id: str, request: ExecRequest, stdin: bytes | None = None) -> ExecResult:
+    async def run(
+        self, who: Principal, sandbox_id: str, request: ExecRequest, stdin: bytes | None = None
+    ) -> ExecResult:
         """Run to completion and collect the output (capped; the full output stays re-attachable)."""
-        guest = await self._sandboxes.guest(sandbox_id)
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.EXEC)
         oom_before = self._sandboxes.oom_kills(sandbox_id)
         started = time.perf_counter()
         out: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
@@ -117,9 +120,9 @@ class ExecService:
             process_id=str(info["id"]),
         )
 
-    async def start(self, sandbox_id: str, request: ExecRequest) -> dict[str, Any]:
+    async def start(self, who: Principal, sandbox_id: str, request: ExecRequest) -> dict[str, Any]:
         """Start in the background; the output is kept and can be attached to from offset 0."""
-        guest = await self._sandboxes.guest(sandbox_id)
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.EXEC)
         try:
             async with guest.process("exec", follow=False, **self._fields(request)) as stream:
                 return stream.info
@@ -127,8 +130,8 @@ class ExecService:
             raise guest_error(exc) from exc
 
     @contextlib.asynccontextmanager
-    async def stream(self, sandbox_id: str, request: ExecRequest) -> AsyncIterator[ProcessStream]:
-        guest = await self._sandboxes.guest(sandbox_id)
+    async def stream(self, who: Principal, sandbox_id: str, request: ExecRequest) -> AsyncIterator[ProcessStream]:
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.EXEC)
         try:
             async with guest.process("exec", **self._fields(request)) as stream:
                 yield stream
@@ -137,11 +140,13 @@ class ExecService:
 
     @contextlib.asynccontextmanager
     async def attach(
-        self, sandbox_id: str, process_id: str, stdout_offset: int = 0, stderr_offset: int = 0
+        self, who: Principal, sandbox_id: str, process_id: str, stdout_offset: int = 0, stderr_offset: int = 0
     ) -> AsyncIterator[ProcessStream]:
+        """Follow a process's output from the offsets given; the stream takes its stdin and signals too, so it
+        needs what starting a process needs."""
         if stdout_offset < 0 or stderr_offset < 0:
             raise InvalidRequest("offsets must be >= 0")
-        guest = await self._sandboxes.guest(sandbox_id)
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.EXEC)
         try:
             async with guest.process(
                 "attach", process_id=process_id, stdout_offset=stdout_offset, stderr_offset=stderr_offset
@@ -150,9 +155,9 @@ class ExecService:
         except GuestError as exc:
             raise guest_error(exc) from exc
 
-    async def wait(self, sandbox_id: str, process_id: str) -> dict[str, Any]:
+    async def wait(self, who: Principal, sandbox_id: str, process_id: str) -> dict[str, Any]:
         """Wait for a process to end (without its output) and return its final info."""
-        guest = await self._sandboxes.guest(sandbox_id)
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.READ)
         try:
             async with guest.process("attach", process_id=process_id, output=False) as stream:
                 async for item in stream:
@@ -162,21 +167,21 @@ class ExecService:
             raise guest_error(exc) from exc
         raise GuestUnavailable(f"process {process_id} ended without an exit status")
 
-    async def list(self, sandbox_id: str) -> list[dict[str, Any]]:
-        guest = await self._sandboxes.guest(sandbox_id)
+    async def list(self, who: Principal, sandbox_id: str) -> list[dict[str, Any]]:
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.READ)
         result: list[dict[str, Any]] = await guest.request("processes")
         return result
 
-    async def get(self, sandbox_id: str, process_id: str) -> dict[str, Any]:
-        guest = await self._sandboxes.guest(sandbox_id)
+    async def get(self, who: Principal, sandbox_id: str, process_id: str) -> dict[str, Any]:
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.READ)
         try:
             result: dict[str, Any] = await guest.request("process", process_id=process_id)
         except GuestError as exc:
             raise guest_error(exc) from exc
         return result
 
-    async def signal(self, sandbox_id: str, process_id: str, signum: int) -> bool:
-        guest = await self._sandboxes.guest(sandbox_id)
+    async def signal(self, who: Principal, sandbox_id: str, process_id: str, signum: int) -> bool:
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.EXEC)
         try:
             result = await guest.request("signal", process_id=process_id, signal=signum)
         except GuestError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 
 from cove.runtime.guest_client import GuestError, GuestUnavailable
 from cove.services.errors import CoveServiceError, NotFound, PathNotAllowed, Unavailable
+from cove.services.principal import Access, Principal
 from cove.services.sandboxes import SandboxService
 
 
@@ -23,35 +24,37 @@ class FileService:
     def __init__(self, sandboxes: SandboxService) -> None:
         self._sandboxes = sandboxes
 
-    async def _request(self, sandbox_id: str, op: str, **fields: Any) -> Any:
-        return await self._sandboxes.ask(sandbox_id, op, _error, **fields)
+    async def _request(self, who: Principal, access: Access, sandbox_id: str, op: str, **fields: Any) -> Any:
+        return await self._sandboxes.ask(who, access, sandbox_id, op, _error, **fields)
 
-    async def stat(self, sandbox_id: str, path: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request(sandbox_id, "stat", path=path)
+    async def stat(self, who: Principal, sandbox_id: str, path: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(who, Access.READ, sandbox_id, "stat", path=path)
         return result
 
-    async def exists(self, sandbox_id: str, path: str) -> bool:
-        return bool(await self._request(sandbox_id, "exists", path=path))
+    async def exists(self, who: Principal, sandbox_id: str, path: str) -> bool:
+        return bool(await self._request(who, Access.READ, sandbox_id, "exists", path=path))
 
-    async def list(self, sandbox_id: str, path: str, after: str | None, limit: int) -> dict[str, Any]:
+    async def list(self, who: Principal, sandbox_id: str, path: str, after: str | None, limit: int) -> dict[str, Any]:
         """A page of a directory's entries, by name: ``entries`` and ``has_more``."""
-        result: dict[str, Any] = await self._request(sandbox_id, "list", path=path, after=after, limit=limit)
+        fields = {"path": path, "after": after, "limit": limit}
+        result: dict[str, Any] = await self._request(who, Access.READ, sandbox_id, "list", **fields)
         return result
 
-    async def mkdir(self, sandbox_id: str, path: str, parents: bool = True) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request(sandbox_id, "mkdir", path=path, parents=parents)
+    async def mkdir(self, who: Principal, sandbox_id: str, path: str, parents: bool = True) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(who, Access.FILES, sandbox_id, "mkdir", path=path, parents=parents)
         return result
 
-    async def remove(self, sandbox_id: str, path: str, recursive: bool = False) -> None:
-        await self._request(sandbox_id, "remove", path=path, recursive=recursive)
+    async def remove(self, who: Principal, sandbox_id: str, path: str, recursive: bool = False) -> None:
+        await self._request(who, Access.FILES, sandbox_id, "remove", path=path, recursive=recursive)
 
-    async def rename(self, sandbox_id: str, source: str, destination: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request(sandbox_id, "rename", source=source, destination=destination)
+    async def rename(self, who: Principal, sandbox_id: str, source: str, destination: str) -> dict[str, Any]:
+        fields = {"source": source, "destination": destination}
+        result: dict[str, Any] = await self._request(who, Access.FILES, sandbox_id, "rename", **fields)
         return result
 
     @contextlib.asynccontextmanager
-    async def read(self, sandbox_id: str, path: str) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
-        guest = await self._sandboxes.guest(sandbox_id)
+    async def read(self, who: Principal, sandbox_id: str, path: str) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.READ)
         try:
             async with guest.read_file(path) as (size, chunks):
                 yield size, chunks
@@ -61,9 +64,9 @@ class FileService:
             raise Unavailable(f"sandbox {sandbox_id} is not reachable") from exc
 
     async def write(
-        self, sandbox_id: str, path: str, chunks: AsyncIterator[bytes], mode: int | None = None
+        self, who: Principal, sandbox_id: str, path: str, chunks: AsyncIterator[bytes], mode: int | None = None
     ) -> dict[str, Any]:
-        guest = await self._sandboxes.guest(sandbox_id)
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.FILES)
         try:
             return await guest.write_file(path, chunks, mode)
         except GuestError as exc:

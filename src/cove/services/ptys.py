@@ -13,6 +13,7 @@ from typing import Any
 
 from cove.runtime.guest_client import GuestError, GuestUnavailable, ProcessStream
 from cove.services.errors import CoveServiceError, PtyNotFound, Unavailable
+from cove.services.principal import Access, Principal
 from cove.services.sandboxes import SandboxService
 
 
@@ -32,40 +33,50 @@ def _refused(exc: GuestError) -> CoveServiceError:
 
 
 class PtyService:
+    """A sandbox's terminals are its tenant's, as the sandbox is: the sandbox lookup decides who reaches them.
+    Seeing them takes ``read``; making one, typing into it, resizing or signalling it takes ``exec`` (a terminal
+    runs whatever is typed)."""
+
     def __init__(self, sandboxes: SandboxService) -> None:
         self._sandboxes = sandboxes
 
-    async def _request(self, sandbox_id: str, op: str, **fields: Any) -> Any:
-        return await self._sandboxes.ask(sandbox_id, op, _refused, **fields)
+    async def _request(self, who: Principal, access: Access, sandbox_id: str, op: str, **fields: Any) -> Any:
+        return await self._sandboxes.ask(who, access, sandbox_id, op, _refused, **fields)
 
-    async def create(self, sandbox_id: str, request: PtyRequest) -> dict[str, Any]:
+    async def create(self, who: Principal, sandbox_id: str, request: PtyRequest) -> dict[str, Any]:
         fields = {"command": request.command, "cols": request.cols, "rows": request.rows}
         info: dict[str, Any] = await self._request(
-            sandbox_id, "pty_create", **fields, env=request.env or {}, cwd=request.cwd
+            who, Access.EXEC, sandbox_id, "pty_create", **fields, env=request.env or {}, cwd=request.cwd
         )
         return info
 
-    async def list(self, sandbox_id: str) -> list[dict[str, Any]]:
-        ptys: list[dict[str, Any]] = await self._request(sandbox_id, "pty_list")
+    async def list(self, who: Principal, sandbox_id: str) -> list[dict[str, Any]]:
+        ptys: list[dict[str, Any]] = await self._request(who, Access.READ, sandbox_id, "pty_list")
         return ptys
 
-    async def get(self, sandbox_id: str, pty_id: str) -> dict[str, Any]:
-        info: dict[str, Any] = await self._request(sandbox_id, "pty_get", pty_id=pty_id)
+    async def get(self, who: Principal, sandbox_id: str, pty_id: str) -> dict[str, Any]:
+        info: dict[str, Any] = await self._request(who, Access.READ, sandbox_id, "pty_get", pty_id=pty_id)
         return info
 
-    async def resize(self, sandbox_id: str, pty_id: str, cols: int, rows: int) -> dict[str, Any]:
-        info: dict[str, Any] = await self._request(sandbox_id, "pty_resize", pty_id=pty_id, cols=cols, rows=rows)
+    async def resize(self, who: Principal, sandbox_id: str, pty_id: str, cols: int, rows: int) -> dict[str, Any]:
+        size = {"cols": cols, "rows": rows}
+        info: dict[str, Any] = await self._request(who, Access.EXEC, sandbox_id, "pty_resize", pty_id=pty_id, **size)
         return info
 
-    async def signal(self, sandbox_id: str, pty_id: str, signum: int) -> dict[str, Any]:
-        await self._request(sandbox_id, "pty_signal", pty_id=pty_id, signal=signum)
-        return await self.get(sandbox_id, pty_id)
+    async def signal(self, who: Principal, sandbox_id: str, pty_id: str, signum: int) -> dict[str, Any]:
+        """Signal the terminal's program; answers the terminal as it is then (under ``exec`` alone: whoever may
+        signal it may see it)."""
+        await self._request(who, Access.EXEC, sandbox_id, "pty_signal", pty_id=pty_id, signal=signum)
+        info: dict[str, Any] = await self._request(who, Access.EXEC, sandbox_id, "pty_get", pty_id=pty_id)
+        return info
 
     @contextlib.asynccontextmanager
-    async def attach(self, sandbox_id: str, pty_id: str, offset: int | None) -> AsyncIterator[ProcessStream]:
+    async def attach(
+        self, who: Principal, sandbox_id: str, pty_id: str, offset: int | None
+    ) -> AsyncIterator[ProcessStream]:
         """The terminal's output from ``offset`` (None: all it keeps), then live; input and resizes go back on the
         same stream. ``stream.info["offset"]`` is where the output really starts."""
-        guest = await self._sandboxes.guest(sandbox_id)
+        guest = await self._sandboxes.guest(who, sandbox_id, Access.EXEC)
         try:
             async with guest.process("pty_attach", pty_id=pty_id, offset=offset) as stream:
                 yield stream

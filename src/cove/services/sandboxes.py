@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.config import ServerSettings
+from cove.quotas import Quotas
 from cove.runtime.bwrap import (
     DISK_TOLERANCE_MB,
     BwrapDriver,
@@ -42,6 +44,8 @@ from cove.services.errors import (
     Unavailable,
 )
 from cove.services.pool import WarmPool
+from cove.services.principal import SYSTEM, Access, Principal
+from cove.services.quotas import QuotaLocks, admit, within
 from cove.store.sandboxes import HIDDEN_STATES, POOLED, UNCLAIMED, SandboxRecord, SandboxStore
 
 log = logging.getLogger("cove.sandboxes")
@@ -62,6 +66,14 @@ class CreateRequest:
     idle_timeout: float | None = None
     labels: dict[str, str] | None = None
     layers: tuple[str, ...] = ()  # the checkpoint chain a fork starts from (bottom first); empty = fresh
+
+
+@dataclass(frozen=True)
+class SandboxUsage:
+    """What a tenant's sandboxes take now (running, or starting)."""
+
+    running: int
+    memory_mb: int
 
 
 async def _disk_usage(path: Path, storage: Storage) -> int:
@@ -105,6 +117,7 @@ class SandboxService:
         # What the disk-quota watchdog last measured of each sandbox's own files (sandboxes with a quota only).
         self.disk_used: dict[str, int] = {}
         self.pool = WarmPool(settings.pool_size, self._spawn_pooled, self._discard_pooled)
+        self._quota_locks = QuotaLocks()
         # Pooled sandboxes hold the read end: when this process dies, however, the write end closes and the
         # unclaimed ones end themselves (see BwrapDriver.spawn).
         self._lifeline, self._lifeline_writer = os.pipe()
@@ -116,10 +129,13 @@ class SandboxService:
     def paths(self, sandbox_id: str) -> SandboxPaths:
         return SandboxPaths(self._settings.sandboxes_dir / sandbox_id)
 
-    def _with_defaults(self, spec: SandboxSpec) -> SandboxSpec:
+    def _with_defaults(self, spec: SandboxSpec, quotas: Quotas | None = None) -> SandboxSpec:
         network = spec.network if spec.network is not None else self._default_network
         self._check_network(network)
-        return replace(spec, network=network, limits=spec.limits.over(self._settings.default_limits))
+        limits = spec.limits.over(self._settings.default_limits)
+        if quotas is not None:
+            limits = within(spec.limits, limits, quotas.max_limits)
+        return replace(spec, network=network, limits=limits)
 
     def _check_network(self, network: NetworkPolicy) -> None:
         if network.mode == "host" and not self._settings.allow_host_network:
@@ -138,25 +154,45 @@ class SandboxService:
         sandboxes have a network namespace of their own, and an egress one gets its network at the claim)."""
         return spec.network_mode != "host" and spec.limits.shm_mb == self._settings.default_limits.shm_mb
 
-    async def create(self, request: CreateRequest) -> SandboxRecord:
-        """A sandbox for ``request``, with the server's default for every limit it leaves out: claimed from the
-        warm pool when the spec allows it (a fork too: its files are attached at the claim), else started cold.
-        Either way the pool is topped up in the background afterwards, so the create never waits for it."""
-        request = replace(request, spec=self._with_defaults(request.spec))
-        try:
-            if self._poolable(request.spec) and (pooled := self.pool.take()) is not None:
-                try:
-                    return await self._claim(pooled, request)
-                except (GuestUnavailable, GuestError, OSError, NetworkError) as exc:
-                    log.warning("pooled sandbox %s could not be claimed (%s); starting one cold", pooled.id, exc)
-                    await self._discard_pooled(pooled)
-            return await self._start(request, pooled=False)
-        finally:
-            # Not at once: a spawn takes a core for ~60 ms, and what comes right after a create (its first exec,
-            # its files) is what the user waits for.
-            self.pool.refill(delay=POOL_REFILL_DELAY)
+    async def create(self, who: Principal, request: CreateRequest) -> SandboxRecord:
+        """A sandbox of ``who``'s tenant for ``request``, with the server's default for every limit it leaves out
+        (within the tenant's largest): claimed from the warm pool when the spec allows it (a fork too: its files
+        are attached at the claim), else started cold. Either way the pool is topped up in the background
+        afterwards, so the create never waits for it."""
+        who.require(Access.OWN, doing="create sandboxes")
+        request = replace(request, spec=self._with_defaults(request.spec, who.quotas))
+        async with self._quota_locks.hold(who):
+            if who.quotas is not None:
+                await self._admit(who.tenant_id, who.quotas, request.spec)
+            try:
+                if self._poolable(request.spec) and (pooled := self.pool.take()) is not None:
+                    try:
+                        return await self._claim(pooled, request, who.tenant_id)
+                    except (GuestUnavailable, GuestError, OSError, NetworkError) as exc:
+                        log.warning("pooled sandbox %s could not be claimed (%s); starting one cold", pooled.id, exc)
+                        await self._discard_pooled(pooled)
+                return await self._start(request, pooled=False, tenant_id=who.tenant_id)
+            finally:
+                # Not at once: a spawn takes a core for ~60 ms, and what comes right after a create (its first
+                # exec, its files) is what the user waits for.
+                self.pool.refill(delay=POOL_REFILL_DELAY)
 
-    async def _start(self, request: CreateRequest, *, pooled: bool) -> SandboxRecord:
+    async def _admit(self, tenant_id: str, quotas: Quotas, spec: SandboxSpec) -> None:
+        used = await self.usage(tenant_id)
+        admit("running_sandboxes", quotas.running_sandboxes, used.running, 1, f"this tenant has {used.running} running")
+        if quotas.running_memory_mb is not None and spec.limits.memory_mb is None:
+            admit("running_memory_mb", quotas.running_memory_mb, 0, float("inf"), "the sandbox has no memory limit")
+        memory = spec.limits.memory_mb or 0
+        detail = f"its running sandboxes have {used.memory_mb} MiB and this one asks for {memory}"
+        admit("running_memory_mb", quotas.running_memory_mb, used.memory_mb, memory, detail)
+
+    async def usage(self, tenant_id: str) -> SandboxUsage:
+        """What ``tenant_id``'s sandboxes take now: how many run (or start), and their memory limits added up."""
+        live = [r for state in (RUNNING, STARTING) for r in await self._store.list(state=state, tenant_id=tenant_id)]
+        memory = sum(SandboxSpec.from_json(r.spec).limits.memory_mb or 0 for r in live)
+        return SandboxUsage(running=len(live), memory_mb=memory)
+
+    async def _start(self, request: CreateRequest, *, pooled: bool, tenant_id: str | None = None) -> SandboxRecord:
         """A cold start: directories, overlay, bwrap and the supervisor. A pooled sandbox stays ``pooled``."""
         now = time.time()
         async with self._uid_lock:
@@ -172,6 +208,7 @@ class SandboxService:
                 labels=dict(request.labels or {}),
                 expires_at=now + request.timeout if request.timeout else None,
                 idle_timeout=request.idle_timeout,
+                tenant_id=tenant_id,
             )
             await self._store.insert(record)
         paths = self.paths(record.id)
@@ -196,6 +233,11 @@ class SandboxService:
         return await self.get(record.id)
 
     # -- the warm pool (services.pool) -------------------------------------------------------------------
+
+    def warm_pool(self, who: Principal) -> WarmPool:
+        """The warm pool, to look at or drain: the admin's alone (it serves every tenant)."""
+        who.require(Access.ADMIN, doing="look at or drain the warm pool")
+        return self.pool
 
     def start_pool(self) -> None:
         """Fill the warm pool in the background; called once the server has recovered its sandboxes."""
@@ -222,7 +264,7 @@ class SandboxService:
             await self._networks.detach(sandbox_id)
         await asyncio.to_thread(self._cleanup, sandbox_id)
 
-    async def _claim(self, pooled: SandboxRecord, request: CreateRequest) -> SandboxRecord:
+    async def _claim(self, pooled: SandboxRecord, request: CreateRequest, tenant_id: str) -> SandboxRecord:
         """Make a pooled sandbox the one ``request`` asks for: limits, env, cwd, then its row's real values.
 
         The pooled sandbox's processes already sit in its cgroups, so writing the limits there (the backend's
@@ -252,6 +294,7 @@ class SandboxService:
             enforced=enforced,
             expires_at=now + request.timeout if request.timeout else None,
             idle_timeout=request.idle_timeout,
+            tenant_id=tenant_id,
         )
         if claimed is None:
             raise SandboxNotFound(f"pooled sandbox {pooled.id} vanished from the store during its claim")
@@ -265,6 +308,7 @@ class SandboxService:
         self._driver.attach(paths)
 
     async def get(self, sandbox_id: str) -> SandboxRecord:
+        """The sandbox, whoever's it is: for the server's own use (``authorize`` is the callers')."""
         record = await self._store.get(sandbox_id)
         if record is None or record.state in HIDDEN_STATES:
             raise SandboxNotFound(f"no sandbox with id {sandbox_id!r}")
@@ -272,15 +316,45 @@ class SandboxService:
             record.last_active_at = self._last_active[sandbox_id]
         return record
 
-    async def list(self, *, state: str | None = None, labels: dict[str, str] | None = None) -> list[SandboxRecord]:
-        records = await self._store.list(state=state, labels=labels)
+    async def authorize(
+        self, who: Principal, sandbox_id: str, access: Access, doing: str | None = None
+    ) -> SandboxRecord:
+        """The sandbox, if ``who`` may reach it — the lookup every caller's operation on a sandbox goes through.
+        Another tenant's sandbox, or one outside a token's scope, does not exist for ``who`` (SandboxNotFound,
+        as for an unknown id); one it sees but may not ``access`` is Forbidden."""
+        record = await self.get(sandbox_id)
+        if not who.sees(record.tenant_id, record.id):
+            raise SandboxNotFound(f"no sandbox with id {sandbox_id!r}")
+        who.require(access, f"in sandbox {sandbox_id}", doing=doing)
+        return record
+
+    async def list(
+        self,
+        who: Principal,
+        *,
+        state: str | None = None,
+        labels: dict[str, str] | None = None,
+        tenant_id: str | None = None,
+    ) -> list[SandboxRecord]:
+        """The sandboxes ``who`` sees (the admin: every tenant's, or ``tenant_id``'s)."""
+        who.require(Access.VIEW)
+        if not who.admin and tenant_id not in (None, who.tenant_id):
+            return []
+        records = await self._records(state=state, labels=labels, tenant_id=tenant_id or _own(who))
+        return [r for r in records if who.sees(r.tenant_id, r.id)]
+
+    async def _records(
+        self, *, state: str | None = None, labels: dict[str, str] | None = None, tenant_id: str | None = None
+    ) -> builtins.list[SandboxRecord]:
+        records = await self._store.list(state=state, labels=labels, tenant_id=tenant_id)
         for record in records:
             record.last_active_at = self._last_active.get(record.id, record.last_active_at)
         return records
 
-    async def guest(self, sandbox_id: str) -> GuestClient:
-        """The supervisor of a running sandbox; using it counts as activity for the idle timeout."""
-        record = await self.get(sandbox_id)
+    async def guest(self, who: Principal, sandbox_id: str, access: Access) -> GuestClient:
+        """The supervisor of a running sandbox ``who`` may ``access``; using it counts as activity for the idle
+        timeout."""
+        record = await self.authorize(who, sandbox_id, access)
         if record.state != RUNNING:
             raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}" + _reason(record))
         self._last_active[sandbox_id] = time.time()
@@ -288,11 +362,17 @@ class SandboxService:
         return GuestClient(self.paths(sandbox_id).socket, record.uid)
 
     async def ask(
-        self, sandbox_id: str, op: str, refused: Callable[[GuestError], CoveServiceError], **fields: Any
+        self,
+        who: Principal,
+        access: Access,
+        sandbox_id: str,
+        op: str,
+        refused: Callable[[GuestError], CoveServiceError],
+        **fields: Any,
     ) -> Any:
-        """One plain request to a running sandbox's supervisor: a refusal becomes what ``refused`` makes of it,
-        a supervisor out of reach ``Unavailable`` (503)."""
-        guest = await self.guest(sandbox_id)
+        """One plain request to the supervisor of a running sandbox ``who`` may ``access``: a refusal becomes what
+        ``refused`` makes of it, a supervisor out of reach ``Unavailable`` (503)."""
+        guest = await self.guest(who, sandbox_id, access)
         try:
             return await guest.request(op, **fields)
         except GuestError as exc:
@@ -300,10 +380,10 @@ class SandboxService:
         except GuestUnavailable as exc:
             raise Unavailable(f"sandbox {sandbox_id} is not reachable") from exc
 
-    async def update_network(self, sandbox_id: str, network: NetworkPolicy) -> SandboxRecord:
+    async def update_network(self, who: Principal, sandbox_id: str, network: NetworkPolicy) -> SandboxRecord:
         """Put new allow and deny rules in force for a running sandbox, open connections included; its mode is
         fixed when it starts (its network namespace is made then)."""
-        record = await self.get(sandbox_id)
+        record = await self.authorize(who, sandbox_id, Access.OWN, doing="change the network")
         if record.state != RUNNING:
             raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}; its network cannot change")
         spec = SandboxSpec.from_json(record.spec)
@@ -322,15 +402,15 @@ class SandboxService:
     def oom_kills(self, sandbox_id: str) -> int:
         return self._driver.cgroups.oom_kills(sandbox_id)
 
-    async def set_timeout(self, sandbox_id: str, timeout: float | None) -> SandboxRecord:
-        record = await self.get(sandbox_id)
+    async def set_timeout(self, who: Principal, sandbox_id: str, timeout: float | None) -> SandboxRecord:
+        record = await self.authorize(who, sandbox_id, Access.OWN, doing="change the timeout")
         if record.state != RUNNING:
             raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}; its timeout cannot change")
         await self._store.update(sandbox_id, expires_at=time.time() + timeout if timeout else None)
         return await self.get(sandbox_id)
 
-    async def kill(self, sandbox_id: str, reason: str = "killed") -> SandboxRecord:
-        record = await self.get(sandbox_id)
+    async def kill(self, who: Principal, sandbox_id: str, reason: str = "killed") -> SandboxRecord:
+        record = await self.authorize(who, sandbox_id, Access.OWN, doing="kill the sandbox")
         if record.state in (RUNNING, STARTING):
             self._driver.kill(sandbox_id, record.init_pid)
             await self._store.update(sandbox_id, state=STOPPED, stop_reason=reason)
@@ -445,19 +525,19 @@ class SandboxService:
         check_disk = now - self._last_disk_check >= DISK_CHECK_INTERVAL
         if check_disk:
             self._last_disk_check = now
-        for record in await self.list(state=RUNNING):
+        for record in await self._records(state=RUNNING):
             if record.expires_at is not None and now >= record.expires_at:
-                await self.kill(record.id, reason="timeout")
+                await self.kill(SYSTEM, record.id, reason="timeout")
             elif record.idle_timeout and now - record.last_active_at >= record.idle_timeout:
-                await self.kill(record.id, reason="idle_timeout")
+                await self.kill(SYSTEM, record.id, reason="idle_timeout")
             elif record.init_pid and not Path(f"/proc/{record.init_pid}").exists():
-                await self.kill(record.id, reason="exited")
+                await self.kill(SYSTEM, record.id, reason="exited")
             elif check_disk and (disk_mb := SandboxSpec.from_json(record.spec).limits.disk_mb):
                 used = await _disk_usage(self.paths(record.id).root, self.storage)
                 used += await asyncio.to_thread(self._held_bytes, record.id)
                 self.disk_used[record.id] = used
                 if used > (disk_mb + DISK_TOLERANCE_MB) * 1024 * 1024:
-                    await self.kill(record.id, reason="disk_limit")
+                    await self.kill(SYSTEM, record.id, reason="disk_limit")
         unsaved, self._unsaved_activity = self._unsaved_activity, set()
         for sandbox_id in unsaved:
             if sandbox_id in self._last_active:
@@ -492,6 +572,11 @@ def _is_sandbox_process(pid: int, sandbox_id: str) -> bool:
             return needle in environ.read(64 * 1024)
     except OSError:
         return False
+
+
+def _own(who: Principal) -> str | None:
+    """The tenant whose rows ``who`` reads: its own, or every tenant's for the admin."""
+    return None if who.admin else who.tenant_id
 
 
 def _reason(record: SandboxRecord) -> str:

@@ -30,11 +30,11 @@ import re
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar
 
-from cove.events.log import EventLog
+from cove.events.log import EventLog, ScrollbackEnd
 from cove.guest.agent_config import AgentConfig
 from cove.guest.journal import utc_now
 from cove.runtime import agent_files, transcripts
@@ -57,9 +57,11 @@ from cove.services.errors import (
     SessionNotFound,
 )
 from cove.services.execs import ExecRequest, ExecService
+from cove.services.principal import SYSTEM, Access, Principal
+from cove.services.quotas import QuotaLocks, admit
 from cove.services.sandboxes import SandboxService
 from cove.services.session_state import CONFIG_KEYS, FINAL, IDLE, STARTING, apply_event, is_setting, summary_values
-from cove.services.turns import TurnService
+from cove.services.turns import DiffPage, TurnService
 from cove.store.events import StoredEvent
 from cove.store.sandboxes import SandboxRecord
 from cove.store.sessions import SessionRecord, SessionStore, zero_usage
@@ -109,6 +111,16 @@ async def _read_journal(journal: JournalTail, offset: int) -> agent_files.Journa
 
 
 _Control = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@dataclass(frozen=True)
+class SessionUsage:
+    """A tenant's agent sessions: how many have not ended, and the tokens and cost of all of them."""
+
+    live: int
+    usage: dict[str, int]  # as Claude Code reported it
+    metered_usage: dict[str, int]  # as Cove's model proxy counted it
+    total_cost_usd: float
 
 
 class _Follower:
@@ -168,21 +180,60 @@ class SessionService:
         self._saved_transcripts: dict[str, SavedTranscript] = {}  # by transcript file name
         self._stored: dict[str, int] = {}  # database bytes per sandbox, counted against its disk quota
         self._over_quota: set[str] = set()
+        self._quota_locks = QuotaLocks()
 
     # -- queries -----------------------------------------------------------------------------------------
 
-    async def get(self, session_id: str, sandbox_id: str | None = None) -> SessionRecord:
+    async def get(
+        self, who: Principal, session_id: str, sandbox_id: str | None = None, access: Access = Access.VIEW
+    ) -> SessionRecord:
+        """The session, if ``who`` may reach it — the lookup every caller's operation on a session goes through.
+        Another tenant's session, or one outside a token's scope, does not exist for ``who`` (SessionNotFound);
+        one it sees but may not ``access`` is Forbidden."""
+        record = await self._get(session_id, sandbox_id)
+        if not who.sees(record.tenant_id, record.sandbox_id, record.id):
+            raise SessionNotFound(_no_session(session_id, sandbox_id))
+        who.require(access, f"in agent session {session_id}")
+        return record
+
+    async def _get(self, session_id: str, sandbox_id: str | None = None) -> SessionRecord:
         follower = self._followers.get(session_id)
         record = follower.record if follower is not None else await self._store.get(session_id)
         if record is None or (sandbox_id is not None and record.sandbox_id != sandbox_id):
-            where = f" in sandbox {sandbox_id}" if sandbox_id else ""
-            raise SessionNotFound(f"no agent session {session_id!r}{where}")
+            raise SessionNotFound(_no_session(session_id, sandbox_id))
         return record
 
-    async def list(self, *, sandbox_id: str | None = None, status: str | None = None) -> list[SessionRecord]:
+    async def list(
+        self,
+        who: Principal,
+        *,
+        sandbox_id: str | None = None,
+        status: str | None = None,
+        tenant_id: str | None = None,
+    ) -> list[SessionRecord]:
+        """The sessions ``who`` sees (the admin: every tenant's, or ``tenant_id``'s), of a sandbox or of all."""
         if sandbox_id is not None:
-            await self._sandboxes.get(sandbox_id)
-        return await self._store.list(sandbox_id=sandbox_id, status=status)
+            await self._sandboxes.authorize(who, sandbox_id, Access.VIEW)
+        who.require(Access.VIEW)
+        if not who.admin and tenant_id not in (None, who.tenant_id):
+            return []
+        own = tenant_id or (None if who.admin else who.tenant_id)
+        records = await self._store.list(sandbox_id=sandbox_id, status=status, tenant_id=own)
+        return [r for r in records if who.sees(r.tenant_id, r.sandbox_id, r.id)]
+
+    async def usage(self, tenant_id: str) -> SessionUsage:
+        records = await self._store.list(tenant_id=tenant_id)
+        usage, metered = zero_usage(), zero_usage()
+        for record in records:
+            for key in usage:
+                usage[key] += int(record.usage.get(key, 0))
+                metered[key] += int(record.proxy_usage.get(key, 0))
+        return SessionUsage(
+            live=sum(record.status not in FINAL for record in records),
+            usage=usage,
+            metered_usage=metered,
+            total_cost_usd=sum(record.total_cost_usd for record in records),
+        )
 
     def queued(self, record: SessionRecord) -> int:
         follower = self._followers.get(record.id)
@@ -191,12 +242,23 @@ class SessionService:
         running = 1 if record.status == "running" else 0
         return max(0, follower.accepted_turn - record.turns - running)
 
-    async def events(self, session_id: str, after: int, limit: int) -> builtins.list[StoredEvent]:
-        return await self._events.read(session_id, after, limit)
+    async def events(self, record: SessionRecord, after: int, limit: int) -> builtins.list[StoredEvent]:
+        """A page of the events of a session ``get`` found."""
+        return await self._events.read(record.id, after, limit)
 
-    @property
-    def log(self) -> EventLog:
-        return self._events
+    async def diff(
+        self, who: Principal, sandbox_id: str, session_id: str, turn: int, cursor: str | None, limit: int
+    ) -> DiffPage:
+        """A page of what a turn of the session changed, for whoever may read the session (its token too)."""
+        record = await self.get(who, session_id, sandbox_id, Access.VIEW)
+        return await self._turns.diff(record.sandbox_id, record.id, turn, cursor, limit)
+
+    def follow(
+        self, record: SessionRecord, after: int, until: asyncio.Future[str] | None = None
+    ) -> AsyncGenerator[builtins.list[StoredEvent] | ScrollbackEnd, None]:
+        """The events of a session ``get`` found after ``after``, then live ones, until it ends or ``until`` is
+        done (its client's credential was revoked, say)."""
+        return self._events.subscribe(record.id, after, until=until)
 
     async def resolve_token(self, token: str, uid: int) -> str | None:
         """For the model proxy: which live session presents this token, from the sandbox it was issued to (the
@@ -242,15 +304,15 @@ class SessionService:
 
     # -- start -------------------------------------------------------------------------------------------
 
-    async def start(self, sandbox_id: str, request: StartRequest) -> SessionRecord:
-        sandbox = await self._sandboxes.get(sandbox_id)
+    async def start(self, who: Principal, sandbox_id: str, request: StartRequest) -> SessionRecord:
+        sandbox = await self._sandboxes.authorize(who, sandbox_id, Access.START_AGENT)
         if sandbox.state != "running":
             raise SandboxNotRunning(f"sandbox {sandbox_id} is {sandbox.state}; start agents in a running sandbox")
         config = {**CONFIG_DEFAULTS, **{k: v for k, v in request.config.items() if v is not None}}
         if request.fork and not request.resume:
             raise InvalidRequest("fork needs resume: the claude_session_id of the conversation to branch")
         if request.resume:
-            await self._ensure_transcript(sandbox_id, sandbox.uid, request.resume, str(config["cwd"]))
+            await self._ensure_transcript(sandbox, request.resume, str(config["cwd"]))
         token = "cove_session_" + secrets.token_urlsafe(24)
         now = time.time()
         record = SessionRecord(
@@ -265,8 +327,13 @@ class SessionService:
             fork=int(request.fork),
             usage=zero_usage(),
             proxy_usage=zero_usage(),
+            tenant_id=sandbox.tenant_id,
         )
-        await self._store.insert(record)
+        async with self._quota_locks.hold(who):
+            if who.quotas is not None:
+                live = (await self.usage(who.tenant_id)).live
+                admit("agent_sessions", who.quotas.agent_sessions, live, 1, f"{live} have not ended")
+            await self._store.insert(record)
         self._tokens[record.token_hash] = (record.id, sandbox.uid)
         runner_config = {
             "session_id": record.id,
@@ -277,7 +344,7 @@ class SessionService:
             **config,
         }
         try:
-            guest = await self._sandboxes.guest(sandbox_id)
+            guest = await self._sandboxes.guest(SYSTEM, sandbox_id, Access.EXEC)
             await guest.request("prepare_agent", session_id=record.id, config=runner_config)
         except (GuestError, GuestUnavailable) as exc:
             await self._store.update(record.id, status="failed", error={"code": "start_failed", "message": str(exc)})
@@ -300,7 +367,8 @@ class SessionService:
         session_dir = f"{GUEST_RUN}/{agent_files.session_dir(record.id)}"
         command = [runner_python(), "-m", "cove.guest.agent_runner", session_dir]
         try:
-            info = await self._execs.start(sandbox_id, ExecRequest(command=command, env=env, tag=f"agent:{record.id}"))
+            runner = ExecRequest(command=command, env=env, tag=f"agent:{record.id}")
+            info = await self._execs.start(SYSTEM, sandbox_id, runner)
         except Exception as exc:
             await self._store.update(record.id, status="failed", error={"code": "start_failed", "message": str(exc)})
             self._unfollow(record.id)
@@ -308,24 +376,25 @@ class SessionService:
         record.process_id = str(info["id"])
         await self._store.update(record.id, process_id=record.process_id)
         follower.tasks.append(asyncio.create_task(self._watch_process(record)))
-        return await self.get(record.id)
+        return await self._get(record.id)
 
-    async def _ensure_transcript(self, sandbox_id: str, uid: int, claude_session_id: str, cwd: str) -> None:
-        """A resume must find its conversation: in the sandbox, or from Cove's stored copy — never silently
-        start a fresh one."""
+    async def _ensure_transcript(self, sandbox: SandboxRecord, claude_session_id: str, cwd: str) -> None:
+        """A resume must find its conversation: in the sandbox, or from Cove's stored copy of its tenant's
+        conversations — never silently start a fresh one, never hand out another tenant's."""
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", claude_session_id):
             raise InvalidRequest("resume must be a claude_session_id (letters, digits, '-' and '_')")
+        sandbox_id = sandbox.id
         home = self._sandboxes.paths(sandbox_id).home
-        if await asyncio.to_thread(transcripts.exists, home, uid, claude_session_id):
+        if await asyncio.to_thread(transcripts.exists, home, sandbox.uid, claude_session_id):
             return
-        stored = await self._store.transcript(claude_session_id)
+        stored = await self._store.transcript(claude_session_id, sandbox.tenant_id)
         if stored is None:
             raise ResumeNotFound(
                 f"no conversation {claude_session_id!r} in sandbox {sandbox_id} or in Cove's transcript store; "
                 "nothing was started"
             )
         _project, content = stored
-        guest = await self._sandboxes.guest(sandbox_id)
+        guest = await self._sandboxes.guest(SYSTEM, sandbox_id, Access.FILES)
         path = f"/home/user/.claude/projects/{project_dir_name(cwd)}/{claude_session_id}.jsonl"
 
         async def chunks() -> Any:
@@ -525,19 +594,26 @@ class SessionService:
         except OSError:
             return
         if found is not None and await self._charge(follower, len(found.text)):
-            await self._store.save_transcript(claude_session_id, record.sandbox_id, found.project, found.text)
+            await self._store.save_transcript(
+                claude_session_id, record.sandbox_id, record.tenant_id, found.project, found.text
+            )
             self._saved_transcripts[name] = found.saved
 
     async def _stop_over_quota(self, sandbox_id: str) -> None:
         with contextlib.suppress(CoveServiceError):
-            await self._sandboxes.kill(sandbox_id, reason="disk_limit")
+            await self._sandboxes.kill(SYSTEM, sandbox_id, reason="disk_limit")
 
     async def _may_store(self, record: SessionRecord, claude_session_id: str) -> bool:
         """Whether this session may (re)store this conversation. Its id comes from the sandbox, so a session may
         write only a conversation no one stored, one its own sandbox stored last, or the one it was started to
-        continue (``resume``, not a fork): never another sandbox's, whose resume would hand it back poisoned."""
+        continue (``resume``, not a fork) — and only its own tenant's: never another sandbox's, whose resume
+        would hand it back poisoned."""
         owner = await self._store.transcript_owner(claude_session_id)
-        if owner is None or owner == record.sandbox_id or (record.resume == claude_session_id and not record.fork):
+        if owner is None:
+            return True
+        sandbox_id, tenant_id = owner
+        continues = record.resume == claude_session_id and not record.fork
+        if tenant_id == record.tenant_id and (sandbox_id == record.sandbox_id or continues):
             return True
         log.warning("session %s: not storing conversation %s, which another sandbox owns", record.id, claude_session_id)
         return False
@@ -566,7 +642,7 @@ class SessionService:
             return
         exit_code: int | None = None
         try:
-            exit_code = (await self._execs.wait(record.sandbox_id, record.process_id)).get("exit_code")
+            exit_code = (await self._execs.wait(SYSTEM, record.sandbox_id, record.process_id)).get("exit_code")
         except (GuestUnavailable, SandboxNotRunning, CoveServiceError, OSError):
             exit_code = 137  # the sandbox went away with the runner in it
         except asyncio.CancelledError:
@@ -614,8 +690,8 @@ class SessionService:
 
     # -- commands ----------------------------------------------------------------------------------------
 
-    async def _live(self, sandbox_id: str, session_id: str) -> SessionRecord:
-        record = await self.get(session_id, sandbox_id)
+    async def _live(self, who: Principal, sandbox_id: str, session_id: str, access: Access) -> SessionRecord:
+        record = await self.get(who, session_id, sandbox_id, access)
         if record.status in FINAL:
             raise SessionExited(
                 f"agent session {session_id} has {record.status}"
@@ -671,7 +747,7 @@ class SessionService:
             except UnsafePath as exc:
                 raise AgentUnavailable(f"agent session {record.id}: {exc}") from exc
             except OSError as exc:
-                current = await self.get(record.id)
+                current = await self._get(record.id)
                 if current.status in FINAL:
                     raise SessionExited(f"agent session {record.id} has {current.status}") from exc
                 if time.monotonic() > deadline:
@@ -690,10 +766,10 @@ class SessionService:
         except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a reply line over the limit
             raise AgentUnavailable(f"agent session {record.id} did not answer {op}") from exc
 
-    async def prompt(self, sandbox_id: str, session_id: str, text: str) -> dict[str, Any]:
+    async def prompt(self, who: Principal, sandbox_id: str, session_id: str, text: str) -> dict[str, Any]:
+        record = await self._live(who, sandbox_id, session_id, Access.PROMPT)
         if not text.strip():
             raise InvalidRequest("prompt text must not be empty", code="validation_error")
-        record = await self._live(sandbox_id, session_id)
         follower = self._followers.get(session_id)
         async with follower.edge_lock if follower is not None else contextlib.nullcontext():
             if follower is not None and record.status in (STARTING, IDLE) and follower.accepted_turn <= record.turns:
@@ -707,51 +783,60 @@ class SessionService:
                 follower.accepted_turn = max(follower.accepted_turn, turn)
         return {"queued": queued, "turn": turn}
 
-    async def interrupt(self, sandbox_id: str, session_id: str, by: str) -> dict[str, Any]:
-        """Abort the running turn; ``by`` (the caller's key id) is named as who denied what was pending."""
-        record = await self._live(sandbox_id, session_id)
-        result = await self._control(record, "interrupt", by=by)
+    async def interrupt(self, who: Principal, sandbox_id: str, session_id: str) -> dict[str, Any]:
+        """Abort the running turn; ``who`` (its key's or token's id) is named as who denied what was pending."""
+        record = await self._live(who, sandbox_id, session_id, Access.PROMPT)
+        result = await self._control(record, "interrupt", by=who.id)
         turn = result.get("turn")
         return {"interrupted": bool(result.get("interrupted")), "turn": turn if _whole(turn) else None}
 
     async def answer_permission(
-        self, sandbox_id: str, session_id: str, request_id: str, answer: dict[str, Any], by: str
+        self, who: Principal, sandbox_id: str, session_id: str, request_id: str, answer: dict[str, Any]
     ) -> dict[str, Any]:
         """Answer a ``permission_requested`` of the session. The runner holds what is pending and takes the first
-        answer only: a second is ``AlreadyResolved``, an id it never asked ``PermissionNotFound``. ``by`` is the
-        caller's key id, written into ``permission_resolved``."""
-        record = await self._live(sandbox_id, session_id)
+        answer only: a second is ``AlreadyResolved``, an id it never asked ``PermissionNotFound``. The id of
+        ``who`` (a key's, or a token's) is written into ``permission_resolved`` as ``by``."""
+        by = who.id
+        record = await self._live(who, sandbox_id, session_id, Access.APPROVE)
         result = await self._control(record, "permission", request_id=request_id, **answer, by=by)
         decision = result.get("decision")
         if result.get("request_id") != request_id or decision not in ("allow", "deny"):
             raise AgentUnavailable(f"agent session {record.id} answered permission with {result!r:.200}")
         return {"request_id": request_id, "decision": decision, "by": by}
 
-    async def configure(self, sandbox_id: str, session_id: str, changes: dict[str, Any]) -> SessionRecord:
+    async def configure(
+        self, who: Principal, sandbox_id: str, session_id: str, changes: dict[str, Any]
+    ) -> SessionRecord:
+        record = await self._live(who, sandbox_id, session_id, Access.PROMPT)
         if not changes:
             raise InvalidRequest("configure needs at least one field to change", code="validation_error")
-        record = await self._live(sandbox_id, session_id)
         config = await self._control(record, "configure", **changes)
         effective = {k: v for k, v in config.items() if k in CONFIG_KEYS and is_setting(v)}
         record.config = {**record.config, **effective}
         await self._store.update(session_id, config=record.config)
-        return await self.get(session_id)
+        return await self._get(session_id)
 
-    async def kill(self, sandbox_id: str, session_id: str, signum: int = signal.SIGTERM) -> SessionRecord:
-        record = await self._live(sandbox_id, session_id)
+    async def kill(
+        self, who: Principal, sandbox_id: str, session_id: str, signum: int = signal.SIGTERM
+    ) -> SessionRecord:
+        record = await self._live(who, sandbox_id, session_id, Access.OWN)
         if record.process_id is not None:
             with contextlib.suppress(GuestUnavailable, SandboxNotRunning):
-                await self._execs.signal(sandbox_id, record.process_id, signum)
+                await self._execs.signal(SYSTEM, sandbox_id, record.process_id, signum)
         follower = self._followers.get(session_id)
         if follower is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(follower.exited.wait(), KILL_WAIT)
             if not follower.exited.is_set() and record.process_id is not None:
                 with contextlib.suppress(GuestUnavailable, SandboxNotRunning):
-                    await self._execs.signal(sandbox_id, record.process_id, signal.SIGKILL)
+                    await self._execs.signal(SYSTEM, sandbox_id, record.process_id, signal.SIGKILL)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(follower.exited.wait(), KILL_WAIT)
-        return await self.get(session_id)
+        return await self._get(session_id)
+
+
+def _no_session(session_id: str, sandbox_id: str | None) -> str:
+    return f"no agent session {session_id!r}" + (f" in sandbox {sandbox_id}" if sandbox_id else "")
 
 
 def _exit_line(record: SessionRecord, exit_code: int) -> bytes:

@@ -30,6 +30,7 @@ from cove.runtime.safe_open import UnsafePath
 from cove.runtime.turn_diff import Change, Page, page, summarize
 from cove.runtime.turn_store import TurnStore
 from cove.services.errors import CoveServiceError, InvalidRequest, SandboxNotRunning, TurnNotFound
+from cove.services.principal import SYSTEM
 from cove.services.sandboxes import RUNNING, SandboxService
 
 log = logging.getLogger("cove.turns")
@@ -124,7 +125,7 @@ class TurnService:
 
     async def recover(self) -> None:
         """After a (re)start: stores of sandboxes that no longer run are removed."""
-        running = {record.id for record in await self._sandboxes.list(state=RUNNING)}
+        running = {record.id for record in await self._sandboxes.list(SYSTEM, state=RUNNING)}
         if self._directory.exists():
             for directory in self._directory.iterdir():
                 if directory.name not in running:

@@ -19,6 +19,7 @@ class CheckpointRecord:
     created_at: float
     size_bytes: int
     layers: list[str]
+    tenant_id: str | None = None  # its sandbox's
 
     @classmethod
     def from_row(cls, row: RowMapping) -> CheckpointRecord:
@@ -39,8 +40,10 @@ class CheckpointStore:
             row = (await conn.execute(query)).mappings().first()
         return CheckpointRecord.from_row(row) if row else None
 
-    async def list(self, sandbox_id: str | None = None) -> list[CheckpointRecord]:
+    async def list(self, sandbox_id: str | None = None, *, tenant_id: str | None = None) -> list[CheckpointRecord]:
         query = select(checkpoints).order_by(checkpoints.c.created_at)
+        if tenant_id is not None:
+            query = query.where(checkpoints.c.tenant_id == tenant_id)
         if sandbox_id is not None:
             query = query.where(checkpoints.c.sandbox_id == sandbox_id)
         async with self._engine.connect() as conn:

@@ -1,14 +1,19 @@
-"""Opening the database: SQLite in WAL mode by default, through SQLAlchemy's async engine."""
+"""Opening the database: SQLite in WAL mode by default, through SQLAlchemy's async engine, brought up to the
+schema (``store.migrate``)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from cove.store.migrate import add_missing
 from cove.store.tables import metadata
+
+log = logging.getLogger("cove.store")
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
@@ -32,4 +37,7 @@ async def open_engine(path: Path) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+        added = await conn.run_sync(add_missing, metadata)
+    if added:
+        log.info("added to the database: %s", ", ".join(added))
     return engine

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cove.store.tables import api_keys
@@ -22,35 +24,38 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def new_key_id() -> str:
+    return "key_" + secrets.token_hex(6)
+
+
+@dataclass
+class KeyRecord:
+    id: str
+    key_hash: str
+    name: str
+    created_at: float
+    admin: int = 0
+    quotas: dict[str, Any] | None = None
+    revoked_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> KeyRecord:
+        return cls(**dict(row))
+
+
 class KeyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._known: dict[str, str] = {}  # key hash -> the key's id
 
-    async def add(self, key: str, name: str) -> None:
-        key_id = "key_" + secrets.token_hex(6)
+    async def insert(self, record: KeyRecord) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(api_keys).values(id=key_id, key_hash=hash_key(key), name=name, created_at=time.time())
-            )
-        self._known[hash_key(key)] = key_id
+            await conn.execute(insert(api_keys).values(**record.__dict__))
 
-    async def key_id(self, key: str) -> str | None:
-        """The id of this key (``key_…``: what events say a key did, e.g. who answered an approval), or None
-        when it is no key of this server."""
-        digest = hash_key(key)
-        if digest in self._known:
-            return self._known[digest]
+    async def all(self) -> list[KeyRecord]:
         async with self._engine.connect() as conn:
-            found = (await conn.execute(select(api_keys.c.id).where(api_keys.c.key_hash == digest))).first()
-        if found is None:
-            return None
-        self._known[digest] = str(found.id)
-        return self._known[digest]
+            rows = (await conn.execute(select(api_keys).order_by(api_keys.c.created_at))).mappings().all()
+        return [KeyRecord.from_row(row) for row in rows]
 
-    async def is_valid(self, key: str) -> bool:
-        return await self.key_id(key) is not None
-
-    async def count(self) -> int:
-        async with self._engine.connect() as conn:
-            return len((await conn.execute(select(api_keys.c.id))).all())
+    async def update(self, key_id: str, **values: Any) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**values))

@@ -49,6 +49,7 @@ class SandboxRecord:
     idle_timeout: float | None = None
     pid: int | None = None
     init_pid: int | None = None
+    tenant_id: str | None = None  # None only while pooled
 
     @classmethod
     def from_row(cls, row: RowMapping) -> SandboxRecord:
@@ -84,8 +85,14 @@ class SandboxStore:
             row = (await conn.execute(select(sandboxes).where(sandboxes.c.id == sandbox_id))).mappings().first()
         return SandboxRecord.from_row(row) if row else None
 
-    async def list(self, *, state: str | None = None, labels: dict[str, str] | None = None) -> list[SandboxRecord]:
+    async def list(
+        self, *, state: str | None = None, labels: dict[str, str] | None = None, tenant_id: str | None = None
+    ) -> list[SandboxRecord]:
+        """Sandboxes in ``state`` (every user's sandbox without one), with ``labels``, of ``tenant_id`` (None:
+        every tenant's)."""
         query = select(sandboxes).order_by(sandboxes.c.created_at)
+        if tenant_id is not None:
+            query = query.where(sandboxes.c.tenant_id == tenant_id)
         if state:
             query = query.where(sandboxes.c.state == state)
         else:

@@ -42,6 +42,7 @@ class SessionRecord:
     error: dict[str, Any] | None = None
     last_seq: int = 0
     journal_offset: int = 0
+    tenant_id: str | None = None  # its sandbox's
 
     @classmethod
     def from_row(cls, row: RowMapping) -> SessionRecord:
@@ -76,8 +77,12 @@ class SessionStore:
             row = (await conn.execute(query)).mappings().first()
         return SessionRecord.from_row(row) if row else None
 
-    async def list(self, *, sandbox_id: str | None = None, status: str | None = None) -> list[SessionRecord]:
+    async def list(
+        self, *, sandbox_id: str | None = None, status: str | None = None, tenant_id: str | None = None
+    ) -> list[SessionRecord]:
         query = select(agent_sessions).order_by(agent_sessions.c.created_at)
+        if tenant_id is not None:
+            query = query.where(agent_sessions.c.tenant_id == tenant_id)
         if sandbox_id:
             query = query.where(agent_sessions.c.sandbox_id == sandbox_id)
         if status:
@@ -91,10 +96,13 @@ class SessionStore:
         async with self._engine.begin() as conn:
             await conn.execute(update(agent_sessions).where(agent_sessions.c.id == session_id).values(**values))
 
-    async def save_transcript(self, claude_session_id: str, sandbox_id: str, project: str, content: str) -> None:
+    async def save_transcript(
+        self, claude_session_id: str, sandbox_id: str, tenant_id: str | None, project: str, content: str
+    ) -> None:
         row = {
             "claude_session_id": claude_session_id,
             "sandbox_id": sandbox_id,
+            "tenant_id": tenant_id,
             "project": project,
             "content": content,
             "updated_at": time.time(),
@@ -127,12 +135,15 @@ class SessionStore:
 
         return await self._writer.transaction(write)
 
-    async def transcript_owner(self, claude_session_id: str) -> str | None:
-        """The sandbox whose session saved the stored copy of a conversation last, if one is stored."""
-        query = select(transcripts.c.sandbox_id).where(transcripts.c.claude_session_id == claude_session_id)
+    async def transcript_owner(self, claude_session_id: str) -> tuple[str, str | None] | None:
+        """The sandbox whose session saved the stored copy of a conversation last, and its tenant, if one is
+        stored."""
+        query = select(transcripts.c.sandbox_id, transcripts.c.tenant_id).where(
+            transcripts.c.claude_session_id == claude_session_id
+        )
         async with self._engine.connect() as conn:
-            owner: str | None = (await conn.execute(query)).scalar()
-        return owner
+            row = (await conn.execute(query)).first()
+        return (str(row.sandbox_id), row.tenant_id) if row is not None else None
 
     async def stored_bytes(self, sandbox_id: str) -> int:
         """What the database holds for a sandbox's sessions: their events and the conversations it saved last."""
@@ -151,11 +162,11 @@ class SessionStore:
                 total += int((await conn.execute(query)).scalar() or 0)
         return total
 
-    async def transcript(self, claude_session_id: str) -> tuple[str, str] | None:
-        """The stored copy of a conversation: (project directory name, JSONL content)."""
+    async def transcript(self, claude_session_id: str, tenant_id: str | None) -> tuple[str, str] | None:
+        """The stored copy of a conversation, if ``tenant_id``'s: (project directory name, JSONL content)."""
         # One statement, so the saved content and the parts appended to it are read from one snapshot.
         base = select(literal(0).label("part"), transcripts.c.project, transcripts.c.content).where(
-            transcripts.c.claude_session_id == claude_session_id
+            transcripts.c.claude_session_id == claude_session_id, transcripts.c.tenant_id == tenant_id
         )
         appended = select(transcript_parts.c.part, literal(""), transcript_parts.c.content).where(
             transcript_parts.c.claude_session_id == claude_session_id

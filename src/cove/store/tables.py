@@ -6,6 +6,11 @@ from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Ta
 
 metadata = MetaData()
 
+# A column added after the first release is nullable or has a server default: ``store.migrate`` adds it to an
+# existing database with ALTER TABLE, which SQLite allows only for such columns.
+
+# Every key but the admin's is a tenant: what it creates is its own (``tenant_id`` of the rows below is the id of
+# the key that owns them). A revoked key keeps its row, so that what it owned and did still names it.
 api_keys = Table(
     "api_keys",
     metadata,
@@ -13,7 +18,43 @@ api_keys = Table(
     Column("key_hash", String, nullable=False, unique=True),
     Column("name", String, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("admin", Integer, nullable=False, server_default="0"),
+    Column("quotas", JSON),  # null: none (the admin's)
+    Column("revoked_at", Float),
 )
+
+# Scoped tokens for one sandbox (or one session of it). The token itself is signed and never stored; this row is
+# what it may do and whether it still may.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("key_id", String, nullable=False),  # the key that minted it
+    Column("tenant_id", String, nullable=False),
+    Column("sandbox_id", String, nullable=False),
+    Column("session_id", String),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+Index("ix_tokens_tenant", tokens.c.tenant_id)
+
+# Every call that changed something (or tried to): who, for which tenant, what, on what, with which result.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", Float, nullable=False),
+    Column("by", String),  # key or token id; null: no valid credential
+    Column("tenant_id", String),
+    Column("action", String, nullable=False),
+    Column("target", String),
+    Column("status", Integer, nullable=False),
+    Column("client", String),
+)
+Index("ix_audit_time", audit.c.time)
+Index("ix_audit_tenant_time", audit.c.tenant_id, audit.c.time)
 
 sandboxes = Table(
     "sandboxes",
@@ -32,8 +73,10 @@ sandboxes = Table(
     Column("spec", JSON, nullable=False),
     Column("enforced", JSON, nullable=False),
     Column("labels", JSON, nullable=False),
+    Column("tenant_id", String),  # null only for a pooled sandbox, until it is claimed
 )
 Index("ix_sandboxes_state", sandboxes.c.state)
+Index("ix_sandboxes_tenant", sandboxes.c.tenant_id)
 
 sandbox_labels = Table(
     "sandbox_labels",
@@ -66,8 +109,10 @@ agent_sessions = Table(
     Column("journal_offset", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("tenant_id", String),  # its sandbox's
 )
 Index("ix_agent_sessions_sandbox", agent_sessions.c.sandbox_id)
+Index("ix_agent_sessions_tenant", agent_sessions.c.tenant_id)
 Index("ix_agent_sessions_token", agent_sessions.c.token_hash)
 
 events = Table(
@@ -91,6 +136,7 @@ transcripts = Table(
     Column("project", String, nullable=False),
     Column("content", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("tenant_id", String),  # a resume finds only its own tenant's conversations
 )
 
 transcript_parts = Table(
@@ -111,5 +157,7 @@ checkpoints = Table(
     Column("created_at", Float, nullable=False),
     Column("size_bytes", Integer, nullable=False),
     Column("layers", JSON, nullable=False),
+    Column("tenant_id", String),  # its sandbox's: a checkpoint outlives it
 )
 Index("ix_checkpoints_sandbox", checkpoints.c.sandbox_id)
+Index("ix_checkpoints_tenant", checkpoints.c.tenant_id)

@@ -15,7 +15,9 @@ from cove.wire.agents import (
     PromptRequest,
     Usage,
 )
+from cove.wire.audit import AuditEntry, AuditPage
 from cove.wire.checkpoints import Checkpoint, CheckpointCreate, CheckpointList, RestoreRequest
+from cove.wire.keys import KeyCreate, KeyCreated, KeyInfo, KeyList, KeyUpdate, Quotas, QuotaUse, UsageReport
 from cove.wire.sandboxes import (
     ErrorBody,
     ErrorDetail,
@@ -38,12 +40,15 @@ from cove.wire.sandboxes import (
     SignalRequest,
     TimeoutUpdate,
 )
+from cove.wire.tokens import Scope, TokenCreate, TokenCreated, TokenInfo, TokenList
 
 __all__ = [
     "AgentConfigure",
     "AgentSession",
     "AgentSessionList",
     "AgentStart",
+    "AuditEntry",
+    "AuditPage",
     "Checkpoint",
     "CheckpointCreate",
     "CheckpointList",
@@ -56,6 +61,11 @@ __all__ = [
     "FileInfo",
     "FileList",
     "InterruptResult",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyInfo",
+    "KeyList",
+    "KeyUpdate",
     "KillRequest",
     "Limits",
     "MkdirRequest",
@@ -68,13 +78,21 @@ __all__ = [
     "ProcessList",
     "PromptAccepted",
     "PromptRequest",
+    "QuotaUse",
+    "Quotas",
     "RenameRequest",
     "RestoreRequest",
     "SandboxCreate",
     "SandboxInfo",
     "SandboxList",
     "SandboxState",
+    "Scope",
     "SignalRequest",
     "TimeoutUpdate",
+    "TokenCreate",
+    "TokenCreated",
+    "TokenInfo",
+    "TokenList",
     "Usage",
+    "UsageReport",
 ]

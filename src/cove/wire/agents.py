@@ -58,7 +58,8 @@ class PromptRequest(_Model):
 
 
 class PermissionAnswer(_Model):
-    """The answer to a ``permission_requested`` event; who gave it is the server's to say (the key's id)."""
+    """The answer to a ``permission_requested`` event; who gave it is the server's to say (the key's or token's
+    id)."""
 
     decision: Literal["allow", "deny"]
     message: str | None = Field(None, max_length=10_000, description="With deny: what the agent is told")
@@ -75,7 +76,7 @@ class PermissionAnswer(_Model):
 class PermissionResolved(BaseModel):
     request_id: str
     decision: Literal["allow", "deny"]
-    by: str = Field(description="The id of the API key that answered")
+    by: str = Field(description="The id of the API key, or of the token, that answered")
 
 
 class KillRequest(_Model):
@@ -108,6 +109,7 @@ class AgentSession(BaseModel):
     last_seq: int
     created_at: float
     updated_at: float
+    tenant_id: str | None = Field(None, description="The tenant that owns it: its sandbox's (a key's id)")
 
 
 class AgentSessionList(BaseModel):

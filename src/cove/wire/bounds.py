@@ -36,6 +36,13 @@ _LABEL_KEY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def printable(value: str) -> str:
+    """A name a person gave, shown in tables and logs: no control characters (no NUL, no newline, no escape)."""
+    if _CONTROL.search(value):
+        raise ValueError("must be printable: no control characters")
+    return value
+
+
 def _no_nul(value: str) -> str:
     if "\0" in value:
         raise ValueError("must not contain a NUL character")

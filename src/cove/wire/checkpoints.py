@@ -17,6 +17,7 @@ class Checkpoint(BaseModel):
     name: str | None
     created_at: float
     size_bytes: int = Field(description="Disk the checkpoint added: what changed since the previous one")
+    tenant_id: str | None = Field(None, description="The tenant that owns it: its sandbox's")
 
 
 class CheckpointList(BaseModel):

@@ -90,6 +90,7 @@ class SandboxInfo(BaseModel):
     disk_used_bytes: int | None = Field(
         None, description="The sandbox's own files as the disk-quota watchdog last measured them (with a quota)"
     )
+    tenant_id: str | None = Field(None, description="The tenant that owns it: the id of the key that created it")
 
 
 class SandboxList(BaseModel):

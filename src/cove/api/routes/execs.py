@@ -8,22 +8,25 @@ Re-attaching with the offsets of the last bytes received replays exactly what wa
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
 import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from cove.api.auth import websocket_key_valid
+from cove.api.audit import record_socket
+from cove.api.auth import PrincipalDep
 from cove.api.deps import ServicesDep, services_of
 from cove.api.errors import status_for
+from cove.api.sockets import accept, race, while_valid
 from cove.runtime.guest_client import GuestUnavailable, Output, ProcessStream
 from cove.services.errors import CoveServiceError, InvalidRequest
 from cove.services.execs import ExecRequest, parse_signal, shell
+from cove.services.principal import Principal
 from cove.wire import ExecCommand, ExecResult, ProcessInfo, ProcessList, SignalRequest
 
 router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}", tags=["exec"])
@@ -38,14 +41,16 @@ def exec_request(body: ExecCommand) -> ExecRequest:
 
 
 @router.post("/exec", response_model=ExecResult | ProcessInfo)
-async def run_command(sandbox_id: str, body: ExecCommand, svc: ServicesDep) -> ExecResult | ProcessInfo:
+async def run_command(
+    sandbox_id: str, body: ExecCommand, who: PrincipalDep, svc: ServicesDep
+) -> ExecResult | ProcessInfo:
     request = exec_request(body)
     if body.background:
         if body.stdin is not None:
             raise InvalidRequest("stdin text cannot be given to a background command; stream it over the WebSocket")
-        return ProcessInfo(**await svc.execs.start(sandbox_id, request))
+        return ProcessInfo(**await svc.execs.start(who, sandbox_id, request))
     stdin = body.stdin.encode() if body.stdin is not None else None
-    result = await svc.execs.run(sandbox_id, request, stdin=stdin)
+    result = await svc.execs.run(who, sandbox_id, request, stdin=stdin)
     return ExecResult(
         process_id=result.process_id,
         exit_code=result.exit_code,
@@ -60,25 +65,27 @@ async def run_command(sandbox_id: str, body: ExecCommand, svc: ServicesDep) -> E
 
 
 @router.get("/processes", response_model=ProcessList)
-async def list_processes(sandbox_id: str, svc: ServicesDep) -> ProcessList:
-    return ProcessList(processes=[ProcessInfo(**p) for p in await svc.execs.list(sandbox_id)])
+async def list_processes(sandbox_id: str, who: PrincipalDep, svc: ServicesDep) -> ProcessList:
+    return ProcessList(processes=[ProcessInfo(**p) for p in await svc.execs.list(who, sandbox_id)])
 
 
 @router.get("/processes/{process_id}", response_model=ProcessInfo)
-async def get_process(sandbox_id: str, process_id: str, svc: ServicesDep) -> ProcessInfo:
-    return ProcessInfo(**await svc.execs.get(sandbox_id, process_id))
+async def get_process(sandbox_id: str, process_id: str, who: PrincipalDep, svc: ServicesDep) -> ProcessInfo:
+    return ProcessInfo(**await svc.execs.get(who, sandbox_id, process_id))
 
 
 @router.post("/processes/{process_id}/signal", response_model=ProcessInfo)
-async def signal_process(sandbox_id: str, process_id: str, body: SignalRequest, svc: ServicesDep) -> ProcessInfo:
-    await svc.execs.signal(sandbox_id, process_id, parse_signal(body.signal))
-    return ProcessInfo(**await svc.execs.get(sandbox_id, process_id))
+async def signal_process(
+    sandbox_id: str, process_id: str, body: SignalRequest, who: PrincipalDep, svc: ServicesDep
+) -> ProcessInfo:
+    await svc.execs.signal(who, sandbox_id, process_id, parse_signal(body.signal))
+    return ProcessInfo(**await svc.execs.get(who, sandbox_id, process_id))
 
 
 @router.delete("/processes/{process_id}", response_model=ProcessInfo)
-async def kill_process(sandbox_id: str, process_id: str, svc: ServicesDep) -> ProcessInfo:
-    await svc.execs.signal(sandbox_id, process_id, parse_signal("SIGKILL"))
-    return ProcessInfo(**await svc.execs.get(sandbox_id, process_id))
+async def kill_process(sandbox_id: str, process_id: str, who: PrincipalDep, svc: ServicesDep) -> ProcessInfo:
+    await svc.execs.signal(who, sandbox_id, process_id, parse_signal("SIGKILL"))
+    return ProcessInfo(**await svc.execs.get(who, sandbox_id, process_id))
 
 
 async def _send_error(websocket: WebSocket, code: str, message: str) -> None:
@@ -125,12 +132,7 @@ async def _pump_input(websocket: WebSocket, stream: ProcessStream) -> None:
 
 async def _serve_stream(websocket: WebSocket, stream: ProcessStream, hello: str) -> None:
     await websocket.send_json({"type": hello, "process": ProcessInfo(**stream.info).model_dump()})
-    output = asyncio.create_task(_pump_output(websocket, stream))
-    inputs = asyncio.create_task(_pump_input(websocket, stream))
-    done, _ = await asyncio.wait({output, inputs}, return_when=asyncio.FIRST_COMPLETED)
-    inputs.cancel()
-    output.cancel()
-    for task in done:
+    for task in await race(_pump_output(websocket, stream), _pump_input(websocket, stream)):
         error = task.exception()
         if isinstance(error, GuestUnavailable | ConnectionError):  # the sandbox went away mid-stream
             await _send_error(websocket, "sandbox_unavailable", str(error) or type(error).__name__)
@@ -138,38 +140,51 @@ async def _serve_stream(websocket: WebSocket, stream: ProcessStream, hello: str)
             raise error
 
 
-async def _guarded(websocket: WebSocket, body: Any) -> None:
-    if not await websocket_key_valid(websocket):
-        await websocket.close(code=4401, reason="missing or invalid API key")
+async def _guarded(websocket: WebSocket, body: Callable[[Principal], Coroutine[Any, Any, None]]) -> None:
+    """Authenticate, accept, run ``body`` while the credential stays valid; a refusal is an ``error`` frame and
+    a close with 4000 + its HTTP status."""
+    who = await accept(websocket)
+    if who is None:
         return
-    await websocket.accept()
-    try:
-        await body
-    except CoveServiceError as exc:
-        await _send_error(websocket, exc.code, exc.message)
-        await websocket.close(code=4000 + status_for(exc) % 1000)
-        return
-    except WebSocketDisconnect:
-        return
-    with contextlib.suppress(Exception):
-        await websocket.close()
+
+    async def traffic() -> None:
+        try:
+            await body(who)
+        except CoveServiceError as exc:
+            await _send_error(websocket, exc.code, exc.message)
+            await websocket.close(code=4000 + status_for(exc) % 1000)
+            return
+        except WebSocketDisconnect:
+            return
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+    await while_valid(websocket, who, traffic())
 
 
 @ws_router.websocket("/exec/ws")
 async def exec_stream(websocket: WebSocket, sandbox_id: str) -> None:
     """The first client frame is the command (the body of POST /exec, without ``background``)."""
 
-    async def body() -> None:
+    async def body(who: Principal) -> None:
         try:
             command = ExecCommand.model_validate_json(await websocket.receive_text())
         except ValidationError as exc:
             raise InvalidRequest(f"first frame must be a command: {exc.errors()[0]['msg']}") from exc
         request = exec_request(command)
         request = ExecRequest(**{**request.__dict__, "stdin": True})
-        async with services_of(websocket.app).execs.stream(sandbox_id, request) as stream:
-            await _serve_stream(websocket, stream, "started")
+        started = False  # a command started is recorded as it starts; one refused, with the refusal's status
+        try:
+            async with services_of(websocket.app).execs.stream(who, sandbox_id, request) as stream:
+                started = True
+                await record_socket(websocket, who, "execs.exec_stream", sandbox_id, 200)
+                await _serve_stream(websocket, stream, "started")
+        except CoveServiceError as exc:
+            if not started:
+                await record_socket(websocket, who, "execs.exec_stream", sandbox_id, status_for(exc))
+            raise
 
-    await _guarded(websocket, body())
+    await _guarded(websocket, body)
 
 
 @ws_router.websocket("/processes/{process_id}/ws")
@@ -180,9 +195,9 @@ async def attach_stream(
     stdout_offset: Annotated[int, Query(ge=0)] = 0,
     stderr_offset: Annotated[int, Query(ge=0)] = 0,
 ) -> None:
-    async def body() -> None:
+    async def body(who: Principal) -> None:
         execs = services_of(websocket.app).execs
-        async with execs.attach(sandbox_id, process_id, stdout_offset, stderr_offset) as stream:
+        async with execs.attach(who, sandbox_id, process_id, stdout_offset, stderr_offset) as stream:
             await _serve_stream(websocket, stream, "attached")
 
-    await _guarded(websocket, body())
+    await _guarded(websocket, body)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from cove.api.auth import PrincipalDep
 from cove.api.deps import ServicesDep
 from cove.services.pool import WarmPool
 from cove.wire.pool import PoolInfo
@@ -24,18 +25,20 @@ def _info(pool: WarmPool) -> PoolInfo:
 
 @router.get("", response_model=PoolInfo)
 async def get_pool(
+    who: PrincipalDep,
     svc: ServicesDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="Seconds to wait for the pool to be full")] = 0,
 ) -> PoolInfo:
-    pool = svc.sandboxes.pool
+    """The admin's: the pool serves every tenant."""
+    pool = svc.sandboxes.warm_pool(who)
     if wait:
         await pool.wait_full(wait)
     return _info(pool)
 
 
 @router.delete("", response_model=PoolInfo)
-async def drain_pool(svc: ServicesDep) -> PoolInfo:
+async def drain_pool(who: PrincipalDep, svc: ServicesDep) -> PoolInfo:
     """Kill every pooled sandbox and stop refilling until the server restarts; creates start cold."""
-    pool = svc.sandboxes.pool
+    pool = svc.sandboxes.warm_pool(who)
     await pool.drain()
     return _info(pool)

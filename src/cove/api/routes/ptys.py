@@ -11,18 +11,19 @@ byte received, a client that reconnects misses nothing the terminal still holds.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
+from cove.api.auth import PrincipalDep
 from cove.api.deps import ServicesDep, services_of
 from cove.api.routes.execs import _guarded, _send_error
+from cove.api.sockets import race
 from cove.runtime.guest_client import GuestUnavailable, Output, ProcessStream
 from cove.services.errors import CoveServiceError
 from cove.services.execs import parse_signal, shell
+from cove.services.principal import Principal
 from cove.services.ptys import PtyRequest
 from cove.wire import SignalRequest
 from cove.wire.ptys import PtyCreate, PtyInfo, PtyList, PtyResize
@@ -32,36 +33,36 @@ ws_router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}/pty")
 
 
 @router.post("", response_model=PtyInfo, status_code=201)
-async def create_pty(sandbox_id: str, body: PtyCreate, svc: ServicesDep) -> PtyInfo:
+async def create_pty(sandbox_id: str, body: PtyCreate, who: PrincipalDep, svc: ServicesDep) -> PtyInfo:
     command = shell(body.command) if isinstance(body.command, str) else body.command
     request = PtyRequest(command=command, cols=body.cols, rows=body.rows, env=body.env, cwd=body.cwd)
-    return PtyInfo(**await svc.ptys.create(sandbox_id, request))
+    return PtyInfo(**await svc.ptys.create(who, sandbox_id, request))
 
 
 @router.get("", response_model=PtyList)
-async def list_ptys(sandbox_id: str, svc: ServicesDep) -> PtyList:
-    return PtyList(ptys=[PtyInfo(**info) for info in await svc.ptys.list(sandbox_id)])
+async def list_ptys(sandbox_id: str, who: PrincipalDep, svc: ServicesDep) -> PtyList:
+    return PtyList(ptys=[PtyInfo(**info) for info in await svc.ptys.list(who, sandbox_id)])
 
 
 @router.get("/{pty_id}", response_model=PtyInfo)
-async def get_pty(sandbox_id: str, pty_id: str, svc: ServicesDep) -> PtyInfo:
-    return PtyInfo(**await svc.ptys.get(sandbox_id, pty_id))
+async def get_pty(sandbox_id: str, pty_id: str, who: PrincipalDep, svc: ServicesDep) -> PtyInfo:
+    return PtyInfo(**await svc.ptys.get(who, sandbox_id, pty_id))
 
 
 @router.post("/{pty_id}/resize", response_model=PtyInfo)
-async def resize_pty(sandbox_id: str, pty_id: str, body: PtyResize, svc: ServicesDep) -> PtyInfo:
-    return PtyInfo(**await svc.ptys.resize(sandbox_id, pty_id, body.cols, body.rows))
+async def resize_pty(sandbox_id: str, pty_id: str, body: PtyResize, who: PrincipalDep, svc: ServicesDep) -> PtyInfo:
+    return PtyInfo(**await svc.ptys.resize(who, sandbox_id, pty_id, body.cols, body.rows))
 
 
 @router.post("/{pty_id}/signal", response_model=PtyInfo)
-async def signal_pty(sandbox_id: str, pty_id: str, body: SignalRequest, svc: ServicesDep) -> PtyInfo:
-    return PtyInfo(**await svc.ptys.signal(sandbox_id, pty_id, parse_signal(body.signal)))
+async def signal_pty(sandbox_id: str, pty_id: str, body: SignalRequest, who: PrincipalDep, svc: ServicesDep) -> PtyInfo:
+    return PtyInfo(**await svc.ptys.signal(who, sandbox_id, pty_id, parse_signal(body.signal)))
 
 
 @router.delete("/{pty_id}", response_model=PtyInfo)
-async def kill_pty(sandbox_id: str, pty_id: str, svc: ServicesDep) -> PtyInfo:
+async def kill_pty(sandbox_id: str, pty_id: str, who: PrincipalDep, svc: ServicesDep) -> PtyInfo:
     """SIGKILL to the terminal's program; what it ran in the foreground is hung up with the terminal."""
-    return PtyInfo(**await svc.ptys.signal(sandbox_id, pty_id, parse_signal("SIGKILL")))
+    return PtyInfo(**await svc.ptys.signal(who, sandbox_id, pty_id, parse_signal("SIGKILL")))
 
 
 async def _send_output(websocket: WebSocket, stream: ProcessStream, offset: int) -> None:
@@ -106,22 +107,15 @@ def _size(frame: dict[str, Any]) -> tuple[int, int]:
 async def pty_stream(
     websocket: WebSocket, sandbox_id: str, pty_id: str, offset: Annotated[int | None, Query(ge=0)] = None
 ) -> None:
-    async def body() -> None:
-        async with services_of(websocket.app).ptys.attach(sandbox_id, pty_id, offset) as stream:
+    async def body(who: Principal) -> None:
+        async with services_of(websocket.app).ptys.attach(who, sandbox_id, pty_id, offset) as stream:
             start = int(stream.info["offset"])
             await websocket.send_json({"type": "attached", "pty": PtyInfo(**stream.info).model_dump(), "offset": start})
-            output = asyncio.create_task(_send_output(websocket, stream, start))
-            inputs = asyncio.create_task(_take_input(websocket, stream))
-            done, _ = await asyncio.wait({output, inputs}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (output, inputs):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            for task in done:
-                error = None if task.cancelled() else task.exception()
+            for task in await race(_send_output(websocket, stream, start), _take_input(websocket, stream)):
+                error = task.exception()
                 if isinstance(error, GuestUnavailable | ConnectionError):  # the sandbox went away mid-stream
                     await _send_error(websocket, "sandbox_unavailable", str(error) or type(error).__name__)
                 elif error is not None and not isinstance(error, WebSocketDisconnect):
                     raise error
 
-    await _guarded(websocket, body())
+    await _guarded(websocket, body)

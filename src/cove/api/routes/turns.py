@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from cove.api.auth import PrincipalDep
 from cove.api.deps import ServicesDep
 from cove.wire.bounds import MAX_SEQ
 from cove.wire.turns import DEFAULT_DIFF_PAGE, MAX_DIFF_PAGE, FileChange, TurnDiff
@@ -18,6 +19,7 @@ async def turn_diff(
     sandbox_id: str,
     session_id: str,
     turn: Annotated[int, Path(ge=1, lt=MAX_SEQ)],
+    who: PrincipalDep,
     svc: ServicesDep,
     cursor: Annotated[
         str | None, Query(max_length=32, description="The next_cursor of the page before; none: the first page")
@@ -28,8 +30,7 @@ async def turn_diff(
 ) -> TurnDiff:
     """What the turn changed under /workspace, as ``git diff`` writes it: text files line by line, binary and
     large files named. Pages hold whole lines; follow ``next_cursor`` until it is null."""
-    await svc.sessions.get(session_id, sandbox_id)
-    page = await svc.turns.diff(sandbox_id, session_id, turn, cursor, limit)
+    page = await svc.sessions.diff(who, sandbox_id, session_id, turn, cursor, limit)
     return TurnDiff(
         turn=page.turn,
         files=[FileChange(**entry) for entry in page.files],
