@@ -32,6 +32,7 @@ Semantics worth knowing:
 - With ``await_seals`` (the server's sessions), a turn begins only once the server said ``sealed`` for the turn
   before it (0: before the first): it records the workspace then, so that what the turn writes is what its
   ``files_changed`` lists. A server that says nothing for ``SEAL_WAIT_S`` (restarting) does not hold the agent up.
+  ``status`` names the turn held so (``awaiting_seal``).
 - Shutdown is by SIGTERM/SIGINT: the CLI is stopped, ``exit`` is journalled, the process exits 0.
   Exit codes: 0 normal, 3 the conversation to resume was not found, 1 any other failure to start (or to
   restart the CLI after it was lost).
@@ -650,7 +651,16 @@ class AgentRunner:
             "turn": self._current.number if self._current is not None else self._last_turn,
             "queued": len(self._queue),
             "claude_session_id": self.claude_session_id,
+            "awaiting_seal": self._held_for_seal(),
         }
+
+    def _held_for_seal(self) -> int | None:
+        """The next turn, while it waits for the server's ``sealed`` for the turn before it: what shows from the
+        outside that the gate, and nothing else, holds it."""
+        waiting = self._awaiting
+        if waiting is None or not self._queue or self._queue[0].turn != waiting[0]:
+            return None
+        return waiting[0] if self._seal_awaited(waiting[0]) else None
 
 
 def _is_dir(path: str) -> bool:
