@@ -81,18 +81,22 @@ def test_a_shell_typed_into_interrupted_resized_and_exited(server: CoveServer, s
         screen.expect("typed-42 30 100")
         screen.expect("sbx$ ")
 
-        screen.type("sleep 600\r")
-        time.sleep(0.5)
+        screen.type("echo sleep''ing; sleep 600\r")  # the echo of the line shows sleep''ing; the command, sleeping
+        screen.expect("sleeping\r\n")
         screen.type("\x03")  # Ctrl-C: raw mode sends it to the sandbox, where it stops sleep, not the CLI
         screen.expect("sbx$ ")
         screen.type("echo after-$?\r")
         screen.expect("after-130")
         assert screen.process.poll() is None
 
-        screen.resize(120, 40)
-        time.sleep(0.3)  # SIGWINCH → resize request → the sandbox's terminal
-        screen.type("stty size\r")
-        screen.expect("40 120")
+        # A program in the sandbox that waits for its terminal's SIGWINCH, then says the size it has.
+        screen.type(
+            "bash -c 'w() { echo resized-$(stty size); exit; }; trap w WINCH; echo wait\"\"ing; sleep 600 & wait'\r"
+        )
+        screen.expect("waiting\r\n")
+        screen.resize(120, 40)  # SIGWINCH here → the CLI's resize → the sandbox's terminal → its SIGWINCH there
+        screen.expect("resized-40 120")
+        screen.expect("sbx$ ")
 
         screen.type("exit 5\r")
         assert screen.process.wait(timeout=30) == 5

@@ -47,8 +47,8 @@ async def test_an_interactive_program_typed_into_resized_and_reattached(sandbox:
     await again.write("6 * 7\r")
     assert b"42" in await again.read_until(">>> ")
 
-    await again.write("import time; time.sleep(60)\r")
-    await asyncio.sleep(0.3)
+    await again.write("import time; print('sleep' + 'ing'); time.sleep(60)\r")
+    await again.read_until("sleeping")  # the program runs (the line's echo shows 'sleep' + 'ing')
     await again.write("\x03")  # Ctrl-C: the terminal's SIGINT to the foreground program
     assert b"KeyboardInterrupt" in await again.read_until(">>> ")
     await again.write("exit(3)\r")
