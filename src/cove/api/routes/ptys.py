@@ -93,7 +93,7 @@ async def _take_input(websocket: WebSocket, stream: ProcessStream) -> None:
             elif frame.get("type") == "signal":
                 await stream.signal(parse_signal(frame.get("signal", "SIGINT")))
             else:
-                raise ValueError(f"unknown frame type {frame.get('type')!r}; expected resize or signal")
+                raise ValueError(f"unknown frame type {frame.get('type')!r:.40}; expected resize or signal")
         except (ValueError, CoveServiceError) as exc:
             await _send_error(websocket, "invalid_frame", str(exc))
 
