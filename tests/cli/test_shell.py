@@ -81,7 +81,9 @@ def test_a_shell_typed_into_interrupted_resized_and_exited(server: CoveServer, s
         screen.expect("typed-42 30 100")
         screen.expect("sbx$ ")
 
-        screen.type("echo sleep''ing; sleep 600\r")  # the echo of the line shows sleep''ing; the command, sleeping
+        # The command says it runs once it has the terminal (a job takes it before its program starts): only then
+        # is Ctrl-C its, not the shell's. The line's echo shows sleep""ing; the command, sleeping.
+        screen.type("sh -c 'echo sleep\"\"ing; exec sleep 600'\r")
         screen.expect("sleeping\r\n")
         screen.type("\x03")  # Ctrl-C: raw mode sends it to the sandbox, where it stops sleep, not the CLI
         screen.expect("sbx$ ")
