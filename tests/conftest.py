@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from cove import AsyncSandbox
 from cove.sdk import SandboxInfo
 from cove.testing import ServerProcess, free_port
 
-__all__ = ["ROOT", "CoveServer", "Tenant", "free_port", "new_tenant", "serving", "supervisor_pid", "until"]
+__all__ = ["ROOT", "CoveServer", "Tenant", "free_port", "new_tenant", "peak_rss", "serving", "supervisor_pid", "until"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,3 +98,34 @@ def supervisor_pid(sandbox_id: str) -> int | None:
         except OSError:
             continue
     return None
+
+
+@dataclass
+class Rss:
+    before: int
+    peak: int
+
+
+def _rss(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) * 1024
+
+
+@contextlib.asynccontextmanager
+async def peak_rss(server: CoveServer) -> AsyncIterator[Rss]:
+    """The server's resident memory before the block and at its highest during it (sampled every 10 ms on the
+    test's event loop, which the block must leave free: it awaits what it measures)."""
+    assert server.process is not None
+    pid = server.process.pid
+    rss = Rss(_rss(pid), _rss(pid))
+
+    async def sample() -> None:
+        while True:
+            rss.peak = max(rss.peak, _rss(pid))
+            await asyncio.sleep(0.01)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        yield rss
+    finally:
+        sampler.cancel()

@@ -63,6 +63,12 @@ class ServerSettings:
     network_subnet: str | None = None
     # Where sandboxes' DNS lookups go (host, port); empty: the host's own resolvers.
     dns_upstreams: tuple[tuple[str, int], ...] = ()
+    # Where clients reach this server (``COVE_URL``), for the preview URLs it gives out; None: the address each
+    # request came to.
+    url: str | None = None
+    # With a domain whose every name leads to this server (``*.preview.example.com``, or ``localhost:7420``),
+    # previews are also served at ``http://{port}-{id}.{domain}/``, and that is the URL given out.
+    preview_domain: str | None = None
     # What a key made without quotas of its own gets.
     default_quotas: Quotas = field(default_factory=lambda: DEFAULT_QUOTAS)
     auth_failures_per_minute: int = DEFAULT_AUTH_FAILURES
@@ -78,6 +84,7 @@ class ServerSettings:
         quotas: dict[str, float | None] | None = None,
         default_network: str | None = None,
         allow_host_network: bool = False,
+        preview_domain: str | None = None,
     ) -> ServerSettings:
         """The environment's settings, under the options given (``limits``: limit field -> value; None leaves
         the field to ``COVE_DEFAULT_*`` or the built-in default; ``quotas`` likewise, by ``QUOTA_SETTINGS``'
@@ -92,6 +99,8 @@ class ServerSettings:
             allow_host_network=allow_host_network or os.environ.get("COVE_ALLOW_HOST_NETWORK", "") in ("1", "true"),
             network_subnet=os.environ.get("COVE_NETWORK_SUBNET") or None,
             dns_upstreams=_upstreams(os.environ.get("COVE_DNS_UPSTREAM", "")),
+            url=os.environ.get("COVE_URL") or None,
+            preview_domain=preview_domain or os.environ.get("COVE_PREVIEW_DOMAIN") or None,
             default_quotas=default_quotas(quotas or {}),
             auth_failures_per_minute=int(os.environ.get("COVE_AUTH_FAILURES_PER_MINUTE") or DEFAULT_AUTH_FAILURES),
             audit_days=float(os.environ.get("COVE_AUDIT_DAYS") or DEFAULT_AUDIT_DAYS),

@@ -44,6 +44,7 @@ async def test_a_bwrap_sandbox_gets_egress_after_it_started(egress: Egress, tmp_
     resolv = tmp_path / "resolv.conf"
     resolv.write_text(resolv_conf(egress.networks.gateway))
     info_r, info_w = os.pipe()
+    os.set_blocking(info_r, False)
     # The system as Cove binds it (not the host's whole /: its mounts, other sandboxes' among them, cost bwrap a
     # recursive remount each, which stalled this test under a busy suite).
     base = os.path.realpath(sys.base_prefix)
@@ -52,26 +53,57 @@ async def test_a_bwrap_sandbox_gets_egress_after_it_started(egress: Egress, tmp_
     argv += ["--ro-bind", str(resolv), "/etc/resolv.conf", "--unshare-net", "--unshare-pid", "--die-with-parent"]
     argv += ["--info-fd", str(info_w), "--", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     argv += [python_executable(), "-I", "-c", INSIDE, METADATA, OTHER]
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=[info_w]
-    )
+    # Output goes to files, not pipes: the process's exit is all there is to wait for, and a stall fails the test
+    # with what bwrap said instead of hanging it.
+    out_path, err_path = tmp_path / "out", tmp_path / "err"
+    with out_path.open("wb") as out_file, err_path.open("wb") as err_file:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=out_file, stderr=err_file, pass_fds=[info_w]
+        )
     os.close(info_w)
     try:
-        info = await asyncio.wait_for(asyncio.to_thread(os.read, info_r, 4096), 30)
-        init_pid = int(json.loads(info)["child-pid"])
-        sandbox_id = "sbx_bwrap"
-        policy = NetworkPolicy.parse({"allow": ["allowed.test"]})
-        await egress.networks.attach(sandbox_id, egress.next_uid(), init_pid, policy)
-        out, _ = await asyncio.wait_for(process.communicate(b"go\n"), 20)
+        async with asyncio.timeout(60):
+            init_pid = int(json.loads(await _read_all(info_r))["child-pid"])
+            sandbox_id = "sbx_bwrap"
+            policy = NetworkPolicy.parse({"allow": ["allowed.test"]})
+            await egress.networks.attach(sandbox_id, egress.next_uid(), init_pid, policy)
+            await process.communicate(b"go\n")
+    except TimeoutError:
+        pytest.fail(f"the sandbox did not finish: bwrap said {err_path.read_text()!r}")
     finally:
         os.close(info_r)
         if process.returncode is None:
             process.kill()
             await process.wait()
+    out = out_path.read_text()
     result = json.loads(out)
     assert result["resolved"] == [PUBLIC], result
     assert result["allowed"] == PUBLIC
     assert result["metadata"].startswith("error") and result["other"].startswith("error")
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _read_all(fd: int) -> bytes:
+    """bwrap's JSON info from the non-blocking pipe ``fd``, read on the loop (a thread blocked in a read would outlive a
+    failed test)."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while not data.rstrip().endswith(b"}"):
+        readable = loop.create_future()
+        loop.add_reader(fd, _settle, readable)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 async def test_a_restarted_server_keeps_live_sandboxes_and_clears_the_rest(

@@ -69,6 +69,7 @@ def estate(server: CoveServer) -> Iterator[Estate]:
         session = client.post(f"{base}/agent", json={}).json()["session_id"]
         checkpoint = client.post(f"{base}/checkpoints", json={"name": "alice's"}).json()["id"]
         token = client.post("/v1/tokens", json={"sandbox_id": sandbox, "scopes": ["read"], "ttl_s": 3600}).json()
+        port = client.post(f"{base}/ports", json={"port": 8000}).json()["port"]
     with server.http(api_key=bob.key) as client:
         bob_sandbox = client.post("/v1/sandboxes", json={"network": "none"}).json()["id"]
     ids = {
@@ -82,6 +83,7 @@ def estate(server: CoveServer) -> Iterator[Estate]:
         "key_id": alice.id,
         "token_id": token["id"],
         "token": token["token"],
+        "port": str(port),
     }
     yield Estate(alice, bob, ids, bob_sandbox)
     with server.http() as admin:
@@ -251,5 +253,6 @@ def _alice_is_untouched(server: CoveServer, estate: Estate) -> None:
         assert alice.get(f"/v1/checkpoints/{ids['checkpoint_id']}").status_code == 200
         assert alice.get(f"{base}/files", params={"path": "secret.txt"}).content == b"alice's"
         assert alice.get(f"{base}/files/exists", params={"path": "example"}).json() == {"exists": False}
+        assert [p["port"] for p in alice.get(f"{base}/ports").json()["ports"]] == [int(ids["port"])]
     with server.http(api_key=ids["token"]) as token:
         assert token.get(base).status_code == 200

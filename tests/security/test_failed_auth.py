@@ -77,3 +77,22 @@ def test_forged_tokens_are_refused_before_any_lookup(strict_server: CoveServer) 
     assert httpx.get(
         f"{strict_server.url}/v1/sandboxes/{sandbox}", headers={"authorization": f"Bearer {real}"}
     ).is_success
+
+
+def test_a_previews_stale_cookie_is_refused_but_not_counted_a_wrong_token_is(strict_server: CoveServer) -> None:
+    """Cove left the cookie with the browser and it goes stale by itself (its token expires, its port is closed):
+    a page polling with one must not lock its address out of the API. A token sent any other way is a guess."""
+    with _from("127.0.0.1", strict_server, strict_server.api_key) as admin:
+        sandbox = admin.post("/v1/sandboxes", json={"network": "none"}).json()["id"]
+        preview = admin.post(f"/v1/sandboxes/{sandbox}/ports", json={"port": 8000}).json()
+        stale = admin.post(f"/v1/sandboxes/{sandbox}/ports", json={"port": 8001}).json()["token"]
+        admin.delete(f"/v1/sandboxes/{sandbox}/ports/8001").raise_for_status()  # which revokes its token
+    with _from("127.0.0.4", strict_server, None) as page:
+        cookie = {"cookie": f"cove_preview_token={stale}"}
+        for _ in range(3 * FAILURES):
+            reply = page.get(preview["url"], headers=cookie)
+            assert (reply.status_code, reply.json()["error"]["code"]) == (401, "unauthorized")
+        for _ in range(FAILURES):
+            assert page.get(preview["url"], headers={"x-cove-preview-token": stale}).status_code == 401
+        limited = page.get(preview["url"], headers={"x-cove-preview-token": preview["token"]})
+        assert (limited.status_code, limited.json()["error"]["code"]) == (429, "rate_limited")

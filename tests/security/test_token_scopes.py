@@ -77,6 +77,9 @@ NEEDS: dict[str, tuple[str, str]] = {
     "POST /v1/tokens": ("key", ""),
     "DELETE /v1/tokens/{token_id}": ("key", ""),
     "GET /v1/audit": ("admin", ""),
+    "POST /v1/sandboxes/{sandbox_id}/ports": ("key", ""),
+    "GET /v1/sandboxes/{sandbox_id}/ports": ("key", ""),
+    "DELETE /v1/sandboxes/{sandbox_id}/ports/{port}": ("key", ""),
 }
 STREAMS = {
     "/v1/sandboxes/{sandbox_id}/exec/ws": ("exec", "sandbox"),
@@ -128,6 +131,7 @@ def scene(server: CoveServer) -> Iterator[Scene]:
                     "turn": "1",
                     "request_id": "perm_0123456789abcdef",
                     "key_id": alice.id,
+                    "port": "8000",
                 }
             )
         ids, elsewhere = made

@@ -63,6 +63,8 @@ export class ResumeNotFound extends NotFound {}
 /** The agent session never asked for a permission with that request id. */
 export class PermissionNotFound extends NotFound {}
 export class TurnNotFound extends NotFound {}
+/** The sandbox has not exposed that port (or it was closed). */
+export class PortNotFound extends NotFound {}
 
 /** The request clashes with the current state (HTTP 409). */
 export class Conflict extends CoveError {}
@@ -169,6 +171,7 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   resume_not_found: ResumeNotFound,
   permission_not_found: PermissionNotFound,
   turn_not_found: TurnNotFound,
+  port_not_found: PortNotFound,
   key_not_found: NotFound,
   token_not_found: NotFound,
   conflict: Conflict,
@@ -206,6 +209,9 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   sandbox_unavailable: SandboxUnavailable,
   agent_unavailable: AgentUnavailable,
   checkpoint_unavailable: SandboxUnavailable,
+  bad_gateway: ServerError,
+  port_not_listening: ServerError,
+  gateway_timeout: ServerError,
   network_unavailable: ServerError,
   command_timeout: CommandTimeout,
   connection_lost: ConnectionLost,

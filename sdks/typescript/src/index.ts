@@ -50,6 +50,7 @@ export {
   PayloadTooLarge,
   PermissionDenied,
   PermissionNotFound,
+  PortNotFound,
   ProcessNotFound,
   PtyNotFound,
   QuotaExceeded,
@@ -75,6 +76,8 @@ export { Pty, PtyHandle } from "./pty.js";
 export type { PtyAttachOptions, PtyCreateOptions } from "./pty.js";
 export type { NetworkRules } from "./network.js";
 export type { FileData, ProgressCallback } from "./files.js";
+export { Ports } from "./ports.js";
+export type { ExposeOptions } from "./ports.js";
 export { Sandbox } from "./sandbox.js";
 export type { TokenOptions } from "./tokens.js";
 export type { SandboxCreateOptions, SandboxListOptions } from "./sandbox.js";
@@ -94,6 +97,7 @@ export type {
   NetworkMode,
   NetworkPolicy,
   PermissionMode,
+  PortInfo,
   ProcessInfo,
   PtyInfo,
   TurnDiff,

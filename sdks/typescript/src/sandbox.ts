@@ -1,6 +1,6 @@
 /**
- * `Sandbox`: the entry point. Create, connect to, list and kill sandboxes; each carries `exec`, `files`, `pty`
- * and `agent` for what runs inside it.
+ * `Sandbox`: the entry point. Create, connect to, list and kill sandboxes; each carries `exec`, `files`, `pty`,
+ * `agent` and `ports` for what runs inside it.
  */
 
 import { Agent } from "./agent.js";
@@ -15,6 +15,7 @@ import { Exec } from "./exec.js";
 import { Files } from "./files.js";
 import { Network } from "./network.js";
 import { Pty } from "./pty.js";
+import { Ports } from "./ports.js";
 import { type TokenOptions, mintToken } from "./tokens.js";
 import { type ConnectionOptions, CoveClient } from "./transport.js";
 import {
@@ -81,6 +82,8 @@ export class Sandbox {
   readonly network: Network;
   /** Terminals: `create`, `attach`, `list`, `get`, `resize`, `kill`. */
   readonly pty: Pty;
+  /** Published ports (preview URLs): `expose`, `list`, `close`. */
+  readonly ports: Ports;
 
   /** @internal Use `Sandbox.create` or `Sandbox.connect`. */
   constructor(
@@ -93,6 +96,7 @@ export class Sandbox {
     this.agent = new Agent(client, info.id);
     this.network = new Network(client, info.id);
     this.pty = new Pty(client, info.id);
+    this.ports = new Ports(client, info.id);
   }
 
   /** The sandbox id (`sbx_…`). */

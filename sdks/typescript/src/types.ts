@@ -237,6 +237,22 @@ export interface Checkpoint {
   tenantId: string | null;
 }
 
+/** A published port of a sandbox (`PortInfo`): where its app answers through Cove, and who may open it. */
+export interface PortInfo {
+  /** The port inside the sandbox. */
+  port: number;
+  /** The preview URL. */
+  url: string;
+  /**
+   * A scoped token (scope `preview`, this sandbox) that opens its private previews (header
+   * `X-Cove-Preview-Token`, or `?token=` once); nothing else of the API. Closing the port revokes it.
+   */
+  token: string;
+  /** When the token expires, Unix seconds. */
+  expiresAt: number;
+  public: boolean;
+}
+
 /** Which model upstream the server's agents talk to (`GET /v1/model`). */
 export interface ModelInfo {
   /** `"simulator"`: Cove's model simulator (tokens and costs are simulated); else a real provider. */
@@ -465,6 +481,11 @@ export function tokenInfoFrom(w: Wire): TokenInfo {
     keyId: w.key_id,
     tenantId: w.tenant_id,
   };
+}
+
+/** @internal */
+export function portInfoFrom(w: Wire): PortInfo {
+  return { port: w.port, url: w.url, token: w.token, expiresAt: w.expires_at, public: w.public };
 }
 
 /** @internal */

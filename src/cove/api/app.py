@@ -18,6 +18,7 @@ from cove.api import auth, errors
 from cove.api.audit import AuditTrail
 from cove.api.deps import Services
 from cove.api.failed_auth import FailedAuth
+from cove.api.previews import PreviewRouter
 from cove.api.request_limits import BodyLimit
 from cove.api.routes import (
     agents,
@@ -28,6 +29,7 @@ from cove.api.routes import (
     keys,
     model,
     pool,
+    ports,
     ptys,
     sandboxes,
     tokens,
@@ -48,6 +50,7 @@ from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
 from cove.services.keys import KeyService
+from cove.services.ports import PortService
 from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
@@ -61,6 +64,7 @@ from cove.store.db import open_engine
 from cove.store.events import EventStore
 from cove.store.keys import KeyStore
 from cove.store.migrate import give_orphans_to
+from cove.store.ports import PortStore
 from cove.store.sandboxes import SandboxStore, first_uid
 from cove.store.secrets import load_secret
 from cove.store.sessions import SessionStore
@@ -147,9 +151,20 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await session_service.recover()
         secret = await asyncio.to_thread(load_secret, settings.token_secret_path)
         audit_service = AuditService(AuditStore(engine, writer), settings.audit_days)
+        token_service = TokenService(TokenStore(engine), secret, key_service, sandbox_service, session_service, streams)
+        port_service = PortService(
+            PortStore(engine),
+            sandbox_service,
+            token_service,
+            streams,
+            base_url=settings.url,
+            domain=settings.preview_domain,
+        )
+        await port_service.recover()
+        sandbox_service.on_stopped.append(port_service.sandbox_stopped)
         app.state.services = Services(
             keys=key_service,
-            tokens=TokenService(TokenStore(engine), secret, key_service, sandbox_service, session_service, streams),
+            tokens=token_service,
             streams=streams,
             audit=audit_service,
             usage=UsageService(key_service, sandbox_service, session_service, checkpoint_service),
@@ -160,6 +175,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             model=gateway,
             checkpoints=checkpoint_service,
             ptys=PtyService(sandbox_service),
+            ports=port_service,
         )
         background = [
             asyncio.create_task(sandbox_service.run_reaper()),
@@ -180,6 +196,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             await gateway.stop()
             await sandbox_service.close()
             watcher.close()
+            await audit_service.flush()
             await asyncio.to_thread(writer.close)
             await engine.dispose()
 
@@ -193,7 +210,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     errors.document(app)
     app.state.failed_auth = FailedAuth(settings.auth_failures_per_minute)
     app.add_middleware(BodyLimit)
-    app.add_middleware(AuditTrail)  # outermost: it sees every answer, a refused body's too
+    app.add_middleware(AuditTrail)  # it sees every answer of the API, a refused body's too
+    # Outermost: a preview's request body streams to its app, whatever its size, and an app's traffic is not the
+    # API's (the audit trail records what is done to Cove, never a preview's requests).
+    app.add_middleware(PreviewRouter, domain=settings.preview_domain)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -201,7 +221,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     # Every route but /healthz: authenticated before anything else runs (the routes take the principal too).
     protected = [Depends(auth.require_principal)]
-    for routes in (sandboxes, execs, files, checkpoints, agents, turns, ptys, model, pool, keys, tokens, audit):
+    for routes in (sandboxes, execs, files, checkpoints, agents, turns, ptys, ports, model, pool, keys, tokens, audit):
         app.include_router(routes.router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)

@@ -1,12 +1,13 @@
 """The audit trail's way in: every HTTP call that is not a read is recorded — by whom (key or token), for which
-tenant, what, on what, with which status, from where — before its answer leaves, so a client that got an answer
-finds its call in ``GET /v1/audit``. WebSocket commands that act are recorded where they are dispatched
-(``record_socket``), under the same action names as their REST twins.
+tenant, what, on what, with which status, from where — as its answer leaves (``AuditService`` writes the row beside
+it, and ``GET /v1/audit`` waits for rows still being written, so a client that got an answer finds its call).
+WebSocket commands that act are recorded where they are dispatched (``record_socket``), under the same action names
+as their REST twins.
 
 - **action**: ``<routes module>.<operation>`` (``sandboxes.kill_sandbox``, ``agents.prompt``): named by the
   route that answered, so a route added later is recorded without a line here;
-- **target**: the ids in the path, then what the call created (the ``id``, ``session_id`` or ``pty_id`` of a 201's
-  body; a secret in that body is never kept), and a file's path;
+- **target**: the ids in the path, then what the call created (the ``session_id``, ``id``, ``pty_id`` or ``port`` of
+  a 201's body; a secret in that body is never kept), and a file's path;
 - a call that matched no route changed nothing and is not recorded; one refused for its credential is, with no
   ``by`` (failed attempts are bounded per address by ``failed_auth``).
 """
@@ -26,7 +27,7 @@ from cove.services.principal import Principal
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 HELD_BYTES = 64 * 1024  # a reply held until it is recorded; larger ones are recorded at their first byte
 MAX_TARGET = 512
-_CREATED = ("session_id", "pty_id", "id")
+_CREATED = ("session_id", "id", "pty_id", "port")
 
 
 class AuditTrail:
@@ -100,7 +101,7 @@ def _target(scope: Scope, created_body: bytes) -> str:
         except ValueError:
             created = None
         if isinstance(created, dict):
-            parts += [str(created[name]) for name in _CREATED if isinstance(created.get(name), str)][:1]
+            parts += [str(created[name]) for name in _CREATED if isinstance(created.get(name), str | int)][:1]
     target = "/".join(parts)
     for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
         if name == "path":

@@ -55,6 +55,15 @@ def credential(connection: HTTPConnection) -> str | None:
 async def authenticate(connection: HTTPConnection) -> Principal:
     """The principal of the request's credential; ``Unauthorized`` without a valid one, ``RateLimited`` for an
     address that failed too often of late."""
+    who = await principal_of(connection, credential(connection))
+    connection.state.principal = who
+    return who
+
+
+async def principal_of(connection: HTTPConnection, secret: str | None, *, counted: bool = True) -> Principal:
+    """The principal of ``secret``, a credential ``connection`` brought (wherever it found it: a preview takes
+    its token from places of its own); failures are limited per client address, and counted unless not
+    ``counted`` (a credential the server itself left with the client, which goes stale by itself)."""
     limiter: FailedAuth = connection.app.state.failed_auth
     address = connection.client.host if connection.client else None
     wait = limiter.retry_after(address)
@@ -64,15 +73,14 @@ async def authenticate(connection: HTTPConnection) -> Principal:
             f"try again in {wait} s",
             retry_after=wait,
         )
-    secret = credential(connection)
     if secret is None:
         raise Unauthorized("missing API key or token: send 'Authorization: Bearer <key>' (see COVE_API_KEY)")
     svc = services_of(connection.app)
     who = await svc.tokens.principal(secret) if is_token(secret) else svc.keys.principal(secret)
     if who is None:
-        limiter.failed(address)
+        if counted:
+            limiter.failed(address)
         raise Unauthorized("invalid API key or token (unknown, expired or revoked)")
-    connection.state.principal = who
     return who
 
 

@@ -13,6 +13,7 @@ from cove.services.checkpoints import CheckpointService
 from cove.services.execs import ExecService
 from cove.services.files import FileService
 from cove.services.keys import KeyService
+from cove.services.ports import PortService
 from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
@@ -35,6 +36,7 @@ class Services:
     model: ModelGateway
     checkpoints: CheckpointService
     ptys: PtyService
+    ports: PortService
 
 
 def services_of(app: FastAPI) -> Services:

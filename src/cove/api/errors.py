@@ -28,6 +28,8 @@ _STATUS_BY_CLASS: list[tuple[type[errors.CoveServiceError], int]] = [
     (errors.Unauthorized, 401),
     (errors.QuotaExceeded, 429),
     (errors.RateLimited, 429),
+    (errors.BadGateway, 502),
+    (errors.GatewayTimeout, 504),
 ]
 _STATUS_BY_CODE = {
     "already_exists": 409,

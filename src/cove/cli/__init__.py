@@ -67,6 +67,13 @@ def serve(
         bool,
         typer.Option(help="Let sandboxes ask for network 'host': the host's own network (COVE_ALLOW_HOST_NETWORK=1)"),
     ] = False,
+    preview_domain: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve previews at http://PORT-ID.DOMAIN/ too: a domain whose names all lead here "
+            "(COVE_PREVIEW_DOMAIN)"
+        ),
+    ] = None,
     quota_running_sandboxes: Annotated[
         int | None, typer.Option(min=0, help="A new key's quota: sandboxes running at once; 0: none (default 10)")
     ] = None,
@@ -101,7 +108,9 @@ def serve(
     Every sandbox gets a memory, process, disk and /dev/shm limit even when it asks for none: the --default-*
     options set them, as do COVE_DEFAULT_MEMORY_MB, COVE_DEFAULT_CPUS, COVE_DEFAULT_PIDS, COVE_DEFAULT_DISK_MB and
     COVE_DEFAULT_SHM_MB (an option wins over its variable). Keys made without quotas of their own get the
-    --quota-* options' (or COVE_QUOTA_*'s) as theirs (docs/teams.md)."""
+    --quota-* options' (or COVE_QUOTA_*'s) as theirs (docs/teams.md). Preview URLs of published ports start with
+    $COVE_URL when it is set (the address clients reach this server at), else with the address each request
+    came to."""
     from cove.api.server import serve as run_server
     from cove.config import ServerSettings
 
@@ -130,6 +139,7 @@ def serve(
         quotas=quotas,
         default_network=default_network,
         allow_host_network=allow_host_network,
+        preview_domain=preview_domain,
     )
     run_server(settings)
 

@@ -1,4 +1,4 @@
-"""``cove sandbox create|ls|info|exec|shell|ps|attach|kill-process|kill``."""
+"""``cove sandbox create|ls|info|exec|shell|ps|attach|kill-process|expose|ports|unexpose|kill``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from cove.cli import _terminal
 from cove.cli._output import Column, JsonOpt, command, details, emit, emit_json, note, table
 from cove.cli._process import feed_stdin, follow
-from cove.sdk import Limits, NetworkPolicy, ProcessInfo, ProcessNotFound, Sandbox, SandboxInfo
+from cove.sdk import Limits, NetworkPolicy, PortInfo, ProcessInfo, ProcessNotFound, Sandbox, SandboxInfo
 
 app = typer.Typer(
     help="Create, list, inspect and kill sandboxes; run and follow commands in them.", no_args_is_help=True
@@ -20,6 +20,7 @@ SandboxArg = Annotated[str, typer.Argument(metavar="SANDBOX", help="A sandbox id
 ProcessArg = Annotated[
     str, typer.Argument(metavar="PROCESS", help="A process id from `cove sandbox ps` (p1, p2…), or its Linux PID")
 ]
+PortArg = Annotated[int, typer.Argument(metavar="PORT", min=1, max=65535, help="A TCP port inside the sandbox")]
 
 
 def _key_values(items: list[str], what: str) -> dict[str, str]:
@@ -291,6 +292,49 @@ def kill_process(
     sandbox = Sandbox.connect(sandbox_id)
     killed = sandbox.exec.kill(_find(sandbox, process), int(signal) if signal.isdigit() else signal)
     emit(killed, as_json, f"sent {signal} to {killed.process_id}")
+
+
+def browser_url(preview: PortInfo) -> str:
+    """The URL to open in a browser: a private preview's carries its token once (a cookie then keeps it open)."""
+    return preview.url if preview.public else f"{preview.url}?token={preview.token}"
+
+
+@command(app)
+def expose(
+    sandbox_id: SandboxArg,
+    port: PortArg,
+    public: Annotated[bool, typer.Option("--public", help="Anyone with the URL may open it; else its token")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish a port of the sandbox at a preview URL, and print the URL to open in a browser.
+
+    A private preview's URL carries its token (?token=), once: the browser then keeps a cookie for that preview.
+    Scripts send the token in the X-Cove-Preview-Token header (--json shows it). Exposing an exposed port again
+    only changes --public, and prints its URL again. Whatever listens on the port, on 127.0.0.1 or 0.0.0.0,
+    answers there: with any network mode, none included.
+    """
+    preview = Sandbox.connect(sandbox_id).ports.expose(port, public=public)
+    emit(preview, as_json, browser_url(preview))
+
+
+@command(app)
+def ports(sandbox_id: SandboxArg, as_json: JsonOpt = False) -> None:
+    """List the sandbox's published ports and their preview URLs (--json: with their tokens)."""
+    published = Sandbox.connect(sandbox_id).ports.list()
+    if as_json:
+        emit_json(published)
+        return
+    table(
+        [Column("PORT"), Column("ACCESS"), Column("URL", id=True)],
+        [[p.port, "public" if p.public else "private", p.url] for p in published],
+    )
+
+
+@command(app)
+def unexpose(sandbox_id: SandboxArg, port: PortArg, as_json: JsonOpt = False) -> None:
+    """Unpublish a port: its preview URL answers 404 from now on, and its token is revoked."""
+    closed = Sandbox.connect(sandbox_id).ports.close(port)
+    emit(closed, as_json, f"closed port {closed.port} of {sandbox_id}")
 
 
 @command(app)

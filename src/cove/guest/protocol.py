@@ -61,6 +61,14 @@ def encode_output(kind: bytes, offset: int, data: bytes) -> bytes:
     return _HEADER.pack(kind, len(data) + _OFFSET.size) + _OFFSET.pack(offset) + data
 
 
+def frame_size(data: bytes | bytearray) -> int | None:
+    """The size of the whole frame ``data`` begins with, once its header is there (for a reader that cannot use
+    ``read_frame``: the supervisor's reply that carries a descriptor is read with ``recvmsg``)."""
+    if len(data) < _HEADER.size:
+        return None
+    return _HEADER.size + int(_HEADER.unpack_from(data)[1])
+
+
 async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
     """Read one frame; ``None`` on a clean end of stream between frames."""
     try:

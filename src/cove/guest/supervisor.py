@@ -1,8 +1,9 @@
-"""The supervisor: PID 1 inside a sandbox, serving exec, processes and files on a unix socket.
+"""The supervisor: PID 1 inside a sandbox, serving exec, processes, files and port connections on a unix socket.
 
 It is started detached from the server, so the sandbox, its processes and their output survive a server crash;
 a restarted server simply connects to the socket again. Every connection carries one request (a JSON frame);
-plain requests may be followed by more, streaming ones (exec, attach, read, write) own the connection until done.
+plain requests may be followed by more, streaming ones (exec, attach, read, write) own the connection until done,
+and ``connect`` (a port's connection, passed as a descriptor: ``cove.guest.ports``) ends it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from cove.guest import files, model_forwarder
+from cove.guest import files, model_forwarder, ports
 from cove.guest.processes import Process, ProcessError, ProcessTable
 from cove.guest.protocol import (
     CHUNK,
@@ -46,6 +47,9 @@ _SESSION_ID = re.compile(r"ses_[0-9a-f]{16}")
 _PR_SET_DUMPABLE = 4
 # How long a process stream stays open after its exit frame for the client to close it (see _stream_process).
 LINGER_S = 5.0
+# Connections the server may open before this process accepts them: a burst of preview requests opens one each
+# (asyncio's default is 100; the server waits and tries again past this).
+LISTEN_BACKLOG = 1024
 
 
 class RequestError(Exception):
@@ -106,7 +110,9 @@ class Supervisor:
             loop.add_reader(self.lifeline, self._lifeline_readable, stop)
         # The server bound this socket where the sandbox cannot reach it; listening here makes the connections'
         # peer credentials this process's (the sandbox's uid), which the server checks.
-        server = await asyncio.start_unix_server(self._connection, sock=self.listener, limit=CHUNK * 4)
+        server = await asyncio.start_unix_server(
+            self._connection, sock=self.listener, limit=CHUNK * 4, backlog=LISTEN_BACKLOG
+        )
         forwarder = await model_forwarder.start(self.run_dir / "model-port")
         if self.ready_fd is not None:  # the server waits for this byte before it reports the sandbox running
             os.write(self.ready_fd, b"1")
@@ -141,10 +147,12 @@ class Supervisor:
                         await self._write_file(request, reader, writer)
                     elif op == "pty_attach":
                         await self.terminals.attach(request, reader, writer)
+                    elif op == "connect":
+                        await self._connect_port(request, writer)
                     else:
                         raise RequestError("invalid_request", f"unknown op {op!r}")
                     return
-                except (RequestError, ProcessError, PtyError, files.FileError) as exc:
+                except (RequestError, ProcessError, PtyError, files.FileError, ports.PortError) as exc:
                     writer.write(encode_json({"ok": False, "error": {"code": exc.code, "message": exc.message}}))
                     await writer.drain()
                 except (OSError, TypeError, ValueError, OverflowError) as exc:
@@ -315,6 +323,14 @@ class Supervisor:
             elif message.get("op") == "signal":
                 with contextlib.suppress(TypeError, ValueError, OSError):  # not a signal: nothing to deliver
                     self.processes.signal(proc.id, int(message.get("signal", signal.SIGTERM)))
+
+    async def _connect_port(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        """Connect to a port on the sandbox's loopback and pass the connection to the server (its preview)."""
+        port = _require(request, "port", int)
+        if not 0 < port < 65536:
+            raise RequestError("invalid_request", "'port' must be from 1 to 65535")
+        with await ports.connect(port) as connection:
+            ports.hand_over(writer.get_extra_info("socket").fileno(), connection)
 
     async def _read_file(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         fd, size = files.open_for_read(_require(request, "path", str))

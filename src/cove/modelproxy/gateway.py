@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from cove.modelproxy.proxy import MAX_HEAD, ModelProxy, TokenResolver, Upstream, UsageSink
-from cove.runtime.safe_open import peer_uid
+from cove.runtime.safe_open import passed_tcp_stream, peer_uid
 
 log = logging.getLogger("cove.modelproxy")
 HANDOFF_NAME = "handoff.sock"
@@ -111,17 +111,10 @@ class ModelGateway:
         channel.close()
 
     def _serve_passed(self, fd: int, uid: int) -> None:
-        try:
-            client = socket.socket(fileno=fd)
-        except OSError:
-            os.close(fd)
+        client = passed_tcp_stream(fd)
+        if client is None:
             return
-        if (
-            client.type != socket.SOCK_STREAM
-            or client.family not in (socket.AF_INET, socket.AF_INET6)
-            or client.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-            or self._serving[uid] >= MAX_CONNECTIONS_PER_PEER
-        ):
+        if self._serving[uid] >= MAX_CONNECTIONS_PER_PEER:
             client.close()
             return
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

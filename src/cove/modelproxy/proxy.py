@@ -31,6 +31,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+from cove.http1 import MalformedHead, parse_head
+
 TokenResolver = Callable[[str, int], Awaitable[str | None]]  # (token, the sandbox's uid) -> session id
 UsageSink = Callable[[str, dict[str, int]], Coroutine[Any, Any, None]]
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -183,21 +185,10 @@ def _error_bytes(status: int, kind: str, message: str, *, close: bool) -> bytes:
 
 
 def _parse_head(raw: bytes) -> tuple[str, list[tuple[str, str]]]:
-    """(start line, headers) of a message head; refuses anything a lenient parser downstream could read
-    differently (bare CR/LF or NUL in a line, a space before the colon, obsolete line folding)."""
-    text = raw[:-4].decode("latin-1")
-    lines = text.split("\r\n")
-    # Bare CR, bare LF or NUL anywhere: checked once on the whole head (twice a model call, on every call).
-    breaks = len(lines) - 1
-    if "\0" in text or text.count("\r") != breaks or text.count("\n") != breaks:
-        raise _HTTPError(400, "malformed head: a bare CR or LF, or a NUL")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip():
-            raise _HTTPError(400, "malformed header line")
-        headers.append((name, value.strip()))
-    return lines[0], headers
+    try:
+        return parse_head(raw)
+    except MalformedHead as error:
+        raise _HTTPError(400, str(error)) from None
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +26,20 @@ from cove.guest.protocol import (
     ProtocolError,
     encode_data,
     encode_json,
+    frame_size,
     read_frame,
 )
-from cove.runtime.safe_open import peer_uid
-from cove.runtime.unix import open_unix
+from cove.runtime.safe_open import passed_tcp_stream, peer_uid
+from cove.runtime.unix import connect_unix
 
 # How long the supervisor may take to answer a request (not to stream a process's output: that takes as long as
 # the process). A supervisor that stops answering costs its own sandbox's request, never a stalled server.
 REPLY_TIMEOUT = 60.0
+# A port's connection: the supervisor's connect takes at most 10 s (``cove.guest.ports``); its reply is one small
+# frame carrying the descriptor.
+PORT_REPLY_TIMEOUT = 15.0
+MAX_PORT_REPLY = 4096
+_LOOPBACK = ("127.0.0.1", "::1")
 
 
 async def _first_reply(reader: asyncio.StreamReader) -> Any:
@@ -141,16 +149,19 @@ class GuestClient:
         self.socket_path = socket_path
         self.uid = uid
 
-    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _channel(self) -> socket.socket:
         try:
-            reader, writer = await open_unix(self.socket_path, limit=CHUNK * 4)
+            channel = await connect_unix(self.socket_path)
         except OSError as exc:
             raise GuestUnavailable(f"sandbox supervisor unreachable at {self.socket_path}: {exc}") from exc
-        peer = peer_uid(writer.get_extra_info("socket"))
+        peer = peer_uid(channel)
         if peer != self.uid:
-            writer.close()
+            channel.close()
             raise GuestUnavailable(f"{self.socket_path} is served by uid {peer}, not by the sandbox's supervisor")
-        return reader, writer
+        return channel
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_unix_connection(sock=await self._channel(), limit=CHUNK * 4)
 
     async def request(self, op: str, **fields: Any) -> Any:
         reader, writer = await self._open()
@@ -219,3 +230,87 @@ class GuestClient:
             raise GuestUnavailable(str(exc)) from exc
         finally:
             writer.close()
+
+    async def open_port(self, port: int) -> socket.socket:
+        """A TCP connection to ``port`` on the sandbox's loopback: the supervisor connects and passes the socket
+        here (``cove.guest.ports``). What arrives is the sandbox's word, so it is checked: one descriptor, a
+        connected TCP stream socket, its peer the sandbox's loopback at ``port``; the reply is bounded in size
+        and time. ``GuestError`` ``port_not_listening`` when nothing accepts the connection."""
+        channel = await self._channel()
+        try:
+            channel.send(encode_json({"op": "connect", "port": port}))  # a few bytes on a fresh socket: sent whole
+            async with asyncio.timeout(PORT_REPLY_TIMEOUT):
+                reply, passed = await _reply_and_descriptor(channel)
+        except TimeoutError as exc:
+            message = f"the sandbox's supervisor did not answer within {PORT_REPLY_TIMEOUT:.0f} s"
+            raise GuestUnavailable(message) from exc
+        except (OSError, ProtocolError) as exc:
+            raise GuestUnavailable(f"the sandbox's supervisor broke off: {exc}") from exc
+        finally:
+            channel.close()
+        try:
+            reader = asyncio.StreamReader()
+            reader.feed_data(reply)
+            reader.feed_eof()
+            _result(await read_frame(reader))
+        except BaseException as exc:
+            if passed is not None:
+                os.close(passed)
+            if isinstance(exc, ProtocolError | ValueError):
+                raise GuestUnavailable(f"the sandbox's supervisor answered nonsense: {exc}") from exc
+            raise
+        connection = passed_tcp_stream(passed) if passed is not None else None
+        if connection is None:
+            raise GuestUnavailable("the sandbox's supervisor passed no connected TCP socket")
+        peer = connection.getpeername()
+        if peer[0] not in _LOOPBACK or peer[1] != port:
+            connection.close()
+            message = f"the sandbox's supervisor passed a connection to {peer[0]}:{peer[1]}, not to port {port}"
+            raise GuestUnavailable(message)
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection
+
+
+async def _reply_and_descriptor(channel: socket.socket) -> tuple[bytes, int | None]:
+    """The supervisor's reply frame (at most ``MAX_PORT_REPLY`` bytes), and the first descriptor passed with it:
+    any other is closed (the kernel closes those beyond one per message, as the room for one is all
+    ``recvmsg`` is given)."""
+    data = bytearray()
+    passed: int | None = None
+    try:
+        while (size := frame_size(data)) is None or len(data) < size:
+            if size is not None and size > MAX_PORT_REPLY:
+                raise ProtocolError(f"the reply to a port connection is longer than {MAX_PORT_REPLY} bytes")
+            await _readable(channel.fileno())
+            try:
+                chunk, fds, _flags, _address = socket.recv_fds(channel, MAX_PORT_REPLY, 1)
+            except BlockingIOError:
+                continue
+            for fd in fds:
+                if passed is None:
+                    passed = fd
+                else:
+                    os.close(fd)
+            if not chunk:
+                raise ProtocolError("the supervisor closed the connection before it answered")
+            data += chunk
+        return bytes(data[:size]), passed
+    except BaseException:
+        if passed is not None:
+            os.close(passed)
+        raise
+
+
+async def _readable(fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)

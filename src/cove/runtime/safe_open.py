@@ -135,6 +135,29 @@ def peer_uid(sock: socket.socket) -> int:
     return int(uid)
 
 
+def passed_tcp_stream(fd: int) -> socket.socket | None:
+    """The socket behind a descriptor a sandbox passed, if it is a connected TCP stream socket (not a pipe, a
+    file, a unix socket or a listening socket); otherwise the descriptor is closed and the answer is None."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:  # not a socket at all
+        os.close(fd)
+        return None
+    try:
+        if (
+            sock.family in (socket.AF_INET, socket.AF_INET6)
+            and sock.type == socket.SOCK_STREAM
+            and sock.proto == socket.IPPROTO_TCP
+            and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            and sock.getpeername()  # raises unless connected
+        ):
+            return sock
+    except OSError:
+        pass
+    sock.close()
+    return None
+
+
 def read_at(fd: int, offset: int, limit: int) -> bytes:
     """Up to ``limit`` bytes from ``offset`` (a file may have grown or shrunk since it was checked)."""
     chunks = []

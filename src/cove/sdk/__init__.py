@@ -30,6 +30,7 @@ from cove.sdk._errors import (
     PayloadTooLarge,
     PermissionDenied,
     PermissionNotFound,
+    PortNotFound,
     ProcessNotFound,
     PtyNotFound,
     QuotaExceeded,
@@ -47,6 +48,7 @@ from cove.sdk._errors import (
 )
 from cove.sdk._format import EventPrinter, format_event
 from cove.sdk._network import AsyncNetwork
+from cove.sdk._ports import AsyncPorts
 from cove.sdk._pty import AsyncPtys, PtyHandle
 from cove.sdk._sandbox import (
     AsyncExec,
@@ -57,7 +59,7 @@ from cove.sdk._sandbox import (
     ProcessResult,
     ProgressCallback,
 )
-from cove.sdk._sync import Exec, Files, Network, Process, Sandbox
+from cove.sdk._sync import Exec, Files, Network, Ports, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
 from cove.sdk._sync_pty import Pty, Ptys
 from cove.sdk._sync_teams import (
@@ -83,6 +85,7 @@ from cove.wire import (
     NetworkPolicy,
     PermissionAnswer,
     PermissionResolved,
+    PortInfo,
     ProcessInfo,
     Quotas,
     SandboxInfo,
@@ -110,6 +113,7 @@ __all__ = [
     "AsyncExec",
     "AsyncFiles",
     "AsyncNetwork",
+    "AsyncPorts",
     "AsyncPtys",
     "AsyncSandbox",
     "AuditEntry",
@@ -150,6 +154,9 @@ __all__ = [
     "PermissionNotFound",
     "PermissionRequest",
     "PermissionResolved",
+    "PortInfo",
+    "PortNotFound",
+    "Ports",
     "Process",
     "ProcessHandle",
     "ProcessInfo",

@@ -80,6 +80,10 @@ class PermissionNotFound(NotFound):
     """The agent session never asked for a permission with that request id."""
 
 
+class PortNotFound(NotFound):
+    """The sandbox has not exposed that port (or it was closed)."""
+
+
 class TurnNotFound(NotFound):
     """No completed turn with that number in the session, or its sandbox's files (and so its diff) are gone."""
 
@@ -200,6 +204,7 @@ BY_CODE: dict[str, type[CoveError]] = {
     "session_not_found": SessionNotFound,
     "resume_not_found": ResumeNotFound,
     "permission_not_found": PermissionNotFound,
+    "port_not_found": PortNotFound,
     "turn_not_found": TurnNotFound,
     "key_not_found": NotFound,
     "token_not_found": NotFound,
@@ -238,6 +243,9 @@ BY_CODE: dict[str, type[CoveError]] = {
     "sandbox_unavailable": SandboxUnavailable,
     "agent_unavailable": AgentUnavailable,
     "checkpoint_unavailable": SandboxUnavailable,
+    "bad_gateway": ServerError,
+    "port_not_listening": ServerError,
+    "gateway_timeout": ServerError,
     "network_unavailable": ServerError,
     "command_timeout": CommandTimeout,
     "connection_lost": ConnectionLost,

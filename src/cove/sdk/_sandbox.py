@@ -22,6 +22,7 @@ from cove.sdk._client import AsyncClient
 from cove.sdk._errors import CommandTimeout, ConnectionLost, CoveError, error_from
 from cove.sdk._follow import RECONNECT_ATTEMPTS, follow
 from cove.sdk._network import AsyncNetwork
+from cove.sdk._ports import AsyncPorts
 from cove.sdk._pty import AsyncPtys
 from cove.sdk._teams import mint_token
 from cove.wire import (
@@ -488,6 +489,7 @@ class AsyncSandbox(CheckpointMethods):
         self.agent = AsyncAgents(client, info.id)
         self.network = AsyncNetwork(client, info.id)
         self.pty = AsyncPtys(client, info.id)
+        self.ports = AsyncPorts(client, info.id)
 
     @property
     def id(self) -> str:

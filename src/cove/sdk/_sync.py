@@ -28,6 +28,7 @@ from cove.wire import (
     Limits,
     NetworkMode,
     NetworkPolicy,
+    PortInfo,
     ProcessInfo,
     SandboxInfo,
     Scope,
@@ -222,6 +223,28 @@ class Network:
         return call(self._network.update(allow=allow, deny=deny))
 
 
+class Ports:
+    """Preview URLs for the sandbox's ports (see ``AsyncPorts``).
+
+    >>> preview = sandbox.ports.expose(8000)
+    >>> httpx.get(preview.url, headers={"X-Cove-Preview-Token": preview.token})
+    """
+
+    def __init__(self, sandbox: AsyncSandbox) -> None:
+        self._ports = sandbox.ports
+
+    def expose(self, port: int, *, public: bool = False, ttl_s: int | None = None) -> PortInfo:
+        """Publish ``port`` at ``url``; private (a token with the ``preview`` scope needed) unless ``public``."""
+        return call(self._ports.expose(port, public=public, ttl_s=ttl_s))
+
+    def list(self) -> list[PortInfo]:
+        return call(self._ports.list())
+
+    def close(self, port: int) -> PortInfo:
+        """Unpublish ``port``: its preview answers 404 from now on, and its token is revoked."""
+        return call(self._ports.close(port))
+
+
 class Sandbox:
     """A sandbox on a Cove server (blocking API).
 
@@ -237,6 +260,7 @@ class Sandbox:
         self.agent = Agents(core.agent)
         self.network = Network(core)
         self.pty = Ptys(core.pty)
+        self.ports = Ports(core)
 
     @property
     def id(self) -> str:
@@ -348,4 +372,4 @@ class Sandbox:
         call(self._core.__aexit__(exc_type, exc, tb))
 
 
-__all__ = ["AsyncClient", "Exec", "Files", "Process", "Sandbox"]
+__all__ = ["AsyncClient", "Exec", "Files", "Ports", "Process", "Sandbox"]

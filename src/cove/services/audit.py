@@ -2,7 +2,9 @@
 on what, with which result, when and from where — and, for the admin, reading it back.
 
 What is recorded is decided where calls come in (``api.audit``: every HTTP request that is not a read, and the
-WebSocket commands that act); this service stores it and keeps it for ``keep_days``.
+WebSocket commands that act); this service stores it and keeps it for ``keep_days``. A row is written beside the
+answer, not before it (an exec's round-trip does not wait on a database commit), and a reading of the trail first
+waits for the rows still being written: a client that got its answer finds its call in the trail.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from cove.store.audit import AuditQuery, AuditRecord, AuditStore
 
 log = logging.getLogger("cove.audit")
 PRUNE_INTERVAL = 3600.0
+MAX_PENDING = 256  # rows being written at once; past it a call's answer waits for its own row
 
 
 class AuditService:
     def __init__(self, store: AuditStore, keep_days: float) -> None:
         self._store = store
+        self._pending: set[asyncio.Task[None]] = set()
         self._keep_seconds = keep_days * 86400
 
     async def record(
@@ -38,14 +42,34 @@ class AuditService:
             status=status,
             client=client,
         )
+        task = asyncio.create_task(self._write(entry))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        if len(self._pending) > MAX_PENDING:
+            await task
+
+    async def _write(self, entry: AuditRecord) -> None:
         try:
             await self._store.add(entry)
         except (OSError, sqlite3.Error) as exc:
-            log.error("audit trail: could not record %s on %s by %s (%s): %s", action, target, entry.by, status, exc)
+            log.error(
+                "audit trail: could not record %s on %s by %s (%s): %s",
+                entry.action,
+                entry.target,
+                entry.by,
+                entry.status,
+                exc,
+            )
+
+    async def flush(self) -> None:
+        """Wait until every row recorded so far is written."""
+        if self._pending:
+            await asyncio.gather(*self._pending)
 
     async def query(self, who: Principal, query: AuditQuery) -> list[AuditRecord]:
         """Newest first; only the admin reads the trail."""
         who.require(Access.ADMIN, doing="read the audit trail")
+        await self.flush()
         return await self._store.query(query)
 
     async def run_pruner(self) -> None:

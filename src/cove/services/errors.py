@@ -125,6 +125,24 @@ class TokenNotFound(NotFound):
     code = "token_not_found"
 
 
+class PortNotFound(NotFound):
+    code = "port_not_found"
+
+
+class BadGateway(CoveServiceError):
+    """What a sandbox's app answered a preview request with cannot be passed on (malformed, too large, cut)."""
+
+    code = "bad_gateway"
+
+
+class PortNotListening(BadGateway):
+    code = "port_not_listening"
+
+
+class GatewayTimeout(CoveServiceError):
+    code = "gateway_timeout"
+
+
 class Forbidden(CoveServiceError):
     code = "forbidden"
 

@@ -357,9 +357,18 @@ class SandboxService:
         record = await self.authorize(who, sandbox_id, access)
         if record.state != RUNNING:
             raise SandboxNotRunning(f"sandbox {sandbox_id} is {record.state}" + _reason(record))
+        self.touch(sandbox_id)
+        return self.guest_of(record)
+
+    def guest_of(self, record: SandboxRecord) -> GuestClient:
+        """The supervisor of the sandbox ``record`` describes, as long as it runs (for callers that hold a
+        record already and must not read it again on every use)."""
+        return GuestClient(self.paths(record.id).socket, record.uid)
+
+    def touch(self, sandbox_id: str) -> None:
+        """Count this moment as activity of the sandbox, for its idle timeout (saved by the reaper)."""
         self._last_active[sandbox_id] = time.time()
         self._unsaved_activity.add(sandbox_id)
-        return GuestClient(self.paths(sandbox_id).socket, record.uid)
 
     async def ask(
         self,

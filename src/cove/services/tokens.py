@@ -111,6 +111,13 @@ class TokenService:
             quotas=self._keys.quotas(record.tenant_id),
         )
 
+    async def reissue(self, token_id: str) -> tuple[TokenRecord, str] | None:
+        """A token's row and the token again (the string ``mint`` gave; only the server's secret makes it), or
+        None for an unknown id: for a service that hands out again a token it minted, as a published port's
+        expose and list do. Whether it still opens anything is ``principal``'s to say."""
+        record = await self._record(token_id)
+        return None if record is None else (record, self._sign(record))
+
     async def _record(self, token_id: str) -> TokenRecord | None:
         record = self._cache.get(token_id)
         if record is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -161,3 +161,16 @@ checkpoints = Table(
 )
 Index("ix_checkpoints_sandbox", checkpoints.c.sandbox_id)
 Index("ix_checkpoints_tenant", checkpoints.c.tenant_id)
+
+# A sandbox's published ports (preview URLs), dropped when it stops; each of its sandbox's tenant. The token its
+# expose gave is a scoped token (``tokens``, scope ``preview``): only its id is here, never the token.
+ports = Table(
+    "ports",
+    metadata,
+    Column("sandbox_id", String, primary_key=True),
+    Column("port", Integer, primary_key=True),
+    Column("public", Boolean, nullable=False),
+    Column("token_id", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("tenant_id", String),
+)

@@ -18,6 +18,7 @@ from cove.wire.agents import (
 from cove.wire.audit import AuditEntry, AuditPage
 from cove.wire.checkpoints import Checkpoint, CheckpointCreate, CheckpointList, RestoreRequest
 from cove.wire.keys import KeyCreate, KeyCreated, KeyInfo, KeyList, KeyUpdate, Quotas, QuotaUse, UsageReport
+from cove.wire.ports import PortExpose, PortInfo, PortList
 from cove.wire.sandboxes import (
     ErrorBody,
     ErrorDetail,
@@ -74,6 +75,9 @@ __all__ = [
     "NetworkPolicy",
     "PermissionAnswer",
     "PermissionResolved",
+    "PortExpose",
+    "PortInfo",
+    "PortList",
     "ProcessInfo",
     "ProcessList",
     "PromptAccepted",
