@@ -134,6 +134,11 @@ class ServerSettings:
         return self.home / "scratch"
 
     @property
+    def turns_dir(self) -> Path:
+        """What each sandbox's agent turns changed (``services.turns``), outside the sandboxes' own directories."""
+        return self.home / "turns"
+
+    @property
     def admin_key_path(self) -> Path:
         return self.home / ADMIN_KEY_FILE
 

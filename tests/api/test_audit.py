@@ -44,6 +44,8 @@ def test_every_call_that_changes_something_is_recorded(server: CoveServer) -> No
         base = f"/v1/sandboxes/{sandbox}"
         client.post(f"{base}/exec", json={"command": "true"}).raise_for_status()
         client.put(f"{base}/files", params={"path": "notes.txt"}, content=b"hello").raise_for_status()
+        pty = client.post(f"{base}/pty", json={"command": "sleep 600"}).json()["pty_id"]
+        client.delete(f"{base}/pty/{pty}").raise_for_status()
         session = client.post(f"{base}/agent", json={}).json()["session_id"]
         asyncio.run(_over_websockets(server, alice.key, sandbox, session))
         client.post(f"{base}/agent/{session}/configure", json={"max_turns": 4}).raise_for_status()
@@ -71,6 +73,8 @@ def test_every_call_that_changes_something_is_recorded(server: CoveServer) -> No
         (alice.id, "sandboxes.create_sandbox", sandbox, 201),
         (alice.id, "execs.run_command", sandbox, 200),
         (alice.id, "files.upload", f"{sandbox}:notes.txt", 200),
+        (alice.id, "ptys.create_pty", f"{sandbox}/{pty}", 201),
+        (alice.id, "ptys.kill_pty", f"{sandbox}/{pty}", 200),
         (alice.id, "agents.start_session", f"{sandbox}/{session}", 201),
         (alice.id, "agents.prompt", f"{sandbox}/{session}", 200),
         (alice.id, "execs.exec_stream", sandbox, 200),

@@ -108,3 +108,31 @@ def test_approve_and_deny_answer_from_another_terminal(server: CoveServer, sandb
     resolved = next(e for e in session.collect_events() if e.type == "permission_resolved")
     assert (resolved["decision"], resolved["message"]) == ("deny", "not c.txt")
     session.kill()
+
+
+def test_agent_diff(server: CoveServer, sandbox_id: str) -> None:
+    sandbox = Sandbox.connect(sandbox_id, url=server.url, api_key=server.api_key)
+    sandbox.files.write("greeting.txt", "hello\n")
+    started = cove(server, "agent", "start", sandbox_id, "@bash echo world >> greeting.txt && echo new > added.txt")
+    session_id = started.stdout.splitlines()[0].split()[1]
+    assert "✔ turn 1 complete" in started.stdout and "2 files changed (+2 -0)" in started.stdout
+
+    patch = cove(server, "agent", "diff", sandbox_id, session_id).stdout  # the last turn: 1
+    assert patch == cove(server, "agent", "diff", sandbox_id, session_id, "1").stdout
+    assert "--- /dev/null\n+++ b/added.txt\n@@ -0,0 +1 @@\n+new\n" in patch
+    assert "--- a/greeting.txt\n+++ b/greeting.txt\n@@ -1 +1,2 @@\n hello\n+world\n" in patch
+    checked = sandbox.exec.run(
+        f"cd /tmp && git init -q t && cd t && printf 'hello\\n' > greeting.txt && git apply -v <<'EOF'\n{patch}EOF"
+    )
+    assert checked.exit_code == 0, checked.stderr  # a patch git takes as it is
+
+    stat = cove(server, "agent", "diff", sandbox_id, session_id, "--stat").stdout
+    assert re.search(r"^A +added\.txt +1 +0", stat, re.M) and re.search(r"^M +greeting\.txt +1 +0", stat, re.M)
+    as_json = json.loads(cove(server, "agent", "diff", sandbox_id, session_id, "1", "--json").stdout)
+    assert [f["path"] for f in as_json["files"]] == ["added.txt", "greeting.txt"] and as_json["total_files"] == 2
+
+    cove(server, "agent", "prompt", sandbox_id, session_id, "@say nothing")
+    assert "the turn changed nothing" in cove(server, "agent", "diff", sandbox_id, session_id).stderr
+    missing = cove(server, "agent", "diff", sandbox_id, session_id, "9", check=False)
+    assert missing.returncode != 0 and "turn_not_found" in missing.stderr + missing.stdout
+    cove(server, "agent", "kill", sandbox_id, session_id)

@@ -179,6 +179,14 @@ class Runner:
         result: dict[str, Any] = response["result"]
         return result
 
+    def until(self, holds: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
+        """The runner's ``status`` once ``holds`` is true of it, asking again until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not holds(status := self.ok("status")):
+            assert time.monotonic() < deadline, f"the runner's status never held; last {status}"
+            time.sleep(0.02)
+        return status
+
     def run_turn(self, text: str, timeout: float = 30) -> Event:
         """Send a prompt and wait for its turn_complete."""
         turn = self.ok("prompt", text=text)["turn"]
@@ -307,7 +315,13 @@ def test_prompt_runs_a_turn_and_the_next_turn_remembers_it(start: Callable[..., 
     assert "hello from turn one" in runner.texts()[-1]
     assert second["total_usage"]["input_tokens"] == (first["usage"]["input_tokens"] + second["usage"]["input_tokens"])
     assert second["total_cost_usd"] == pytest.approx(first["cost_usd"] + second["cost_usd"])
-    assert runner.ok("status") == {"state": "idle", "turn": 2, "queued": 0, "claude_session_id": sid}
+    assert runner.ok("status") == {
+        "state": "idle",
+        "turn": 2,
+        "queued": 0,
+        "claude_session_id": sid,
+        "awaiting_seal": None,
+    }
     runner.stop()
 
 
@@ -669,6 +683,24 @@ def test_allow_with_remember_applies_claude_codes_suggestion(start: Callable[...
 
 
 # --------------------------------------------------------------------------- the journal itself
+
+
+def test_with_await_seals_a_turn_begins_only_after_the_servers_sealed(start: Callable[..., Runner]) -> None:
+    runner = start(prompt="@say first", await_seals=True)
+    runner.wait_type("ready")
+    assert runner.ok("prompt", text="@say second") == {"queued": 1, "turn": 2}
+    held = runner.until(lambda status: status["awaiting_seal"] is not None)
+    assert (held["awaiting_seal"], held["queued"]) == (1, 2)  # nothing before "sealed 0": the workspace before
+    assert runner.of_type("turn_started") == []
+    assert runner.ok("sealed", turn=0) == {"sealed": 0}
+    runner.wait_type("turn_complete", turn=1)
+    assert runner.until(lambda status: status["awaiting_seal"] is not None)["awaiting_seal"] == 2
+    assert [e["turn"] for e in runner.of_type("turn_started")] == [1]  # the second waits for the first's end seal
+    assert runner.ok("sealed", turn=1) == {"sealed": 1}
+    runner.wait_type("turn_complete", turn=2)
+    assert runner.ok("status")["awaiting_seal"] is None
+    assert not runner.request("sealed", turn=-1)["ok"] and not runner.request("sealed", turn="1")["ok"]
+    runner.stop()
 
 
 def test_journal_numbers_events_and_continues_after_a_torn_line(tmp_path: Path) -> None:

@@ -21,7 +21,18 @@ from fastapi.routing import APIWebSocketRoute
 from cove.api import routes
 
 # Every kind of id a path may name.
-IDS = ("sandbox_id", "session_id", "checkpoint_id", "process_id", "request_id", "key_id", "token_id", "port")
+IDS = (
+    "sandbox_id",
+    "session_id",
+    "checkpoint_id",
+    "process_id",
+    "pty_id",
+    "turn",
+    "request_id",
+    "key_id",
+    "token_id",
+    "port",
+)
 READS = ("GET", "HEAD")
 
 

@@ -83,3 +83,11 @@ def server_answers(server: CoveServer, within: float = 2.0) -> bool:
 def open_descriptors(server: CoveServer) -> int:
     assert server.process is not None
     return len(list(Path(f"/proc/{server.process.pid}/fd").iterdir()))
+
+
+def resident_bytes(pid: int) -> int:
+    """The memory a process holds now (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")

@@ -38,6 +38,8 @@ GLOBAL = {
     "GET /v1/audit": "admin only: 403",
 }
 ADMIN_ONLY = ("/v1/keys", "/v1/pool", "/v1/audit")
+# What a route answers for a part of an object it found that is not there.
+BEYOND = {"file_not_found", "turn_not_found"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def estate(server: CoveServer) -> Iterator[Estate]:
         base = f"/v1/sandboxes/{sandbox}"
         client.put(f"{base}/files", params={"path": "secret.txt"}, content=b"alice's").raise_for_status()
         process = client.post(f"{base}/exec", json={"command": "sleep 600", "background": True}).json()
+        pty = client.post(f"{base}/pty", json={"command": "cat"}).json()
         session = client.post(f"{base}/agent", json={}).json()["session_id"]
         checkpoint = client.post(f"{base}/checkpoints", json={"name": "alice's"}).json()["id"]
         token = client.post("/v1/tokens", json={"sandbox_id": sandbox, "scopes": ["read"], "ttl_s": 3600}).json()
@@ -75,6 +78,8 @@ def estate(server: CoveServer) -> Iterator[Estate]:
         "session_id": session,
         "checkpoint_id": checkpoint,
         "process_id": process["process_id"],
+        "pty_id": pty["pty_id"],
+        "turn": "1",
         "request_id": "perm_0123456789abcdef",
         "key_id": alice.id,
         "token_id": token["id"],
@@ -152,9 +157,9 @@ def test_the_admin_sees_every_tenants_objects_and_filters_by_tenant(
 ) -> None:
     with server.http() as admin:
         for op in _object_routes(spec):
-            if op.reads:  # found (a file of the example's path need not be there: the sandbox was reached)
+            if op.reads:  # found (the example's file or turn need not be there: the sandbox or session was reached)
                 reply = op.send(admin, estate.ids)
-                assert reply.is_success or reply.json()["error"]["code"] == "file_not_found", f"{op.name}: {reply.text}"
+                assert reply.is_success or reply.json()["error"]["code"] in BEYOND, f"{op.name}: {reply.text}"
         of_alice = admin.get("/v1/sandboxes", params={"tenant_id": estate.alice.id}).json()["sandboxes"]
         assert [(s["id"], s["tenant_id"]) for s in of_alice] == [(estate.ids["sandbox_id"], estate.alice.id)]
         everyone = {s["id"] for s in admin.get("/v1/sandboxes").json()["sandboxes"]}
@@ -173,6 +178,7 @@ def test_every_websocket_and_sse_stream_of_another_tenant_is_404(server: CoveSer
     assert websocket_paths() == {
         "/v1/sandboxes/{sandbox_id}/exec/ws",
         "/v1/sandboxes/{sandbox_id}/processes/{process_id}/ws",
+        "/v1/sandboxes/{sandbox_id}/pty/{pty_id}/ws",
         "/v1/sandboxes/{sandbox_id}/agent/{session_id}/ws",
     }, "a new WebSocket route: try it across tenants below"
     ids = estate.ids
@@ -192,6 +198,7 @@ def test_every_websocket_and_sse_stream_of_another_tenant_is_404(server: CoveSer
         await refused(f"{base}/agent/{ids['session_id']}/ws?after=0")
         await refused(f"{base}/exec/ws", json.dumps({"command": "cat secret.txt"}))
         await refused(f"{base}/processes/{ids['process_id']}/ws")
+        await refused(f"{base}/pty/{ids['pty_id']}/ws")
 
     asyncio.run(all_of_them())
     events = f"/v1/sandboxes/{ids['sandbox_id']}/agent/{ids['session_id']}/events"
@@ -242,6 +249,7 @@ def _alice_is_untouched(server: CoveServer, estate: Estate) -> None:
     with server.http(api_key=estate.alice.key) as alice:
         assert alice.get(base).json()["state"] == "running"
         assert alice.get(f"{base}/processes/{ids['process_id']}").json()["running"]
+        assert alice.get(f"{base}/pty/{ids['pty_id']}").json()["running"]
         assert alice.get(f"{base}/agent/{ids['session_id']}").json()["status"] in ("starting", "idle")
         assert alice.get(f"/v1/checkpoints/{ids['checkpoint_id']}").status_code == 200
         assert alice.get(f"{base}/files", params={"path": "secret.txt"}).content == b"alice's"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cove import AsyncSandbox
 from tests.conftest import CoveServer
-from tests.security.conftest import server_answers, sh
+from tests.security.conftest import resident_bytes, server_answers, sh
 
 # Hands the server ``count`` loopback connections through the hand-off socket (no forwarder, no token), then
 # feeds each from a thread; prints "sent" when done and keeps the connections open for ``hold`` seconds.
@@ -56,13 +56,6 @@ time.sleep(hold)
 """
 
 
-def _rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -74,14 +67,14 @@ async def test_unauthenticated_bodies_cannot_make_the_server_hold_gigabytes(
     """16 connections with a 64 MiB body each, no token: the server buffered all of it (+1 GiB of RSS; 64
     connections, the per-uid cap, make 4 GiB per sandbox, whatever the sandbox's own memory limit)."""
     assert server.process is not None
-    before = _rss_bytes(server.process.pid)
+    before = resident_bytes(server.process.pid)
     await attacker.files.write("/tmp/feeder.py", FEEDER)
     await attacker.exec.background("python3 /tmp/feeder.py 16 big 0 30 > /tmp/feeder.out 2>&1")
     for _ in range(300):
         if "sent" in await sh(attacker, "cat /tmp/feeder.out 2>/dev/null || true"):
             break
         await asyncio.sleep(0.1)
-    held = _rss_bytes(server.process.pid) - before
+    held = resident_bytes(server.process.pid) - before
     await attacker.exec.run("pkill -f 'python3 /tmp/feede[r]'")
     assert held < 256 * 1024 * 1024, f"the server holds {held >> 20} MiB for one sandbox's unauthenticated bodies"
     assert server_answers(server)

@@ -122,6 +122,8 @@ async def test_the_preview_token_and_cookie_reach_nothing_of_the_api(
         "session_id": "ses_0000000000000000",
         "checkpoint_id": "ckpt_0000000000000000",
         "process_id": "p1",
+        "pty_id": "pty1",
+        "turn": "1",
         "request_id": "perm_0123456789abcdef",
         "key_id": alice.id,
         "token_id": minted["id"],

@@ -34,6 +34,12 @@ NEEDS: dict[str, tuple[str, str]] = {
     "GET /v1/sandboxes/{sandbox_id}/processes/{process_id}": ("read", "sandbox"),
     "DELETE /v1/sandboxes/{sandbox_id}/processes/{process_id}": ("exec", "sandbox"),
     "POST /v1/sandboxes/{sandbox_id}/processes/{process_id}/signal": ("exec", "sandbox"),
+    "POST /v1/sandboxes/{sandbox_id}/pty": ("exec", "sandbox"),
+    "GET /v1/sandboxes/{sandbox_id}/pty": ("read", "sandbox"),
+    "GET /v1/sandboxes/{sandbox_id}/pty/{pty_id}": ("read", "sandbox"),
+    "DELETE /v1/sandboxes/{sandbox_id}/pty/{pty_id}": ("exec", "sandbox"),
+    "POST /v1/sandboxes/{sandbox_id}/pty/{pty_id}/resize": ("exec", "sandbox"),
+    "POST /v1/sandboxes/{sandbox_id}/pty/{pty_id}/signal": ("exec", "sandbox"),
     "GET /v1/sandboxes/{sandbox_id}/files": ("read", "sandbox"),
     "PUT /v1/sandboxes/{sandbox_id}/files": ("files", "sandbox"),
     "DELETE /v1/sandboxes/{sandbox_id}/files": ("files", "sandbox"),
@@ -57,6 +63,7 @@ NEEDS: dict[str, tuple[str, str]] = {
     "POST /v1/sandboxes/{sandbox_id}/agent/{session_id}/configure": ("prompt", "session"),
     "POST /v1/sandboxes/{sandbox_id}/agent/{session_id}/kill": ("key", ""),
     "GET /v1/sandboxes/{sandbox_id}/agent/{session_id}/events": ("read", "session"),
+    "GET /v1/sandboxes/{sandbox_id}/agent/{session_id}/turns/{turn}/diff": ("read", "session"),
     "GET /v1/model": ("any", ""),
     "GET /v1/pool": ("admin", ""),
     "DELETE /v1/pool": ("admin", ""),
@@ -78,6 +85,7 @@ NEEDS: dict[str, tuple[str, str]] = {
 STREAMS = {
     "/v1/sandboxes/{sandbox_id}/exec/ws": ("exec", "sandbox"),
     "/v1/sandboxes/{sandbox_id}/processes/{process_id}/ws": ("exec", "sandbox"),
+    "/v1/sandboxes/{sandbox_id}/pty/{pty_id}/ws": ("exec", "sandbox"),
     "/v1/sandboxes/{sandbox_id}/agent/{session_id}/ws": ("read", "session"),
 }
 
@@ -120,6 +128,8 @@ def scene(server: CoveServer) -> Iterator[Scene]:
                     "session_id": client.post(f"{base}/agent", json={}).json()["session_id"],
                     "checkpoint_id": client.post(f"{base}/checkpoints", json={}).json()["id"],
                     "process_id": process["process_id"],
+                    "pty_id": client.post(f"{base}/pty", json={"command": "sleep 600"}).json()["pty_id"],
+                    "turn": "1",
                     "request_id": "perm_0123456789abcdef",
                     "key_id": alice.id,
                     "port": "8000",
@@ -201,8 +211,14 @@ def test_each_scope_opens_what_it_names(server: CoveServer, scene: Scene) -> Non
         assert reader.get(base).json()["id"] == scene.ids["sandbox_id"]
         assert reader.get(f"{base}/files/list").status_code == 200
         assert reader.get(f"{session}/events").status_code == 200
+        assert reader.get(f"{base}/pty/{scene.ids['pty_id']}").json()["running"]
+    with server.http(api_key=by_scope[("read",), True]) as session_reader:
+        reply = session_reader.get(f"{session}/turns/1/diff")
+        assert reply.json()["error"]["code"] == "turn_not_found"  # it reached the session's turns
     with server.http(api_key=by_scope[("exec",), False]) as runner:
         assert runner.post(f"{base}/exec", json={"command": "echo ran"}).json()["stdout"] == "ran\n"
+        made = runner.post(f"{base}/pty", json={"command": "sleep 600"}).json()
+        assert runner.delete(f"{base}/pty/{made['pty_id']}").json()["pty_id"] == made["pty_id"]
     with server.http(api_key=by_scope[("files",), False]) as writer:
         assert writer.put(f"{base}/files", params={"path": "by-token.txt"}, content=b"hi").status_code == 200
     with server.http(api_key=by_scope[("approve",), True]) as approver:
@@ -233,6 +249,7 @@ def test_streams_open_for_their_scope_only(server: CoveServer, scene: Scene) -> 
         for path, first in [
             (f"{base}/exec/ws", json.dumps({"command": "true"})),
             (f"{base}/processes/{ids['process_id']}/ws", None),
+            (f"{base}/pty/{ids['pty_id']}/ws", None),
         ]:
             for secret in (by_scope[("read",), False], by_scope[SCOPES, True]):
                 async with connect(f"{path}?token={secret}") as socket:
@@ -248,6 +265,8 @@ def test_streams_open_for_their_scope_only(server: CoveServer, scene: Scene) -> 
             assert socket.subprotocol == "cove"
             await socket.send(json.dumps({"command": "echo streamed"}))
             assert json.loads(await socket.recv())["type"] == "started"
+        async with connect(f"{base}/pty/{ids['pty_id']}/ws?token={by_scope[('exec',), False]}") as socket:
+            assert json.loads(await socket.recv())["type"] == "attached"
 
     asyncio.run(check())
     reply = httpx.get(

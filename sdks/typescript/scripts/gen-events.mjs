@@ -24,6 +24,7 @@ const NAMED = {
   usage_totals: "UsageTotals",
   config: "EventConfig",
   content_block: "ContentBlock",
+  file_change: "FileChange",
 };
 const INLINE = { nullable_string: "string | null", turn: "number" };
 
@@ -70,6 +71,8 @@ out += doc(defs.usage_totals.description ?? "Token counts summed over a session'
 out += `export interface UsageTotals {\n${fields(defs.usage_totals, new Set())}}\n\n`;
 out += doc(defs.config.description);
 out += `export interface EventConfig {\n${fields(defs.config, new Set())}}\n\n`;
+out += doc(defs.file_change.description);
+out += `export interface FileChange {\n${fields(defs.file_change, new Set())}}\n\n`;
 
 const blockNames = [];
 for (const variant of defs.content_block.oneOf) {

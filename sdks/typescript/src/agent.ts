@@ -15,7 +15,15 @@
 
 import { EventEmitter } from "node:events";
 
-import { AgentError, AlreadyResolved, ConnectionLost, CoveError, SessionExited, errorFrom } from "./errors.js";
+import {
+  AgentError,
+  AlreadyResolved,
+  ConnectionLost,
+  CoveError,
+  SessionExited,
+  TurnNotFound,
+  errorFrom,
+} from "./errors.js";
 import type {
   AgentEvent,
   ExitEvent,
@@ -31,8 +39,10 @@ import {
   type ModelInfo,
   type PermissionMode,
   type TokenInfo,
+  type TurnDiff,
   agentSessionInfoFrom,
   modelInfoFrom,
+  turnDiffFrom,
 } from "./types.js";
 
 const RECONNECT_ATTEMPTS = 8;
@@ -663,6 +673,42 @@ export class AgentSession extends EventEmitter {
   async refresh(): Promise<AgentSessionInfo> {
     this.info = agentSessionInfoFrom(await this.client.request<Wire>("GET", this.path));
     return this.info;
+  }
+
+  /**
+   * A turn's unified diff a page at a time (whole lines, `limit` bytes at most; the server's default is 256 KiB),
+   * for diffs too big to hold; `turn` defaults to the last turn that completed.
+   */
+  async *diffPages(turn?: number, options: { limit?: number } = {}): AsyncGenerator<TurnDiff> {
+    const number = turn ?? (await this.refresh()).turns;
+    if (number < 1) throw new TurnNotFound(`no turn of session ${this.sessionId} has completed yet`, { code: "turn_not_found", status: 404 });
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await this.client.request<Wire>("GET", `${this.path}/turns/${number}/diff`, {
+        query: { cursor, limit: options.limit },
+      });
+      const shown = turnDiffFrom(page);
+      yield shown;
+      if (shown.nextCursor === null) return;
+      cursor = shown.nextCursor;
+    }
+  }
+
+  /**
+   * What a turn changed under /workspace (default: the last turn that completed), as `git diff` writes it, every
+   * page joined: `files` is the turn's `files_changed` in full, `diff` the whole patch.
+   *
+   * @example
+   * const { files, diff } = await session.diff();
+   * for (const f of files) console.log(f.change, f.path, `+${f.additions} -${f.deletions}`);
+   */
+  async diff(turn?: number): Promise<TurnDiff> {
+    const pages: TurnDiff[] = [];
+    for await (const page of this.diffPages(turn)) pages.push(page);
+    const files = pages.flatMap((page) => page.files);
+    // A file whose diff goes on over a page break is on both pages.
+    const unique = files.filter((file, index) => index === 0 || JSON.stringify(file) !== JSON.stringify(files[index - 1]));
+    return { turn: pages[0]!.turn, files: unique, diff: pages.map((page) => page.diff).join(""), nextCursor: null, totalFiles: pages[0]!.totalFiles };
   }
 
   /** Stop listening; the session keeps running in the sandbox (`sandbox.agent.attach` finds it again). */

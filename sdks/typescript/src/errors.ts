@@ -52,6 +52,7 @@ export class FileNotFound extends NotFound {}
 
 /** No process with that id in the sandbox. */
 export class ProcessNotFound extends NotFound {}
+export class PtyNotFound extends NotFound {}
 
 /** No agent session with that id in the sandbox. */
 export class SessionNotFound extends NotFound {}
@@ -61,6 +62,7 @@ export class ResumeNotFound extends NotFound {}
 
 /** The agent session never asked for a permission with that request id. */
 export class PermissionNotFound extends NotFound {}
+export class TurnNotFound extends NotFound {}
 /** The sandbox has not exposed that port (or it was closed). */
 export class PortNotFound extends NotFound {}
 
@@ -164,9 +166,11 @@ export const BY_CODE: Readonly<Record<string, ErrorClass>> = {
   checkpoint_not_found: CheckpointNotFound,
   file_not_found: FileNotFound,
   process_not_found: ProcessNotFound,
+  pty_not_found: PtyNotFound,
   session_not_found: SessionNotFound,
   resume_not_found: ResumeNotFound,
   permission_not_found: PermissionNotFound,
+  turn_not_found: TurnNotFound,
   port_not_found: PortNotFound,
   key_not_found: NotFound,
   token_not_found: NotFound,

@@ -28,6 +28,21 @@ export interface EventConfig {
   fork: boolean;
 }
 
+/** One file a turn changed (a files_changed entry). Directories are not listed, nor anything under a .git directory. */
+export interface FileChange {
+  /** Relative to /workspace; bytes that are not UTF-8 appear as \xNN. */
+  path: string;
+  /** renamed: a file that went away and one that appeared with the same content, in the same turn. */
+  change: "added" | "modified" | "deleted" | "renamed";
+  /** Lines added (0 when skipped says why they were not counted). */
+  additions: number;
+  deletions: number;
+  /** Where a renamed file was. */
+  old_path?: string;
+  /** Why the file's lines are not in the diff: not text (a NUL in its first 8,000 bytes), over 1 MiB, not a file the server reads (a FIFO, a device, several hard links), or more than the server keeps (5,000 files a turn, 256 MiB a sandbox). */
+  skipped?: "binary" | "large" | "unreadable" | "not_kept";
+}
+
 /** A `text` content block (Messages API). */
 export interface TextBlock {
   type: "text";
@@ -188,7 +203,7 @@ export interface ResultEvent {
   [key: string]: unknown;
 }
 
-/** The turn is over (the session is idle, or runs the next queued prompt). Always the last event of a turn. */
+/** The turn is over (the session is idle, or runs the next queued prompt). Always the last event of a turn. The runner journals it; the server adds files_changed before anyone sees it. */
 export interface TurnCompleteEvent {
   /** 1, 2, 3... per session, without gaps. */
   seq: number;
@@ -211,6 +226,10 @@ export interface TurnCompleteEvent {
   interrupted: boolean;
   /** Why the turn ended without a result from Claude Code. */
   error?: string;
+  /** What the turn changed under /workspace, sorted by path (at most 1,000; files_changed_omitted counts the rest, which the turn's diff has). Written by the server, never the runner: the server seals the workspace at the turn's edges and compares (GET .../agent/{session}/turns/{turn}/diff has the unified diff). Absent when the server could not tell (the turn began before the server kept the sandbox's turns, or the sandbox's files could not be read). */
+  files_changed?: FileChange[];
+  /** Changed files beyond the 1,000 files_changed lists. */
+  files_changed_omitted?: number;
 }
 
 /** The running turn was aborted on request; turn_complete follows. */

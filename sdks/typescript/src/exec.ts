@@ -4,7 +4,8 @@
  * offsets it has, so no output is lost or repeated — as the Python SDK's `ProcessHandle` does.
  */
 
-import { CommandTimeout, ConnectionLost, CoveError, errorFrom } from "./errors.js";
+import { CommandTimeout, ConnectionLost } from "./errors.js";
+import { ReattachingStream, frameError } from "./stream.js";
 import { type Channel, type CoveClient, type Frame, closeError } from "./transport.js";
 import {
   type CommandOptions,
@@ -14,7 +15,6 @@ import {
   processInfoFrom,
 } from "./types.js";
 
-const RECONNECT_ATTEMPTS = 5;
 
 /** Bytes a process wrote; `offset` is where they start in their stream, for re-attaching. */
 export interface OutputChunk {
@@ -79,43 +79,28 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));
 }
 
-function frameError(frame: Frame, fallback: string): CoveError {
-  return errorFrom(0, String(frame.code ?? "error"), String(frame.message ?? fallback));
-}
-
 /**
  * A process streaming over a WebSocket. Iterate it (`for await (const chunk of handle)`) or pass callbacks;
  * `wait()` resolves on exit. The process outlives the handle: `close()` only stops watching.
  */
-export class ProcessHandle implements AsyncIterable<OutputChunk> {
+export class ProcessHandle extends ReattachingStream<OutputChunk, ProcessInfo> {
   /** The process as last reported (refreshed on exit). */
   info: ProcessInfo;
-  private channel: Channel;
   private readonly cursor = { stdout: 0, stderr: 0 };
   private readonly buffers: Record<"stdout" | "stderr", Uint8Array[]> = { stdout: [], stderr: [] };
-  private readonly queue: (OutputChunk | null)[] = [];
-  private wakeReader: (() => void) | undefined;
-  private readonly exit: Promise<ProcessInfo>;
-  private settle!: { resolve: (info: ProcessInfo) => void; reject: (error: CoveError) => void };
-  private failure: CoveError | undefined;
-  private finished = false;
-  private closed = false;
-  private reconnecting: Promise<void> | undefined;
 
   /** @internal Use `sandbox.exec.start` or `sandbox.exec.attach`. */
   constructor(
-    private readonly client: CoveClient,
+    client: CoveClient,
     private readonly sandboxId: string,
     channel: Channel,
     info: ProcessInfo,
     private readonly callbacks: StreamCallbacks = {},
     offsets: { stdout: number; stderr: number } = { stdout: 0, stderr: 0 },
   ) {
-    this.channel = channel;
+    super(client, channel);
     this.info = info;
     this.cursor = { ...offsets };
-    this.exit = new Promise<ProcessInfo>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.exit.catch(() => undefined); // surfaced by wait() and iteration, never as an unhandled rejection
     this.listen();
   }
 
@@ -134,14 +119,11 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
     return this.offsets;
   }
 
-  private listen(): void {
-    this.channel.listen(
-      (frame) => this.handle(frame),
-      (code, reason) => void this.lost(code, reason),
-    );
+  protected get label(): string {
+    return `process ${this.processId}`;
   }
 
-  private handle(frame: Frame): void {
+  protected handle(frame: Frame): void {
     if (this.finished) return;
     const kind = frame.type;
     if (kind === "stdout" || kind === "stderr") {
@@ -158,75 +140,21 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
       this.push(item);
     } else if (kind === "exit") {
       this.info = processInfoFrom(frame.process as Record<string, unknown>);
-      this.finished = true;
-      this.push(null);
-      this.settle.resolve(this.info);
+      this.finish(this.info);
       this.callbacks.onExit?.(this.info.exitCode, this.info);
-      this.channel.close();
     } else if (kind === "error") {
       this.fail(frameError(frame, "stream error"));
     }
   }
 
-  private async lost(code: number, reason: string): Promise<void> {
-    if (this.finished || this.closed) return;
-    const refused = closeError(code, reason);
-    if (refused) return this.fail(refused);
-    this.reconnecting = this.reattach();
-    await this.reconnecting;
-  }
-
-  private async reattach(): Promise<void> {
-    for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-      if (this.closed || this.finished) return;
-      try {
-        const channel = await this.client.websocket(
-          `/v1/sandboxes/${this.sandboxId}/processes/${this.processId}/ws`,
-          { stdout_offset: this.cursor.stdout, stderr_offset: this.cursor.stderr },
-        );
-        const hello = await channel.next();
-        if (hello?.type === "error") return this.fail(frameError(hello, "attach failed"));
-        if (hello === null) continue;
-        this.channel = channel;
-        this.reconnecting = undefined;
-        this.listen();
-        return;
-      } catch (error) {
-        if (error instanceof CoveError && !(error instanceof ConnectionLost)) return this.fail(error);
-      }
-    }
-    this.fail(new ConnectionLost(`lost the stream of process ${this.processId} and could not resume`));
-  }
-
-  private fail(error: CoveError): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.failure = error;
-    this.push(null);
-    this.settle.reject(error);
-    this.channel.close();
-  }
-
-  private push(item: OutputChunk | null): void {
-    this.queue.push(item);
-    const wake = this.wakeReader;
-    this.wakeReader = undefined;
-    wake?.();
-  }
-
-  /** Output chunks as they come, until the process exits; throws if the stream fails. */
-  async *[Symbol.asyncIterator](): AsyncIterator<OutputChunk> {
-    for (;;) {
-      if (!this.queue.length) await new Promise<void>((resolve) => (this.wakeReader = resolve));
-      const item = this.queue.shift();
-      if (item === undefined) continue;
-      if (item === null) {
-        if (this.failure) throw this.failure;
-        return;
-      }
-      yield item;
-    }
+  protected async reopen(): Promise<Channel | null> {
+    const channel = await this.client.websocket(`/v1/sandboxes/${this.sandboxId}/processes/${this.processId}/ws`, {
+      stdout_offset: this.cursor.stdout,
+      stderr_offset: this.cursor.stderr,
+    });
+    const hello = await channel.next();
+    if (hello?.type === "error") throw frameError(hello, "attach failed");
+    return hello === null ? null : channel;
   }
 
   /**
@@ -262,26 +190,24 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
     };
   }
 
-  private async send(frame: Record<string, unknown>): Promise<void> {
-    if (this.reconnecting) await this.reconnecting;
-    if (this.failure) throw this.failure;
-    this.channel.send(frame);
+  private async sendFrame(frame: Record<string, unknown>): Promise<void> {
+    await this.send((channel) => channel.send(frame));
   }
 
   /** Feed the process's standard input. */
   async sendStdin(data: string | Uint8Array): Promise<void> {
     const raw = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    await this.send({ type: "stdin", data: raw.toString("base64") });
+    await this.sendFrame({ type: "stdin", data: raw.toString("base64") });
   }
 
   /** Close the process's standard input (it reads end-of-file). */
   async closeStdin(): Promise<void> {
-    await this.send({ type: "stdin_close" });
+    await this.sendFrame({ type: "stdin_close" });
   }
 
   /** Send a signal, by name (`"SIGTERM"`) or number. */
   async signal(signal: string | number = "SIGTERM"): Promise<void> {
-    await this.send({ type: "signal", signal });
+    await this.sendFrame({ type: "signal", signal });
   }
 
   /** Kill the process (SIGKILL). */
@@ -289,16 +215,6 @@ export class ProcessHandle implements AsyncIterable<OutputChunk> {
     await this.signal("SIGKILL");
   }
 
-  /** Stop watching; the process itself keeps running. */
-  close(): void {
-    this.closed = true;
-    this.channel.close();
-  }
-
-  /** @internal Drop the socket as a network failure would: the handle re-attaches by itself. */
-  dropConnection(): void {
-    this.channel.terminate();
-  }
 }
 
 async function openStream(

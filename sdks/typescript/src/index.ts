@@ -52,6 +52,7 @@ export {
   PermissionNotFound,
   PortNotFound,
   ProcessNotFound,
+  PtyNotFound,
   QuotaExceeded,
   RateLimited,
   ResumeNotFound,
@@ -63,6 +64,7 @@ export {
   SessionExited,
   SessionNotFound,
   StdinClosed,
+  TurnNotFound,
   errorFrom,
 } from "./errors.js";
 export * from "./events.js";
@@ -70,6 +72,8 @@ export { Exec, ProcessHandle } from "./exec.js";
 export type { OutputChunk, ProcessResult, RunOptions, StartOptions, StreamCallbacks } from "./exec.js";
 export { Files } from "./files.js";
 export { Network } from "./network.js";
+export { Pty, PtyHandle } from "./pty.js";
+export type { PtyAttachOptions, PtyCreateOptions } from "./pty.js";
 export type { NetworkRules } from "./network.js";
 export type { FileData, ProgressCallback } from "./files.js";
 export { Ports } from "./ports.js";
@@ -95,6 +99,8 @@ export type {
   PermissionMode,
   PortInfo,
   ProcessInfo,
+  PtyInfo,
+  TurnDiff,
   SandboxInfo,
   SandboxState,
   TokenInfo,

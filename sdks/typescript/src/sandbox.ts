@@ -1,6 +1,6 @@
 /**
- * `Sandbox`: the entry point. Create, connect to, list and kill sandboxes; each carries `exec`, `files`, `agent`
- * and `ports` for what runs inside it.
+ * `Sandbox`: the entry point. Create, connect to, list and kill sandboxes; each carries `exec`, `files`, `pty`,
+ * `agent` and `ports` for what runs inside it.
  */
 
 import { Agent } from "./agent.js";
@@ -14,6 +14,7 @@ import {
 import { Exec } from "./exec.js";
 import { Files } from "./files.js";
 import { Network } from "./network.js";
+import { Pty } from "./pty.js";
 import { Ports } from "./ports.js";
 import { type TokenOptions, mintToken } from "./tokens.js";
 import { type ConnectionOptions, CoveClient } from "./transport.js";
@@ -79,6 +80,8 @@ export class Sandbox {
   readonly agent: Agent;
   /** The network's rules: `update`. */
   readonly network: Network;
+  /** Terminals: `create`, `attach`, `list`, `get`, `resize`, `kill`. */
+  readonly pty: Pty;
   /** Published ports (preview URLs): `expose`, `list`, `close`. */
   readonly ports: Ports;
 
@@ -92,6 +95,7 @@ export class Sandbox {
     this.files = new Files(client, info.id);
     this.agent = new Agent(client, info.id);
     this.network = new Network(client, info.id);
+    this.pty = new Pty(client, info.id);
     this.ports = new Ports(client, info.id);
   }
 

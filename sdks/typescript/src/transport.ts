@@ -67,7 +67,10 @@ async function raiseFor(response: Response): Promise<void> {
   throw errorFrom(response.status, code, message);
 }
 
-/** A frame the server sent, parsed; every Cove WebSocket speaks JSON text frames. */
+/**
+ * A frame the server sent, parsed: Cove's WebSockets speak JSON text frames, and a terminal's bytes come in
+ * binary frames, which arrive here as `{ type: "bytes", data }`.
+ */
 export type Frame = Record<string, unknown> & { type?: unknown };
 
 /**
@@ -82,7 +85,12 @@ export class Channel {
   private closedWith: { code: number; reason: string } | undefined;
 
   constructor(private readonly socket: WebSocket) {
-    socket.on("message", (data: WebSocket.RawData) => {
+    socket.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
+      if (isBinary) {
+        const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+        this.deliver({ type: "bytes", data: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+        return;
+      }
       // A frame holds one JSON object, or several, one per line, with ?batch=N (replay pages, live batches).
       for (const line of data.toString().split("\n")) {
         let frame: Frame;
@@ -146,6 +154,12 @@ export class Channel {
   send(frame: unknown): void {
     if (!this.open) throw new ConnectionLost("the WebSocket is not open");
     this.socket.send(JSON.stringify(frame));
+  }
+
+  /** Send one binary frame (a terminal's input). */
+  sendBytes(data: Uint8Array): void {
+    if (!this.open) throw new ConnectionLost("the WebSocket is not open");
+    this.socket.send(data, { binary: true });
   }
 
   /** Close our end; the handlers are dropped first, so closing on purpose reports nothing. */

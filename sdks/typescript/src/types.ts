@@ -4,6 +4,8 @@
  * wire JSON. Agent events are the exception: they keep their wire names (see `events.ts`).
  */
 
+import type { FileChange } from "./events.js";
+
 /** Resource limits of a sandbox; unset ones are not limited. */
 /** `"egress"`: outbound internet, never the host, link-local, private ranges or other sandboxes unless `allow`
  * names them; `"none"`: loopback only; `"host"`: the host's network, when the server allows it. */
@@ -117,6 +119,37 @@ export interface ProcessInfo {
   endedAt: number | null;
   stdoutBytes: number;
   stderrBytes: number;
+}
+
+/** A page of a turn's unified diff (`TurnDiff`), or the whole diff from `session.diff()`. */
+export interface TurnDiff {
+  turn: number;
+  /** The files this page shows (all of them, from `session.diff()`), as `files_changed` lists them. */
+  files: FileChange[];
+  /** The unified diff, as `git diff` writes it (binary and large files named, not shown). */
+  diff: string;
+  /** Where the next page starts; `null` on the last page. */
+  nextCursor: string | null;
+  /** How many files the turn changed. */
+  totalFiles: number;
+}
+
+/** A terminal in a sandbox (`PtyInfo`). */
+export interface PtyInfo {
+  /** Cove's id of the terminal (`pty1`, `pty2`...): what `pty.attach`, `get`, `resize` and `kill` take. */
+  ptyId: string;
+  /** The Linux process id of its program inside the sandbox. */
+  pid: number;
+  command: string[];
+  cols: number;
+  rows: number;
+  running: boolean;
+  exitCode: number | null;
+  signal: number | null;
+  startedAt: number;
+  endedAt: number | null;
+  /** Bytes of output so far: the offset a client that saw all of it resumes from. */
+  outputBytes: number;
 }
 
 /** A file, directory or link in a sandbox (`FileInfo`). */
@@ -324,6 +357,39 @@ export function processInfoFrom(w: Wire): ProcessInfo {
     endedAt: w.ended_at ?? null,
     stdoutBytes: w.stdout_bytes,
     stderrBytes: w.stderr_bytes,
+  };
+}
+
+/** @internal */
+export function turnDiffFrom(w: Wire): TurnDiff {
+  return {
+    turn: w.turn,
+    files: (w.files as Wire[]).map((f) => {
+      const change: FileChange = { path: f.path, change: f.change, additions: f.additions, deletions: f.deletions };
+      if (f.old_path != null) change.old_path = f.old_path;
+      if (f.skipped != null) change.skipped = f.skipped;
+      return change;
+    }),
+    diff: w.diff,
+    nextCursor: w.next_cursor ?? null,
+    totalFiles: w.total_files,
+  };
+}
+
+/** @internal */
+export function ptyInfoFrom(w: Wire): PtyInfo {
+  return {
+    ptyId: w.pty_id,
+    pid: w.pid,
+    command: w.command,
+    cols: w.cols,
+    rows: w.rows,
+    running: w.running,
+    exitCode: w.exit_code ?? null,
+    signal: w.signal ?? null,
+    startedAt: w.started_at,
+    endedAt: w.ended_at ?? null,
+    outputBytes: w.output_bytes,
   };
 }
 

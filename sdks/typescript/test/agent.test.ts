@@ -15,6 +15,7 @@ import {
   SessionExited,
   SessionNotFound,
   type TurnCompleteEvent,
+  TurnNotFound,
 } from "../src/index.js";
 import { Recorder } from "./agent-helpers.js";
 import { type TestServer, startServer } from "./harness.js";
@@ -297,4 +298,29 @@ describe("agent sessions", { timeout: 600_000 }, () => {
     await manual.kill();
     await session.kill();
   });
+
+  test("files_changed on turn_complete, and the turn's diff", async (t) => {
+    if (!server.hasAgents) return t.skip(SKIP);
+    await sandbox.files.write("ts-diff/old.txt", "one\ntwo\n");
+    const session = track(
+      await sandbox.agent.start({
+        prompt: "@write ts-diff/new.txt\nhello\n@end\n@bash printf 'one\\n2\\n' > ts-diff/old.txt",
+      }),
+    );
+    const done = (await session.done) as TurnCompleteEvent;
+    assert.deepEqual(done.files_changed, [
+      { path: "ts-diff/new.txt", change: "added", additions: 1, deletions: 0 },
+      { path: "ts-diff/old.txt", change: "modified", additions: 1, deletions: 1 },
+    ]);
+    const changes = await session.diff();
+    assert.equal(changes.turn, 1);
+    assert.deepEqual(changes.files, done.files_changed);
+    assert.match(changes.diff, /\+\+\+ b\/ts-diff\/old.txt\n@@ -1,2 \+1,2 @@\n one\n-two\n\+2\n/);
+    const pages = [];
+    for await (const page of session.diffPages(1, { limit: 1024 })) pages.push(page);
+    assert.equal(pages.map((page) => page.diff).join(""), changes.diff);
+    await assert.rejects(session.diff(7), TurnNotFound);
+    await session.kill();
+  });
 });
+

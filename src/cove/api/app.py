@@ -20,7 +20,21 @@ from cove.api.deps import Services
 from cove.api.failed_auth import FailedAuth
 from cove.api.previews import PreviewRouter
 from cove.api.request_limits import BodyLimit
-from cove.api.routes import agents, audit, checkpoints, execs, files, keys, model, pool, ports, sandboxes, tokens
+from cove.api.routes import (
+    agents,
+    audit,
+    checkpoints,
+    execs,
+    files,
+    keys,
+    model,
+    pool,
+    ports,
+    ptys,
+    sandboxes,
+    tokens,
+    turns,
+)
 from cove.config import ServerSettings
 from cove.events.log import EventLog
 from cove.modelproxy.gateway import ModelGateway
@@ -37,10 +51,12 @@ from cove.services.execs import ExecService
 from cove.services.files import FileService
 from cove.services.keys import KeyService
 from cove.services.ports import PortService
+from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
 from cove.services.streams import OpenStreams
 from cove.services.tokens import TokenService
+from cove.services.turns import TurnService
 from cove.services.usage import UsageService
 from cove.store.audit import AuditStore
 from cove.store.checkpoints import CheckpointStore
@@ -118,8 +134,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await checkpoint_service.collect()
         exec_service = ExecService(sandbox_service)
         watcher = DirectoryWatcher()
+        turn_service = TurnService(sandbox_service, settings.turns_dir)
+        await turn_service.recover()
         session_service = SessionService(
-            SessionStore(engine, writer), EventLog(EventStore(engine, writer)), sandbox_service, exec_service, watcher
+            SessionStore(engine, writer),
+            EventLog(EventStore(engine, writer)),
+            sandbox_service,
+            exec_service,
+            watcher,
+            turn_service,
         )
         gateway = ModelGateway(settings.model_dir, session_service.resolve_token, session_service.record_usage)
         await gateway.start()
@@ -151,6 +174,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             sessions=session_service,
             model=gateway,
             checkpoints=checkpoint_service,
+            ptys=PtyService(sandbox_service),
             ports=port_service,
         )
         background = [
@@ -168,6 +192,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             # Pooled sandboxes belong to this server's life (a SIGKILLed server's are killed at the next start).
             await sandbox_service.drain_pools()
             await session_service.shutdown()
+            await turn_service.close()
             await gateway.stop()
             await sandbox_service.close()
             watcher.close()
@@ -197,10 +222,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     # Every route but /healthz and the Inspector's page: authenticated before anything else runs (the routes take
     # the principal too).
     protected = [Depends(auth.require_principal)]
-    for routes in (sandboxes, execs, files, checkpoints, agents, ports, model, pool, keys, tokens, audit):
+    for routes in (sandboxes, execs, files, checkpoints, agents, turns, ptys, ports, model, pool, keys, tokens, audit):
         app.include_router(routes.router, dependencies=protected)
     app.include_router(tokens.whoami_router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)
+    app.include_router(ptys.ws_router)
     inspector.install(app)
     return app

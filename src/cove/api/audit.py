@@ -6,8 +6,8 @@ as their REST twins.
 
 - **action**: ``<routes module>.<operation>`` (``sandboxes.kill_sandbox``, ``agents.prompt``): named by the
   route that answered, so a route added later is recorded without a line here;
-- **target**: the ids in the path, then what the call created (the ``session_id``, ``id`` or ``port`` of a 201's
-  body; a secret in that body is never kept), and a file's path;
+- **target**: the ids in the path, then what the call created (the ``session_id``, ``id``, ``pty_id`` or ``port`` of
+  a 201's body; a secret in that body is never kept), and a file's path;
 - a call that matched no route changed nothing and is not recorded; one refused for its credential is, with no
   ``by`` (failed attempts are bounded per address by ``failed_auth``).
 """
@@ -27,7 +27,7 @@ from cove.services.principal import Principal
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 HELD_BYTES = 64 * 1024  # a reply held until it is recorded; larger ones are recorded at their first byte
 MAX_TARGET = 512
-_CREATED = ("session_id", "id", "port")
+_CREATED = ("session_id", "id", "pty_id", "port")
 
 
 class AuditTrail:

@@ -14,6 +14,7 @@ from cove.services.execs import ExecService
 from cove.services.files import FileService
 from cove.services.keys import KeyService
 from cove.services.ports import PortService
+from cove.services.ptys import PtyService
 from cove.services.sandboxes import SandboxService
 from cove.services.sessions import SessionService
 from cove.services.streams import OpenStreams
@@ -34,6 +35,7 @@ class Services:
     sessions: SessionService
     model: ModelGateway
     checkpoints: CheckpointService
+    ptys: PtyService
     ports: PortService
 
 

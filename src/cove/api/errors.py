@@ -50,6 +50,7 @@ _STATUS_BY_CODE = {
     "not_found": 404,
     "unknown_op": 400,
     "too_large": 413,
+    "quota_exceeded": 429,
     "stopping": 409,
     "internal": 500,
 }

@@ -1,4 +1,4 @@
-"""``cove agent start|attach|prompt|interrupt|approve|deny|configure|ls|info|kill`` — readable events (text as it
+"""``cove agent start|attach|prompt|interrupt|approve|deny|configure|ls|info|diff|kill`` — readable events (text as it
 streams), or ``--json`` for raw; ``--ask`` answers the agent's permission requests at the terminal."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -351,6 +352,50 @@ def info(sandbox_id: SandboxArg, session_id: SessionArg, as_json: JsonOpt = Fals
             ("last error", f"{error.get('code')}: {error.get('message')}" if error else "-"),
             ("last seq", session.last_seq),
         ]
+    )
+
+
+_MARKS = {"added": "A", "modified": "M", "deleted": "D", "renamed": "R"}
+
+
+@command(app)
+def diff(
+    sandbox_id: SandboxArg,
+    session_id: SessionArg,
+    turn: Annotated[int | None, typer.Argument(help="A turn number (default: the last that completed)")] = None,
+    stat: Annotated[bool, typer.Option("--stat", help="Only the files, with their lines added and deleted")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """What a turn changed under /workspace, as `git diff` shows it (binary and large files named, not shown).
+
+    The output is a patch: `cove agent diff SBX SES 3 | git apply -R` undoes turn 3's text changes in a checkout.
+    """
+    session = Sandbox.connect(sandbox_id).agent.session(session_id)
+    if not (stat or as_json):
+        shown = 0
+        for page in session.diff_pages(turn):  # printed as it comes: a diff may be big
+            sys.stdout.write(page.diff)
+            sys.stdout.flush()
+            shown = page.total_files
+        if not shown:
+            note("the turn changed nothing under /workspace")
+        return
+    changes = session.diff(turn)
+    if as_json:
+        emit_json(changes)
+        return
+    table(
+        [Column(""), Column("FILE"), Column("+"), Column("-"), Column("NOTE")],
+        [
+            [
+                _MARKS[change.change],
+                f"{change.old_path} → {change.path}" if change.old_path else change.path,
+                change.additions,
+                change.deletions,
+                change.skipped or "",
+            ]
+            for change in changes.files
+        ],
     )
 
 

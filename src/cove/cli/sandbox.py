@@ -1,4 +1,4 @@
-"""``cove sandbox create|ls|info|exec|ps|attach|kill-process|expose|ports|unexpose|kill``."""
+"""``cove sandbox create|ls|info|exec|shell|ps|attach|kill-process|expose|ports|unexpose|kill``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cove.cli import _terminal
 from cove.cli._output import Column, JsonOpt, command, details, emit, emit_json, note, table
 from cove.cli._process import feed_stdin, follow
 from cove.sdk import Limits, NetworkPolicy, PortInfo, ProcessInfo, ProcessNotFound, Sandbox, SandboxInfo
@@ -196,6 +197,31 @@ def run(
     feed_stdin(process, stdin)
     code = follow(process, sandbox_id)
     raise typer.Exit(code)
+
+
+@command(app)
+def shell(
+    sandbox_id: SandboxArg,
+    command: Annotated[str, typer.Option("--command", "-c", help="What runs on the terminal (a bash line)")] = (
+        "bash -l"
+    ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Only make the terminal and print it as JSON (to attach to elsewhere)")
+    ] = False,
+) -> None:
+    """An interactive terminal in the sandbox, until its shell exits (exit returns with the shell's status).
+
+    Keys go to the sandbox as typed: Ctrl-C interrupts what runs there, not this command. The terminal takes the
+    size of this window and follows it. If the connection drops the shell keeps running in the sandbox.
+    """
+    sandbox = Sandbox.connect(sandbox_id)
+    cols, rows = _terminal.window_size()
+    terminal = sandbox.pty.create(command=command, cols=cols, rows=rows)
+    if as_json:
+        terminal.close()
+        emit_json(terminal.info)
+        return
+    raise typer.Exit(_terminal.exit_status(_terminal.run(terminal)))
 
 
 def _process_state(process: ProcessInfo) -> str:

@@ -76,11 +76,11 @@ def _check(name: str, value: Any) -> Any:
     elif name == "mcp_servers":
         if value is not None and not isinstance(value, dict):
             raise ConfigError("mcp_servers must be an object or null")
-    elif name == "fork":
+    elif name in ("fork", "await_seals"):
         if value is None:
             return False
         if not isinstance(value, bool):
-            raise ConfigError("fork must be a boolean")
+            raise ConfigError(f"{name} must be a boolean")
     return value
 
 
@@ -101,6 +101,8 @@ class AgentConfig:
     permission_timeout_s: float | None = None  # None: a permission request waits until it is answered
     resume: str | None = None
     fork: bool = False
+    # The server records the workspace between turns: each turn waits for its word (``sealed``) to begin.
+    await_seals: bool = False
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod

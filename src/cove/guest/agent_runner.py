@@ -11,7 +11,8 @@ event to ``<session_dir>/events.jsonl`` (the journal, see :mod:`cove.guest.journ
     {"id": 4, "op": "status"}                -> {"id": 4, "ok": true, "result": {"state": "idle", ...}}
     {"id": 5, "op": "permission", "request_id": "perm_…", "decision": "allow", "by": "key_…"}
                                              -> {"id": 5, "ok": true, "result": {"request_id": …, ...}}
-    a refused request                        -> {"id": 6, "ok": false, "error": {"code": …, "message": …}}
+    {"id": 6, "op": "sealed", "turn": 2}     -> {"id": 6, "ok": true, "result": {"sealed": 2}}
+    a refused request                        -> {"id": 7, "ok": false, "error": {"code": …, "message": …}}
 
 Semantics worth knowing:
 
@@ -28,6 +29,10 @@ Semantics worth knowing:
   through ``permission`` (see :mod:`cove.guest.agent_permissions`); an interrupt denies what is pending.
 - Assistant text and thinking are journalled as they stream, as coalesced ``text_delta`` / ``thinking_delta``
   events (see :mod:`cove.guest.agent_deltas`), before the complete ``assistant`` event.
+- With ``await_seals`` (the server's sessions), a turn begins only once the server said ``sealed`` for the turn
+  before it (0: before the first): it records the workspace then, so that what the turn writes is what its
+  ``files_changed`` lists. A server that says nothing for ``SEAL_WAIT_S`` (restarting) does not hold the agent up.
+  ``status`` names the turn held so (``awaiting_seal``).
 - Shutdown is by SIGTERM/SIGINT: the CLI is stopped, ``exit`` is journalled, the process exits 0.
   Exit codes: 0 normal, 3 the conversation to resume was not found, 1 any other failure to start (or to
   restart the CLI after it was lost).
@@ -88,6 +93,8 @@ _MAX_REQUEST_LINE = 16 * 1024 * 1024
 _INTERRUPT_GRACE_S = 5.0
 # How long a shutdown waits for the CLI to stop before abandoning it.
 _SHUTDOWN_GRACE_S = 15.0
+# How long a turn waits for the server's ``sealed`` before it begins anyway (a server restarting, or gone).
+SEAL_WAIT_S = 30.0
 _USAGE_COUNTERS = (
     "input_tokens",
     "output_tokens",
@@ -138,6 +145,8 @@ class AgentRunner:
 
         self._queue: collections.deque[_Prompt] = collections.deque()
         self._turns_assigned = 0
+        self._sealed = -1  # the last turn after which the server recorded the workspace (0: before the first)
+        self._awaiting: tuple[int, float] | None = None  # (turn, deadline) of a turn waiting for its seal
         self._current: _Turn | None = None
         self._last_turn = 0
         self._pending: dict[str, Any] = {}  # accepted configure changes not yet applied to the CLI
@@ -221,6 +230,8 @@ class AgentRunner:
                     await self._restart_client("the Claude Code CLI exited unexpectedly; restarted it")
                 elif self._pending:
                     await self._apply_pending()
+                elif self._queue and self._seal_awaited(self._queue[0].turn):
+                    await self._await_seal()
                 elif self._queue:
                     await self._run_turn(self._queue.popleft())
                 else:
@@ -395,6 +406,21 @@ class AgentRunner:
             self._wake.clear()
             await self._wake.wait()
 
+    def _seal_awaited(self, turn: int) -> bool:
+        """Whether ``turn`` must still wait for the server to record the workspace (see ``await_seals``)."""
+        if not self.config.await_seals or self._sealed >= turn - 1:
+            return False
+        if self._awaiting is None or self._awaiting[0] != turn:
+            self._awaiting = (turn, asyncio.get_running_loop().time() + SEAL_WAIT_S)
+        return asyncio.get_running_loop().time() < self._awaiting[1]
+
+    async def _await_seal(self) -> None:
+        assert self._awaiting is not None
+        self._wake.clear()
+        left = self._awaiting[1] - asyncio.get_running_loop().time()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), max(left, 0))
+
     def _announce(self, turn: _Turn) -> None:
         if not turn.announced:
             turn.announced = True
@@ -561,9 +587,20 @@ class AgentRunner:
             return self.status()
         if op == "permission":
             return self._permissions.answer(params)
+        if op == "sealed":
+            return self._op_sealed(params)
         raise RequestError(
-            "unknown_op", f"unknown op {op!r}; expected prompt, interrupt, configure, status or permission"
+            "unknown_op", f"unknown op {op!r}; expected prompt, interrupt, configure, status, permission or sealed"
         )
+
+    def _op_sealed(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The server recorded the workspace after turn ``turn``: the turn after it may begin."""
+        turn = params.get("turn")
+        if isinstance(turn, bool) or not isinstance(turn, int) or turn < 0:
+            raise RequestError("invalid_argument", "sealed needs 'turn', a whole number (0: before the first)")
+        self._sealed = max(self._sealed, turn)
+        self._wake.set()
+        return {"sealed": self._sealed}
 
     def _op_prompt(self, params: dict[str, Any]) -> dict[str, Any]:
         text = params.get("text")
@@ -614,7 +651,16 @@ class AgentRunner:
             "turn": self._current.number if self._current is not None else self._last_turn,
             "queued": len(self._queue),
             "claude_session_id": self.claude_session_id,
+            "awaiting_seal": self._held_for_seal(),
         }
+
+    def _held_for_seal(self) -> int | None:
+        """The next turn, while it waits for the server's ``sealed`` for the turn before it: what shows from the
+        outside that the gate, and nothing else, holds it."""
+        waiting = self._awaiting
+        if waiting is None or not self._queue or self._queue[0].turn != waiting[0]:
+            return None
+        return waiting[0] if self._seal_awaited(waiting[0]) else None
 
 
 def _is_dir(path: str) -> bool:

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,10 +94,16 @@ class ProcessTable:
         self._by_pid: dict[int, Process] = {}
         self._ids = itertools.count(1)
         self._notifications: set[asyncio.Task[None]] = set()
+        self._exit_watchers: dict[int, Callable[[int], None]] = {}  # children started elsewhere (terminals)
         log_root.mkdir(parents=True, exist_ok=True)
 
     def install_reaper(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
+
+    def watch_exit(self, pid: int, callback: Callable[[int], None]) -> None:
+        """Call ``callback(wait status)`` when ``pid``, a child this table did not start, is reaped: as PID 1,
+        the reaper collects every child, so whoever starts one learns of its exit here."""
+        self._exit_watchers[pid] = callback
 
     def start(
         self,
@@ -266,7 +272,10 @@ class ProcessTable:
                 return
             proc = self._by_pid.pop(pid, None)
             if proc is None:
-                continue  # an orphan re-parented to us, PID 1
+                watcher = self._exit_watchers.pop(pid, None)
+                if watcher is not None:
+                    watcher(status)
+                continue  # else an orphan re-parented to us, PID 1
             proc.ended_at = time.time()
             if os.WIFSIGNALED(status):
                 proc.exit_signal = os.WTERMSIG(status)

@@ -9,6 +9,7 @@ it runs inside the sandbox too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import struct
 from dataclasses import dataclass
@@ -84,3 +85,14 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame | None:
     except asyncio.IncompleteReadError as exc:
         raise ProtocolError("truncated frame payload") from exc
     return Frame(kind, payload)
+
+
+async def drain_until_closed(reader: asyncio.StreamReader, within: float) -> None:
+    """Read and drop what the client still sends, until it closes (or ``within`` seconds pass). A stream's last
+    frame is followed by this rather than by closing at once: the client may still be writing (input typed before
+    the end reached it), and a socket closed with unread data resets the connection, losing the frames the client
+    had received but not yet read — the last ones, which say how the stream ended."""
+    with contextlib.suppress(TimeoutError, ConnectionError, ProtocolError, ValueError):
+        async with asyncio.timeout(within):
+            while await read_frame(reader) is not None:
+                pass

@@ -33,11 +33,14 @@ from cove.guest.protocol import (
     STDIN,
     STDOUT,
     ProtocolError,
+    drain_until_closed,
     encode_data,
     encode_json,
     encode_output,
     read_frame,
 )
+from cove.guest.pty_ops import TerminalOps
+from cove.guest.ptys import PtyError
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 _SESSION_ID = re.compile(r"ses_[0-9a-f]{16}")
@@ -93,6 +96,8 @@ class Supervisor:
             "configure": self._configure,
             "prepare_agent": self._prepare_agent,
         }
+        self.terminals = TerminalOps(self.processes.watch_exit, lambda: (dict(os.environ), self.default_cwd))
+        self._plain.update(self.terminals.plain)
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -140,12 +145,14 @@ class Supervisor:
                         await self._read_file(request, writer)
                     elif op == "write":
                         await self._write_file(request, reader, writer)
+                    elif op == "pty_attach":
+                        await self.terminals.attach(request, reader, writer)
                     elif op == "connect":
                         await self._connect_port(request, writer)
                     else:
                         raise RequestError("invalid_request", f"unknown op {op!r}")
                     return
-                except (RequestError, ProcessError, files.FileError, ports.PortError) as exc:
+                except (RequestError, ProcessError, PtyError, files.FileError, ports.PortError) as exc:
                     writer.write(encode_json({"ok": False, "error": {"code": exc.code, "message": exc.message}}))
                     await writer.drain()
                 except (OSError, TypeError, ValueError, OverflowError) as exc:
@@ -298,13 +305,8 @@ class Supervisor:
             inputs.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await inputs
-        # The client may still send stdin it wrote before the exit reached it. Read and drop it until the client
-        # closes: closing first would make its next write fail (EPIPE), and a socket that failed a write loses
-        # what it had received and not yet read — the output and the exit frame.
-        with contextlib.suppress(TimeoutError, ConnectionError, ProtocolError, ValueError):
-            async with asyncio.timeout(LINGER_S):
-                while await read_frame(reader) is not None:
-                    pass
+        # The client may still send stdin it wrote before the exit reached it (see drain_until_closed).
+        await drain_until_closed(reader, LINGER_S)
 
     async def _take_input(self, proc: Process, reader: asyncio.StreamReader) -> None:
         """Stdin data and control requests arriving while a process streams."""

@@ -35,16 +35,20 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cove.runtime import _btrfs_ioctl as ioctl
+from cove.runtime import safe_open
 from cove.runtime.layers import BASE, LAYER_UID, STATE_DIRS, LayerStore
 from cove.runtime.mounts import bind_idmapped, detach
-from cove.runtime.storage import BTRFS, SealedChain
+from cove.runtime.storage import BTRFS, Located, SealedChain
 
 SUBVOLUME = "subvolume"
 STATE = "btrfs.json"
+# A read-only snapshot of the subvolume taken when the server began keeping what the sandbox's turns change.
+TURN_BASE = "turn-base"
 # ctimes come from the kernel's coarse clock, up to a tick behind (as in ``delta``): count a little early.
 _CLOCK_SLACK_NS = 50_000_000
 
@@ -130,16 +134,18 @@ class BtrfsStorage:
         """Put the sandbox's files back to ``chain``; its processes must be gone. Deleting the old subvolume
         returns at once (btrfs frees its blocks in the background), so nothing waits for it."""
         detach(self.merged(root))
-        with contextlib.suppress(FileNotFoundError):
-            _delete(self.subvolume(root))
+        for subvolume in (self.subvolume(root), root / TURN_BASE):
+            with contextlib.suppress(FileNotFoundError):
+                _delete(subvolume)
         self.mount(root, chain, uid)
 
     def release(self, root: Path) -> bool:
         """Unmount and delete the subvolume; true when nothing of it is left, so ``root`` may be removed."""
         with contextlib.suppress(OSError):
             detach(self.merged(root))
-        with contextlib.suppress(OSError):
-            _delete(self.subvolume(root))
+        for subvolume in (self.subvolume(root), root / TURN_BASE):
+            with contextlib.suppress(OSError):
+                _delete(subvolume)
         return not os.path.ismount(self.merged(root)) and not self.subvolume(root).exists()
 
     def seal(self, root: Path, layer_id: str, mapped: set[bytes] | None) -> SealedChain:
@@ -184,6 +190,34 @@ class BtrfsStorage:
                     if st.st_ctime_ns >= since:
                         total += st.st_blocks * 512
         return total
+
+    def workspace_base(self, root: Path, uid: int, fresh: bool) -> SnapshotBase:
+        """A read-only snapshot of the subvolume, taken now (``fresh``) or when the base was first asked for:
+        constant time, and it never changes, so nothing needs copying."""
+        base = root / TURN_BASE
+        if fresh:
+            with contextlib.suppress(FileNotFoundError):
+                _delete(base)
+            ioctl.snapshot(self.subvolume(root), base, read_only=True)
+        return SnapshotBase(base / "workspace")
+
+
+class SnapshotBase:
+    """The workspace as a read-only snapshot holds it (its files owned by ``LAYER_UID`` on disk)."""
+
+    def __init__(self, workspace: Path) -> None:
+        self._fd = safe_open.open_root(workspace)
+
+    def kept_now(self) -> Iterator[tuple[str, Located | None]]:
+        return iter(())
+
+    def locate(self, path: str) -> Located | None:
+        return Located(self._fd, path, LAYER_UID)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _delete(subvolume: Path) -> None:

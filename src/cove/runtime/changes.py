@@ -56,7 +56,7 @@ log = logging.getLogger("cove.checkpoints")
 _warned: set[str] = set()
 
 
-def _warn_once(limit: str, consequence: str) -> None:
+def warn_once(limit: str, consequence: str) -> None:
     """Say once per server which kernel limit ran out: the fallback is correct, only slower, and an operator
     can raise the limit."""
     if limit not in _warned:
@@ -90,7 +90,7 @@ class ChangeWatch:
         if self._fd < 0:
             self._fd = open_instance()
             if self._fd < 0:
-                _warn_once("max_user_instances", "checkpoints of further sandboxes scan their whole upper")
+                warn_once("max_user_instances", "checkpoints of further sandboxes scan their whole upper")
                 return
         if len(directories) >= MAX_WATCHED_DIRECTORIES:
             return  # stays invalid: a full scan each seal, rather than one sandbox taking the host's watches
@@ -99,7 +99,7 @@ class ChangeWatch:
             wd = add_watch(self._fd, os.path.join(bytes(self._upper), directory), mask)
             if wd < 0:
                 if os.path.isdir(os.path.join(bytes(self._upper), directory)):
-                    _warn_once("max_user_watches", "checkpoints of big sandboxes scan their whole upper")
+                    warn_once("max_user_watches", "checkpoints of big sandboxes scan their whole upper")
                 return  # stays invalid: the next seal scans everything
             self._dirs[wd] = directory
         self._valid = True

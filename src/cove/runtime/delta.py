@@ -145,7 +145,8 @@ def _load(state: Path) -> Manifest:
     return manifest
 
 
-def _is_opaque(path: Path) -> bool:
+def is_opaque(path: Path) -> bool:
+    """Whether a directory of a layer or an upper hides what lower layers hold under it."""
     try:
         return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:
@@ -261,7 +262,7 @@ def seal(upper: Path, layer: Path, state: Path, only: set[bytes] | None = None) 
             if (
                 value.startswith(b"d ")
                 and previous.get(path) != value
-                and (path in previous or _is_opaque(upper / os.fsdecode(path)))
+                and (path in previous or is_opaque(upper / os.fsdecode(path)))
             ):
                 replaced.append(path)
         hidden = tuple(path + b"/" for path in replaced)

@@ -132,6 +132,11 @@ class ProcessStream:
         self._writer.write(encode_json({"op": "signal", "signal": signum}))
         await self._writer.drain()
 
+    async def resize(self, cols: int, rows: int) -> None:
+        """A terminal's new size (a ``pty_attach`` stream)."""
+        self._writer.write(encode_json({"op": "resize", "cols": cols, "rows": rows}))
+        await self._writer.drain()
+
     def close(self) -> None:
         self._writer.close()
 
@@ -171,7 +176,8 @@ class GuestClient:
 
     @contextlib.asynccontextmanager
     async def process(self, op: str, **fields: Any) -> AsyncIterator[ProcessStream]:
-        """``exec`` a new process or ``attach`` to one; the stream is closed when the block ends."""
+        """``exec`` a new process, ``attach`` to one or ``pty_attach`` to a terminal; the stream is closed when the
+        block ends."""
         reader, writer = await self._open()
         try:
             writer.write(encode_json({"op": op, **fields}))

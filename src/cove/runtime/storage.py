@@ -27,15 +27,18 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cove.runtime import delta
+from cove.runtime import delta, safe_open
 from cove.runtime.changes import ChangeWatch
 from cove.runtime.layers import BASE, LAYER_UID, LayerStore
 from cove.runtime.mounts import bind_idmapped, detach, mount_overlay
+from cove.runtime.workspace_watch import walk
 
 log = logging.getLogger("cove.storage")
 
@@ -68,6 +71,33 @@ class SealedChain:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where one path's content lies on the host: beneath the open directory ``root``, owned by ``uid`` (read
+    through ``safe_open``, like everything a sandbox wrote)."""
+
+    root: int
+    path: str
+    uid: int
+
+
+class WorkspaceBase(Protocol):
+    """A sandbox's ``/workspace`` as it was when the server began keeping what its turns change
+    (``runtime.turn_store``): the "before" of every file a turn is the first to change."""
+
+    def kept_now(self) -> Iterator[tuple[str, Located | None]]:
+        """The part of the base that lies where it can still change, and must be copied at once: each path, and
+        where to read it (None: nothing is there). Nothing else of the base lies beneath a path named here."""
+        ...
+
+    def locate(self, path: str) -> Located | None:
+        """Where the base's ``path`` lies (a file, a link or a directory), for a path ``kept_now`` neither named
+        nor lies beneath; None: nothing is there."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Storage(Protocol):
     """What the services use of a storage driver; ``root`` is a sandbox's directory (``SandboxPaths.root``)."""
 
@@ -85,6 +115,7 @@ class Storage(Protocol):
     def discard(self, root: Path) -> None: ...
     def in_use(self, roots: list[Path]) -> set[str]: ...
     def own_bytes(self, root: Path) -> int: ...
+    def workspace_base(self, root: Path, uid: int, fresh: bool) -> WorkspaceBase: ...
 
 
 def open_storage(layers: LayerStore, views: Path, scratch: Path, sandboxes: Path) -> Storage:
@@ -220,6 +251,79 @@ class OverlayStorage:
     def own_bytes(self, root: Path) -> int:
         """Nothing beyond what a walk of ``root`` finds: the upper lies inside it, the layers outside."""
         return 0
+
+    def workspace_base(self, root: Path, uid: int, fresh: bool) -> WorkspaceBase:
+        """The layers under the overlay are immutable: they serve the base for as long as the sandbox stands on
+        them. Only what the upper holds when the base is taken can still change, so that is what is kept now."""
+        lowers = [self.layers.path(layer) / "workspace" for layer in reversed(_read_chain(self.fs(root) / MOUNTED))]
+        return OverlayBase(self.fs(root) / "upper" / "workspace", uid, [*lowers, self.layers.path(BASE) / "workspace"])
+
+
+class OverlayBase:
+    """An overlay's workspace at the moment ``kept_now`` is walked: its upper then, over its lower layers.
+
+    In the upper, a file (or link) is the base's content there and hides any directory of the lowers under the
+    same name; a whiteout (a 0/0 character device) says the lowers' entry was deleted; an opaque directory hides
+    what the lowers hold under it. Lower layers are looked up top first with the same rules."""
+
+    def __init__(self, upper: Path, uid: int, lowers: list[Path]) -> None:
+        self._upper = upper
+        self._uid = uid
+        self._lowers = lowers
+        self._fds: dict[Path, int] = {}
+
+    def _fd(self, directory: Path) -> int:
+        if directory not in self._fds:
+            self._fds[directory] = safe_open.open_root(directory)
+        return self._fds[directory]
+
+    def kept_now(self) -> Iterator[tuple[str, Located | None]]:
+        try:
+            upper = safe_open.open_directory(self._fd(self._upper.parent), self._upper.name, self._uid)
+        except FileNotFoundError:
+            return  # nothing written yet: the overlay makes the upper's workspace on its first write
+        opaque: list[str] = []  # directories met since the last entry that hide the lowers beneath them
+
+        def note(fd: int, path: str) -> None:
+            if path and delta.is_opaque(Path(safe_open.fd_path(fd))):
+                opaque.append(path)
+
+        parent = self._fd(self._upper.parent)
+        with safe_open.opened(upper):
+            for path, seen in walk(upper, self._uid, on_directory=note):
+                while opaque:
+                    yield opaque.pop(), None
+                yield path, None if seen.kind == "w" else Located(parent, f"{self._upper.name}/{path}", self._uid)
+        while opaque:
+            yield opaque.pop(), None
+
+    def locate(self, path: str) -> Located | None:
+        """The lowers are the server's own and never change: a walk by path, each directory checked before it
+        is entered (no link is ever followed), finds the top layer that has ``path``, if none hides it."""
+        parts = path.split("/")
+        for layer in self._lowers:
+            here, opaque = layer, False
+            for depth, part in enumerate(parts):
+                here = here / part
+                try:
+                    st = here.lstat()
+                except OSError:
+                    break  # not in this layer
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    return None  # deleted at this layer
+                if depth == len(parts) - 1:
+                    return Located(self._fd(layer), path, LAYER_UID)
+                if not stat.S_ISDIR(st.st_mode):
+                    return None  # a file where the path needs a directory
+                opaque = opaque or delta.is_opaque(here)
+            if opaque:
+                return None  # an opaque directory of this layer hides the ones below
+        return None
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
 
 def _write_chain(path: Path, chain: list[str]) -> None:

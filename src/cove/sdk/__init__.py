@@ -32,6 +32,7 @@ from cove.sdk._errors import (
     PermissionNotFound,
     PortNotFound,
     ProcessNotFound,
+    PtyNotFound,
     QuotaExceeded,
     RateLimited,
     ResumeNotFound,
@@ -43,10 +44,12 @@ from cove.sdk._errors import (
     SessionExited,
     SessionNotFound,
     StdinClosed,
+    TurnNotFound,
 )
 from cove.sdk._format import EventPrinter, format_event
 from cove.sdk._network import AsyncNetwork
 from cove.sdk._ports import AsyncPorts
+from cove.sdk._pty import AsyncPtys, PtyHandle
 from cove.sdk._sandbox import (
     AsyncExec,
     AsyncFiles,
@@ -58,6 +61,7 @@ from cove.sdk._sandbox import (
 )
 from cove.sdk._sync import Exec, Files, Network, Ports, Process, Sandbox
 from cove.sdk._sync_agent import Agents, AgentSession, list_sessions
+from cove.sdk._sync_pty import Pty, Ptys
 from cove.sdk._sync_teams import (
     audit_trail,
     create_key,
@@ -90,6 +94,8 @@ from cove.wire import (
     TokenInfo,
     UsageReport,
 )
+from cove.wire.ptys import PtyInfo
+from cove.wire.turns import FileChange, TurnDiff
 
 __all__ = [
     "AgentError",
@@ -108,6 +114,7 @@ __all__ = [
     "AsyncFiles",
     "AsyncNetwork",
     "AsyncPorts",
+    "AsyncPtys",
     "AsyncSandbox",
     "AuditEntry",
     "AuthError",
@@ -123,6 +130,7 @@ __all__ = [
     "EventPrinter",
     "Exec",
     "ExecResult",
+    "FileChange",
     "FileInfo",
     "FileNotFound",
     "Files",
@@ -155,6 +163,11 @@ __all__ = [
     "ProcessNotFound",
     "ProcessResult",
     "ProgressCallback",
+    "Pty",
+    "PtyHandle",
+    "PtyInfo",
+    "PtyNotFound",
+    "Ptys",
     "QuotaExceeded",
     "Quotas",
     "RateLimited",
@@ -172,6 +185,8 @@ __all__ = [
     "StdinClosed",
     "TokenCreated",
     "TokenInfo",
+    "TurnDiff",
+    "TurnNotFound",
     "UsageReport",
     "audit_trail",
     "create_key",

@@ -25,7 +25,15 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from cove.sdk._client import AsyncClient
-from cove.sdk._errors import AgentError, AlreadyResolved, ConnectionLost, CoveError, SessionExited, error_from
+from cove.sdk._errors import (
+    AgentError,
+    AlreadyResolved,
+    ConnectionLost,
+    CoveError,
+    SessionExited,
+    TurnNotFound,
+    error_from,
+)
 from cove.sdk._teams import mint_token
 from cove.wire import AgentSession as SessionInfo
 from cove.wire import (
@@ -37,6 +45,7 @@ from cove.wire import (
     Scope,
     TokenCreated,
 )
+from cove.wire.turns import TurnDiff
 
 EventCallback = Callable[["AgentEvent"], Any]
 ErrorCallback = Callable[[Exception], Any]
@@ -463,6 +472,40 @@ class AsyncAgentSession:
     async def refresh(self) -> SessionInfo:
         self.info = SessionInfo(**await self._client.request("GET", self._path))
         return self.info
+
+    async def diff_pages(self, turn: int | None = None, *, limit: int | None = None) -> AsyncIterator[TurnDiff]:
+        """A turn's unified diff a page at a time (whole lines, ``limit`` bytes at most; the server's default is
+        256 KiB), for diffs too big to hold; ``turn`` defaults to the last turn that completed."""
+        if turn is None:
+            turn = (await self.refresh()).turns
+            if turn < 1:
+                raise TurnNotFound(f"no turn of session {self.session_id} has completed yet", status=404)
+        cursor: str | None = None
+        while True:
+            params = {"cursor": cursor, "limit": limit}
+            reply = await self._client.request(
+                "GET", f"{self._path}/turns/{turn}/diff", params={k: v for k, v in params.items() if v is not None}
+            )
+            page = TurnDiff(**reply)
+            yield page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def diff(self, turn: int | None = None) -> TurnDiff:
+        """What a turn changed under /workspace (default: the last turn that completed), as ``git diff`` writes
+        it, every page joined: ``files`` is the turn's ``files_changed`` in full, ``diff`` the whole patch.
+
+        >>> changes = await session.diff()
+        >>> [(f.change, f.path, f.additions, f.deletions) for f in changes.files]
+        [('added', 'fib.py', 12, 0)]
+        """
+        pages = [page async for page in self.diff_pages(turn)]
+        files = [change for page in pages for change in page.files]
+        # A file whose diff goes on over a page break is on both pages.
+        unique = [change for index, change in enumerate(files) if index == 0 or change != files[index - 1]]
+        text = "".join(page.diff for page in pages)
+        return TurnDiff(turn=pages[0].turn, files=unique, diff=text, next_cursor=None, total_files=pages[0].total_files)
 
     async def events(self) -> AsyncIterator[AgentEvent]:
         """Every event this handle has received, then the new ones as they come, until the session exits."""

@@ -64,6 +64,10 @@ class ProcessNotFound(NotFound):
     """No process with that id in the sandbox."""
 
 
+class PtyNotFound(NotFound):
+    """No terminal has that id in the sandbox (or it ended long ago and was forgotten)."""
+
+
 class SessionNotFound(NotFound):
     """No agent session with that id in the sandbox."""
 
@@ -78,6 +82,10 @@ class PermissionNotFound(NotFound):
 
 class PortNotFound(NotFound):
     """The sandbox has not exposed that port (or it was closed)."""
+
+
+class TurnNotFound(NotFound):
+    """No completed turn with that number in the session, or its sandbox's files (and so its diff) are gone."""
 
 
 class Conflict(CoveError):
@@ -192,10 +200,12 @@ BY_CODE: dict[str, type[CoveError]] = {
     "checkpoint_not_found": CheckpointNotFound,
     "file_not_found": FileNotFound,
     "process_not_found": ProcessNotFound,
+    "pty_not_found": PtyNotFound,
     "session_not_found": SessionNotFound,
     "resume_not_found": ResumeNotFound,
     "permission_not_found": PermissionNotFound,
     "port_not_found": PortNotFound,
+    "turn_not_found": TurnNotFound,
     "key_not_found": NotFound,
     "token_not_found": NotFound,
     "conflict": Conflict,

@@ -30,6 +30,17 @@ def _tool_result(content: Any) -> str:
     return _short(content, 160)
 
 
+def _changed(event: Mapping[str, Any]) -> str:
+    """``, 3 files changed (+12 -4)``: what the turn changed under /workspace, when the server said."""
+    files = event.get("files_changed")
+    if not isinstance(files, list) or not files:
+        return ""
+    count = len(files) + int(event.get("files_changed_omitted") or 0)
+    added = sum(int(f.get("additions", 0)) for f in files if isinstance(f, dict))
+    deleted = sum(int(f.get("deletions", 0)) for f in files if isinstance(f, dict))
+    return f", {count} file{'s' if count > 1 else ''} changed (+{added} -{deleted})"
+
+
 def format_event(event: Mapping[str, Any], *, simulated: bool = False) -> str:
     """One event as text for a person: a line or a few, or ``""`` for Claude's bookkeeping (``system``,
     ``result``, ``stderr``…), which says nothing a reader needs. With ``simulated``, costs are marked as the
@@ -68,7 +79,7 @@ def _lines(event: Mapping[str, Any], simulated: bool) -> list[str]:
         tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
         state = "interrupted" if event.get("interrupted") else ("failed" if event.get("is_error") else "complete")
         cost = f"${float(event.get('cost_usd') or 0):.4f}" + (" (simulated)" if simulated else "")
-        return [f"✔ turn {event.get('turn')} {state} — {tokens} tokens, {cost}"]
+        return [f"✔ turn {event.get('turn')} {state} — {tokens} tokens, {cost}{_changed(event)}"]
     if kind == "interrupted":
         return [f"■ turn {event.get('turn')} interrupted"]
     if kind == "configured":

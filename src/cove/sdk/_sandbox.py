@@ -20,8 +20,10 @@ from cove.sdk._agent import AsyncAgents
 from cove.sdk._checkpoints import CheckpointMethods
 from cove.sdk._client import AsyncClient
 from cove.sdk._errors import CommandTimeout, ConnectionLost, CoveError, error_from
+from cove.sdk._follow import RECONNECT_ATTEMPTS, follow
 from cove.sdk._network import AsyncNetwork
 from cove.sdk._ports import AsyncPorts
+from cove.sdk._pty import AsyncPtys
 from cove.sdk._teams import mint_token
 from cove.wire import (
     ExecResult,
@@ -38,7 +40,6 @@ from cove.wire import (
 OutputCallback = Callable[[bytes], Any]
 ProgressCallback = Callable[[int, int | None], Any]
 """Called as bytes move: ``(bytes so far, total bytes or None when unknown)``."""
-RECONNECT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -132,25 +133,14 @@ class ProcessHandle:
         return self._offsets["stdout"], self._offsets["stderr"]
 
     async def _read(self) -> None:
-        attempts = 0
-        while True:
-            try:
-                async for raw in self._socket:
-                    attempts = 0
-                    if self._handle(json.loads(raw)):
-                        return
-            except ConnectionClosed:
-                pass
-            except CoveError as exc:
-                self._fail(exc)
-                return
-            attempts += 1
-            if attempts > RECONNECT_ATTEMPTS:
-                self._fail(ConnectionLost(f"lost the stream of process {self.process_id} and could not resume"))
-                return
-            await asyncio.sleep(0.05 * attempts)
-            with contextlib.suppress(CoveError, OSError):
-                self._socket = await self._attach_socket()
+        lost = f"lost the stream of process {self.process_id} and could not resume"
+        error = await follow(self._socket, lambda raw: self._handle(json.loads(raw)), self._reattached, lost)
+        if error is not None:
+            self._fail(error)
+
+    async def _reattached(self) -> ClientConnection:
+        self._socket = await self._attach_socket()
+        return self._socket
 
     async def _attach_socket(self) -> ClientConnection:
         socket = await self._client.websocket(
@@ -498,6 +488,7 @@ class AsyncSandbox(CheckpointMethods):
         self.files = AsyncFiles(client, info.id)
         self.agent = AsyncAgents(client, info.id)
         self.network = AsyncNetwork(client, info.id)
+        self.pty = AsyncPtys(client, info.id)
         self.ports = AsyncPorts(client, info.id)
 
     @property

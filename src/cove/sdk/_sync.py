@@ -20,6 +20,7 @@ from cove.sdk._sandbox import (
     ProgressCallback,
 )
 from cove.sdk._sync_agent import Agents
+from cove.sdk._sync_pty import Ptys
 from cove.wire import (
     Checkpoint,
     ExecResult,
@@ -258,6 +259,7 @@ class Sandbox:
         self.files = Files(core)
         self.agent = Agents(core.agent)
         self.network = Network(core)
+        self.pty = Ptys(core.pty)
         self.ports = Ports(core)
 
     @property

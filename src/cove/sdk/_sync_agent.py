@@ -19,6 +19,7 @@ from cove.sdk._agent import (
 from cove.sdk._portal import call, iterate
 from cove.wire import AgentSession as SessionInfo
 from cove.wire import InterruptResult, ModelInfo, PermissionResolved, PromptAccepted, Scope, TokenCreated
+from cove.wire.turns import TurnDiff
 
 
 class AgentSession:
@@ -80,6 +81,16 @@ class AgentSession:
 
     def refresh(self) -> SessionInfo:
         return call(self._core.refresh())
+
+    def diff(self, turn: int | None = None) -> TurnDiff:
+        """What a turn changed (default: the last completed one), as ``git diff`` writes it; ``files`` in full.
+
+        >>> print(session.diff().diff)
+        """
+        return call(self._core.diff(turn))
+
+    def diff_pages(self, turn: int | None = None, *, limit: int | None = None) -> Iterator[TurnDiff]:
+        return iterate(self._core.diff_pages(turn, limit=limit))
 
     def create_token(self, scopes: Iterable[Scope], *, ttl_s: int = 3600) -> TokenCreated:
         """A token for this session alone (``read``, ``prompt``, ``approve``), for ``ttl_s`` seconds."""

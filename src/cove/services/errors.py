@@ -25,6 +25,10 @@ class ProcessNotFound(NotFound):
     code = "process_not_found"
 
 
+class PtyNotFound(NotFound):
+    code = "pty_not_found"
+
+
 class Conflict(CoveServiceError):
     code = "conflict"
 
@@ -63,6 +67,10 @@ class SessionExited(Conflict):
 
 class PermissionNotFound(NotFound):
     code = "permission_not_found"
+
+
+class TurnNotFound(NotFound):
+    code = "turn_not_found"
 
 
 class AlreadyResolved(Conflict):

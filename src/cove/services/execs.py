@@ -45,7 +45,11 @@ def shell(command: str) -> list[str]:
     return ["/bin/bash", "-c", command]
 
 
-def parse_signal(value: str | int) -> int:
+def parse_signal(value: object) -> int:
+    """A signal's number from its name or number; anything else a client sent (a WebSocket frame's JSON can be any
+    value) is refused as a bad request."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidRequest(f"a signal is a name such as SIGTERM, or a number; got {type(value).__name__}")
     if isinstance(value, int):
         if not 1 <= value <= signal.SIGRTMAX:
             raise InvalidRequest(f"signal numbers run from 1 to {int(signal.SIGRTMAX)}; got {value}")

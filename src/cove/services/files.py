@@ -25,13 +25,7 @@ class FileService:
         self._sandboxes = sandboxes
 
     async def _request(self, who: Principal, access: Access, sandbox_id: str, op: str, **fields: Any) -> Any:
-        guest = await self._sandboxes.guest(who, sandbox_id, access)
-        try:
-            return await guest.request(op, **fields)
-        except GuestError as exc:
-            raise _error(exc) from exc
-        except GuestUnavailable as exc:
-            raise Unavailable(f"sandbox {sandbox_id} is not reachable") from exc
+        return await self._sandboxes.ask(who, access, sandbox_id, op, _error, **fields)
 
     async def stat(self, who: Principal, sandbox_id: str, path: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._request(who, Access.READ, sandbox_id, "stat", path=path)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from cove.config import ServerSettings
 from cove.quotas import Quotas
@@ -34,11 +35,13 @@ from cove.runtime.spec import SandboxSpec
 from cove.runtime.storage import Storage
 from cove.services.errors import (
     Conflict,
+    CoveServiceError,
     NetworkModeForbidden,
     NetworkUnavailable,
     SandboxNotFound,
     SandboxNotRunning,
     SandboxStartFailed,
+    Unavailable,
 )
 from cove.services.pool import WarmPool
 from cove.services.principal import SYSTEM, Access, Principal
@@ -383,6 +386,25 @@ class SandboxService:
         """Count this moment as activity of the sandbox, for its idle timeout (saved by the reaper)."""
         self._last_active[sandbox_id] = time.time()
         self._unsaved_activity.add(sandbox_id)
+
+    async def ask(
+        self,
+        who: Principal,
+        access: Access,
+        sandbox_id: str,
+        op: str,
+        refused: Callable[[GuestError], CoveServiceError],
+        **fields: Any,
+    ) -> Any:
+        """One plain request to the supervisor of a running sandbox ``who`` may ``access``: a refusal becomes what
+        ``refused`` makes of it, a supervisor out of reach ``Unavailable`` (503)."""
+        guest = await self.guest(who, sandbox_id, access)
+        try:
+            return await guest.request(op, **fields)
+        except GuestError as exc:
+            raise refused(exc) from exc
+        except GuestUnavailable as exc:
+            raise Unavailable(f"sandbox {sandbox_id} is not reachable") from exc
 
     async def update_network(self, who: Principal, sandbox_id: str, network: NetworkPolicy) -> SandboxRecord:
         """Put new allow and deny rules in force for a running sandbox, open connections included; its mode is

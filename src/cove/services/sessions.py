@@ -9,6 +9,11 @@ Everything the runner writes is the sandbox's, so hostile: the journal and the s
 ``runtime.agent_files`` (opened safely, read in bounded pieces) and transcripts through ``runtime.transcripts``;
 a journal line that is not an event of this session is skipped, and nothing is ever written into the sandbox's
 tree from here (the supervisor prepares the session's directory).
+
+What a turn changed is the server's to say (``services.turns``): the workspace is sealed at each turn's edges —
+before the runner is let go on a turn (the ``sealed`` control request, which the runner waits for) and when its
+``turn_complete`` is ingested — and ``files_changed`` is written into that event here, whatever the runner put
+there.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ from cove.services.execs import ExecRequest, ExecService
 from cove.services.principal import SYSTEM, Access, Principal
 from cove.services.quotas import QuotaLocks, admit
 from cove.services.sandboxes import SandboxService
-from cove.services.session_state import CONFIG_KEYS, FINAL, STARTING, apply_event, is_setting, summary_values
+from cove.services.session_state import CONFIG_KEYS, FINAL, IDLE, STARTING, apply_event, is_setting, summary_values
+from cove.services.turns import DiffPage, TurnService
 from cove.store.events import StoredEvent
 from cove.store.sandboxes import SandboxRecord
 from cove.store.sessions import SessionRecord, SessionStore, zero_usage
@@ -143,6 +149,9 @@ class _Follower:
         self.control: _Control | None = None
         self.warned = False  # a refused journal is logged once
         self.control_lock = asyncio.Lock()
+        # Held while the workspace is sealed at a turn's edge, and while a prompt to an idle session is sent after
+        # its seal: the edge a turn starts from is never taken after the turn has begun.
+        self.edge_lock = asyncio.Lock()
 
     def close_control(self) -> None:
         if self.control is not None:
@@ -158,12 +167,14 @@ class SessionService:
         sandboxes: SandboxService,
         execs: ExecService,
         watcher: DirectoryWatcher,
+        turns: TurnService,
     ) -> None:
         self._store = store
         self._events = events
         self._sandboxes = sandboxes
         self._execs = execs
         self._watcher = watcher
+        self._turns = turns
         self._followers: dict[str, _Follower] = {}
         self._tokens: dict[str, tuple[str, int]] = {}  # token hash -> (session, its sandbox's uid)
         self._saved_transcripts: dict[str, SavedTranscript] = {}  # by transcript file name
@@ -234,6 +245,13 @@ class SessionService:
     async def events(self, record: SessionRecord, after: int, limit: int) -> builtins.list[StoredEvent]:
         """A page of the events of a session ``get`` found."""
         return await self._events.read(record.id, after, limit)
+
+    async def diff(
+        self, who: Principal, sandbox_id: str, session_id: str, turn: int, cursor: str | None, limit: int
+    ) -> DiffPage:
+        """A page of what a turn of the session changed, for whoever may read the session (its token too)."""
+        record = await self.get(who, session_id, sandbox_id, Access.VIEW)
+        return await self._turns.diff(record.sandbox_id, record.id, turn, cursor, limit)
 
     def follow(
         self, record: SessionRecord, after: int, until: asyncio.Future[str] | None = None
@@ -322,6 +340,7 @@ class SessionService:
             "prompt": request.prompt,
             "resume": request.resume,
             "fork": request.fork,
+            "await_seals": True,
             **config,
         }
         try:
@@ -333,6 +352,10 @@ class SessionService:
         follower = self._follow(record, sandbox)
         if request.prompt:
             follower.accepted_turn = 1
+            self._turns.expect_turn(sandbox_id, record.id)
+        # The workspace before the first turn (a whole copy, the first time a sandbox has a session: concurrent
+        # with the CLI's start-up); the runner begins no turn before it.
+        follower.tasks.append(asyncio.create_task(self._first_edge(record, follower)))
         # The runner finds the model proxy's port in the sandbox itself (the supervisor's forwarder writes it).
         env = {
             "ANTHROPIC_API_KEY": token,
@@ -452,6 +475,7 @@ class SessionService:
         parse = functools.partial(_events_of, record.id, lines)
         parsed = parse() if len(lines) <= INLINE_LINES else await asyncio.to_thread(parse)
         skipped = 0
+        sealed: list[int] = []
         for text, event in parsed:
             if event is None:
                 skipped += 1
@@ -459,6 +483,10 @@ class SessionService:
             seq = event["seq"]
             if seq <= record.last_seq:
                 continue  # already ingested before a restart
+            if event.get("type") in ("turn_started", "turn_complete"):
+                text = await self._turn_edge(record, event, text, sealed)
+            elif event.get("type") == "exit":
+                self._turns.ended(record.sandbox_id, record.id)
             apply_event(record, event)
             record.last_seq = seq
             batch.append(StoredEvent(seq, str(event.get("type")), text))
@@ -471,8 +499,69 @@ class SessionService:
             follower.usage_unsaved = False  # summary_values carries it
             await self._charge(follower, sum(len(event.data) for event in batch))
         await self._events.append(record.id, batch, summary_values(record))
+        if follower is not None:
+            for turn in sealed:  # after the event is out: the next turn begins once the runner hears this
+                follower.tasks.append(asyncio.create_task(self._tell_sealed(record, turn)))
         if completed_turn and record.claude_session_id:
             await self._save_transcript(record)
+
+    # -- turn edges (services.turns) ----------------------------------------------------------------------
+
+    async def _first_edge(self, record: SessionRecord, follower: _Follower) -> None:
+        async with follower.edge_lock:
+            await self._mark(record)
+        await self._tell_sealed(record, 0)
+
+    async def _catch_up(self, record: SessionRecord, follower: _Follower) -> None:
+        """After a restart: the previous server may have sealed a turn's end and stopped before the runner heard
+        of it (it would wait ``SEAL_WAIT_S``), or before it sealed the first turn's start at all."""
+        if self._turns.has_edges(record.sandbox_id, record.id):
+            await self._tell_sealed(record, record.turns)
+        else:
+            await self._first_edge(record, follower)
+
+    async def _mark(self, record: SessionRecord) -> None:
+        """Seal the workspace: the session's next turn starts here. A failure costs the turns' changes, never
+        the session: it is logged, and the turn's ``files_changed`` left out."""
+        try:
+            await self._turns.mark(record.sandbox_id, record.id)
+        except (CoveServiceError, OSError, UnsafePath) as exc:
+            log.warning("session %s: the workspace could not be sealed: %s", record.id, exc)
+
+    async def _turn_edge(
+        self, record: SessionRecord, event: dict[str, Any], text: str, sealed: builtins.list[int]
+    ) -> str:
+        """A turn began or ended. At its end the workspace is sealed and the event gets the server's
+        ``files_changed`` (whatever the runner wrote there goes); returns the event's text as stored."""
+        turn = event.get("turn")
+        if type(turn) is not int or not 0 < turn < MAX_SEQ:
+            return text
+        if event["type"] == "turn_started":
+            self._turns.started(record.sandbox_id, record.id, turn)
+            return text
+        changed = None
+        follower = self._followers.get(record.id)
+        try:
+            async with follower.edge_lock if follower is not None else contextlib.nullcontext():
+                changed = await self._turns.completed(record.sandbox_id, record.id, turn)
+        except (CoveServiceError, OSError, UnsafePath) as exc:
+            log.warning("session %s: what turn %d changed is not known: %s", record.id, turn, exc)
+        sealed.append(turn)
+        forged = {key: event.pop(key) for key in ("files_changed", "files_changed_omitted") if key in event}
+        if changed is None and not forged:
+            return text
+        if changed is not None:
+            event["files_changed"] = changed.files
+            if changed.omitted:
+                event["files_changed_omitted"] = changed.omitted
+        return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+    async def _tell_sealed(self, record: SessionRecord, turn: int) -> None:
+        """Let the runner begin the turn after ``turn``; a runner gone or deaf costs nothing here (it waits at
+        most ``SEAL_WAIT_S`` for this)."""
+        with contextlib.suppress(CoveServiceError, OSError):
+            # Not a connection of its own kept for later: what the session's commands use is theirs to open.
+            await self._control(record, "sealed", keep=False, turn=turn)
 
     async def _save_transcript(self, record: SessionRecord) -> None:
         """Keep Cove's own copy, so the conversation can be resumed in any sandbox, even after this one is gone.
@@ -581,6 +670,7 @@ class SessionService:
             follower = self._follow(record, sandbox)
             if sandbox.state == "running":
                 follower.tasks.append(asyncio.create_task(self._watch_process(record)))
+                follower.tasks.append(asyncio.create_task(self._catch_up(record, follower)))
             else:
                 self._runner_ended(record, 137)
 
@@ -610,11 +700,12 @@ class SessionService:
             )
         return record
 
-    async def _control(self, record: SessionRecord, op: str, **fields: Any) -> dict[str, Any]:
-        """One request to the runner's control socket (a followed session's stays open between requests)."""
+    async def _control(self, record: SessionRecord, op: str, keep: bool = True, **fields: Any) -> dict[str, Any]:
+        """One request to the runner's control socket (a followed session's stays open between requests; with
+        ``keep`` false, a request uses the kept connection if there is one, and keeps none of its own)."""
         request = json.dumps({"id": 1, "op": op, **fields}).encode() + b"\n"
         follower = self._followers.get(record.id)
-        if follower is None:
+        if follower is None or (not keep and follower.control is None):
             reader, writer = await self._connect_control(record)
             try:
                 line = await self._exchange(record, op, reader, writer, request)
@@ -679,13 +770,17 @@ class SessionService:
         record = await self._live(who, sandbox_id, session_id, Access.PROMPT)
         if not text.strip():
             raise InvalidRequest("prompt text must not be empty", code="validation_error")
-        result = await self._control(record, "prompt", text=text)
-        queued, turn = result.get("queued"), result.get("turn")
-        if not (_whole(queued) and _whole(turn)):
-            raise AgentUnavailable(f"agent session {record.id} answered prompt with {result!r:.200}")
         follower = self._followers.get(session_id)
-        if follower is not None:
-            follower.accepted_turn = max(follower.accepted_turn, turn)
+        async with follower.edge_lock if follower is not None else contextlib.nullcontext():
+            if follower is not None and record.status in (STARTING, IDLE) and follower.accepted_turn <= record.turns:
+                await self._mark(record)  # what changed while the session was idle is no turn's
+            result = await self._control(record, "prompt", text=text)
+            queued, turn = result.get("queued"), result.get("turn")
+            if not (_whole(queued) and _whole(turn)):
+                raise AgentUnavailable(f"agent session {record.id} answered prompt with {result!r:.200}")
+            self._turns.expect_turn(sandbox_id, session_id)
+            if follower is not None:
+                follower.accepted_turn = max(follower.accepted_turn, turn)
         return {"queued": queued, "turn": turn}
 
     async def interrupt(self, who: Principal, sandbox_id: str, session_id: str) -> dict[str, Any]:

@@ -121,7 +121,7 @@ async def _pump_input(websocket: WebSocket, stream: ProcessStream) -> None:
             elif kind == "signal":
                 await stream.signal(parse_signal(message.get("signal", "SIGTERM")))
             else:
-                raise ValueError(f"unknown frame type {kind!r}; expected stdin, stdin_close or signal")
+                raise ValueError(f"unknown frame type {kind!r:.40}; expected stdin, stdin_close or signal")
         except (ValueError, binascii.Error, CoveServiceError) as exc:
             await _send_error(websocket, "invalid_frame", str(exc))
         except ConnectionError:
