@@ -53,11 +53,16 @@ def test_every_view_passes_axe(browser: Browser, server: CoveServer, sandbox: st
         expect(page.get_by_role("link", name=sandbox)).to_be_visible()
         page.get_by_role("button", name="New sandbox").click()
         found["sandboxes"] = violations(page)
-        for tab in ("processes", "files", "checkpoints", "ports", ""):
+        for tab in ("processes", "terminal", "files", "checkpoints", "ports", ""):
             page.goto(f"{server.url}/ui/sandboxes/{sandbox}/{tab}")
             expect(page.get_by_role("tabpanel")).to_be_visible()
             page.wait_for_load_state("networkidle")
             found[f"sandbox {tab or 'sessions'}"] = violations(page)
+        page.goto(f"{server.url}/ui/sandboxes/{sandbox}/terminal")
+        page.get_by_role("button", name="New terminal").click()
+        expect(page.locator(".terminal-screen .xterm-rows")).to_contain_text("$", timeout=30_000)
+        found["terminal"] = violations(page)
+        page.goto(f"{server.url}/ui/sandboxes/{sandbox}")
         page.get_by_label("First prompt").fill("@write notes.md\nchanged\n@end")
         page.get_by_role("button", name="Start session").click()
         expect(page.get_by_role("button", name="Approve")).to_be_visible(timeout=60_000)

@@ -33,7 +33,7 @@ def test_a_narrow_window_scrolls_only_down(browser: Browser, server: CoveServer,
         sign_in(page, server)
         expect(page.get_by_role("link", name=sandbox)).to_be_visible()
         assert not overflows(page)
-        for tab in ("", "/processes", "/files", "/checkpoints", "/ports"):
+        for tab in ("", "/processes", "/terminal", "/files", "/checkpoints", "/ports"):
             page.goto(f"{server.url}/ui/sandboxes/{sandbox}{tab}")
             expect(page.get_by_role("tabpanel")).to_be_visible()
             assert not overflows(page), tab

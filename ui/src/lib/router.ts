@@ -7,8 +7,8 @@ import { useEffect, useState } from "preact/hooks";
 
 export const PREFIX = "/ui";
 
-export type SandboxTab = "sessions" | "processes" | "files" | "checkpoints" | "ports";
-export const SANDBOX_TABS: readonly SandboxTab[] = ["sessions", "processes", "files", "checkpoints", "ports"];
+export type SandboxTab = "sessions" | "processes" | "terminal" | "files" | "checkpoints" | "ports";
+export const SANDBOX_TABS: readonly SandboxTab[] = ["sessions", "processes", "terminal", "files", "checkpoints", "ports"];
 
 export type Route =
   | { view: "sandboxes" }

@@ -16,6 +16,7 @@ import { FilesTab } from "./sandbox/FilesTab.js";
 import { PortsTab } from "./sandbox/PortsTab.js";
 import { ProcessesTab } from "./sandbox/ProcessesTab.js";
 import { SessionsTab } from "./sandbox/SessionsTab.js";
+import { TerminalTab } from "./sandbox/TerminalTab.js";
 import { Labels, limitsText } from "./SandboxesView.js";
 
 interface Props {
@@ -28,6 +29,7 @@ interface Props {
 const TAB_LABELS: [SandboxTab, string][] = [
   ["sessions", "Sessions"],
   ["processes", "Processes"],
+  ["terminal", "Terminal"],
   ["files", "Files"],
   ["checkpoints", "Checkpoints"],
   ["ports", "Ports"],
@@ -46,6 +48,7 @@ export function SandboxView({ api, credentials, sandboxId, tab }: Props) {
   const panels: Record<SandboxTab, () => VNode> = {
     sessions: () => <SessionsTab api={api} sandboxId={sandboxId} running={running && can(credentials, "prompt")} />,
     processes: () => <ProcessesTab api={api} credentials={credentials} sandboxId={sandboxId} />,
+    terminal: () => <TerminalTab api={api} credentials={credentials} sandboxId={sandboxId} running={running} />,
     files: () => <FilesTab api={api} credentials={credentials} sandboxId={sandboxId} />,
     checkpoints: () => <CheckpointsTab api={api} sandboxId={sandboxId} running={running} owner={credentials.kind === "key"} />,
     ports: () => <PortsTab api={api} sandboxId={sandboxId} running={running} />,
