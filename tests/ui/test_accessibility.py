@@ -67,6 +67,10 @@ def test_every_view_passes_axe(browser: Browser, server: CoveServer, sandbox: st
         page.get_by_role("button", name="Start session").click()
         expect(page.get_by_role("button", name="Approve")).to_be_visible(timeout=60_000)
         found["session"] = violations(page)
+        page.get_by_role("button", name="Approve").click()
+        page.get_by_role("button", name="1 file changed").click(timeout=60_000)
+        expect(page.get_by_role("dialog").locator(".added")).to_have_text(["changed"])
+        found["turn's changes"] = violations(page)
     finally:
         context.close()
     assert not {view: problems for view, problems in found.items() if problems}

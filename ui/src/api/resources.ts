@@ -134,6 +134,37 @@ export async function deleteCheckpoint(api: Api, checkpointId: string): Promise<
   await api.request("DELETE", `/v1/checkpoints/${id(checkpointId)}`);
 }
 
+// ---- what a turn changed ----
+
+/** Past this many bytes of patch, a turn's diff is shown up to there (the rest: `cove agent diff`). */
+const DIFF_BYTES = 4 << 20;
+
+export interface TurnDiff {
+  /** The patch, as `git diff` writes it: its pages joined. */
+  diff: string;
+  totalFiles: number;
+  /** The patch was longer than the page shows. */
+  cut: boolean;
+}
+
+/** Turn `turn`'s unified diff, page after page (`GET …/turns/{n}/diff`, `next_cursor`). */
+export async function getTurnDiff(api: Api, sandboxId: string, sessionId: string, turn: number, signal?: AbortSignal): Promise<TurnDiff> {
+  const path = `${sandboxPath(sandboxId)}/agent/${id(sessionId)}/turns/${turn}/diff`;
+  const pages: string[] = [];
+  let length = 0;
+  let cursor: string | null = null;
+  let totalFiles = 0;
+  do {
+    const query = cursor ? { cursor } : undefined;
+    const page: { diff: string; next_cursor: string | null; total_files: number } = await api.request("GET", path, { query, signal });
+    pages.push(page.diff);
+    length += page.diff.length;
+    totalFiles = page.total_files;
+    cursor = page.next_cursor;
+  } while (cursor && length < DIFF_BYTES);
+  return { diff: pages.join(""), totalFiles, cut: cursor !== null };
+}
+
 // ---- published ports ----
 
 /** A published port (`PortInfo`): its preview URL, and the token that opens it while it is private. */

@@ -19,6 +19,7 @@ import type { Connection } from "../../session/stream.js";
 import { Approvals } from "./Approvals.js";
 import { estimateHeight, renderItem } from "./items.js";
 import { PromptBox } from "./PromptBox.js";
+import { TurnChanges } from "./TurnChanges.js";
 
 const CONNECTION_TEXT: Record<Connection, string> = {
   connecting: "connecting…",
@@ -103,7 +104,8 @@ export function SessionView(props: { api: Api; credentials: Credentials; sandbox
   const state = model.state;
   const totals = state.totalUsage;
   const exited = state.status === "exited" || state.status === "failed";
-  const context = { session: sessionId };
+  const [changesOf, setChangesOf] = useState<number | null>(null);
+  const context = { session: sessionId, onChanges: setChangesOf };
 
   return (
     <div class="session">
@@ -154,6 +156,9 @@ export function SessionView(props: { api: Api; credentials: Credentials; sandbox
       <div class="sr-only" role="status" aria-live="polite">
         {model.pending.size ? `${model.pending.size} waiting for approval` : `Session ${state.status}`}
       </div>
+      {changesOf !== null ? (
+        <TurnChanges api={api} sandboxId={sandboxId} sessionId={sessionId} turn={changesOf} onClose={() => setChangesOf(null)} />
+      ) : null}
       {can(credentials, "approve") ? <Approvals controller={controller} /> : null}
       {can(credentials, "prompt") ? (
         <PromptBox controller={controller} disabled={exited ? "The session has exited" : null} />
