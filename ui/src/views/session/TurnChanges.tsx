@@ -36,6 +36,12 @@ function File({ file }: { file: DiffFile }) {
             <caption class="sr-only">
               {title}: before the turn on the left, after it on the right
             </caption>
+            <colgroup>
+              <col class="diff-number" />
+              <col />
+              <col class="diff-number" />
+              <col />
+            </colgroup>
             <thead class="sr-only">
               <tr>
                 <th scope="col">Line before</th>
