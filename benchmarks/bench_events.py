@@ -115,7 +115,7 @@ async def _replay_over_websocket() -> tuple[float, float, float]:
             while (await client.get(path)).json()["status"] == "starting":
                 await asyncio.sleep(0.05)
             # The runner is idle (no prompt), so nothing else writes: grow its journal as a runner would.
-            journal = server.home / "sandboxes" / sandbox / "run" / "agents" / session / "events.jsonl"
+            journal = server.session_journal(sandbox, session)
             first = sum(1 for _ in journal.open())
             lines = "".join(
                 _event(seq).data.replace(SESSION, session) + "\n" for seq in range(first + 1, first + REPLAY_EVENTS + 1)

@@ -88,6 +88,7 @@ def main() -> None:
         simulated = sandbox.agent.model_info().upstream == "simulator"
         model = "Cove's model simulator (tokens and costs are simulated)" if simulated else "the real model"
         say(f"Cove server at {url}; agents talk to {model}")
+        print(f"watch it in the Inspector: {url}/ui/ (sign in with the key in {cove_home() / 'admin_key'})")
         print(f"sandbox {sandbox.id}: enforced limits {sandbox.info.enforced_limits}")
         show = printer(simulated)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +17,27 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# Debian's Chromium, as the Inspector's tests and benchmark drive it through Playwright (never a downloaded
+# browser): no sandbox of its own (it needs user namespaces a root process here does not get), and nothing of
+# Google's services to reach (this machine's network refuses them, many at a time).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    """Where Debian's Chromium is (``make system-deps`` installs it)."""
+    path = shutil.which("chromium")
+    if path is None:
+        raise RuntimeError("Debian's chromium is needed for the Inspector's tests and benchmark: `make system-deps`")
+    return path
 
 
 def free_port() -> int:
@@ -81,6 +103,11 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=30)
+
+    def session_journal(self, sandbox_id: str, session_id: str) -> Path:
+        """Where a session's runner journals its events: tests and benchmarks grow an idle session's journal to
+        make a long session without a model, as the runner would."""
+        return self.home / "sandboxes" / sandbox_id / "run" / "agents" / session_id / "events.jsonl"
 
     def http(self, *, api_key: str | None = None) -> httpx.Client:
         key = self.api_key if api_key is None else api_key

@@ -58,6 +58,42 @@ def test_keys_are_made_listed_changed_and_revoked_by_the_admin(teams_server: Cov
         assert any(k["id"] == key["id"] and k["revoked_at"] for k in revoked)
 
 
+def test_whoami_says_what_a_key_or_a_token_is_and_may_do(teams_server: CoveServer) -> None:
+    tenant = new_tenant(teams_server, "whoami")
+    with teams_server.http() as admin:
+        assert admin.get("/v1/whoami").json() | {"id": "", "tenant_id": ""} == {
+            "id": "",
+            "kind": "key",
+            "tenant_id": "",
+            "admin": True,
+            "scopes": None,
+            "sandbox_id": None,
+            "session_id": None,
+            "expires_at": None,
+        }
+    with teams_server.http(api_key=tenant.key) as client:
+        me = client.get("/v1/whoami").json()
+        assert (me["id"], me["tenant_id"], me["admin"]) == (tenant.id, tenant.id, False)
+        sandbox = client.post("/v1/sandboxes", json={"network": "none"}).json()["id"]
+        body = {"sandbox_id": sandbox, "scopes": ["read", "approve"], "ttl_s": 60}
+        minted = client.post("/v1/tokens", json=body).json()
+    with teams_server.http(api_key=minted["token"]) as page:
+        token = page.get("/v1/whoami").json()
+    assert token == {
+        "id": minted["id"],
+        "kind": "token",
+        "tenant_id": tenant.id,
+        "admin": False,
+        "scopes": ["approve", "read"],
+        "sandbox_id": sandbox,
+        "session_id": None,
+        "expires_at": minted["expires_at"],
+    }
+    with teams_server.http() as admin:
+        admin.delete(f"/v1/sandboxes/{sandbox}")
+        admin.delete(f"/v1/keys/{tenant.id}")
+
+
 def test_the_token_secret_is_the_servers_alone(teams_server: CoveServer) -> None:
     secret = teams_server.home / "token_secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_bytes()) == 32

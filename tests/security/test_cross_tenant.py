@@ -27,6 +27,7 @@ GLOBAL = {
     "GET /v1/sandboxes": "lists only its own",
     "GET /v1/agent-sessions": "lists only its own",
     "GET /v1/model": "server information, no object",
+    "GET /v1/whoami": "the caller's own credential, no object",
     "GET /v1/pool": "admin only: 403",
     "DELETE /v1/pool": "admin only: 403",
     "POST /v1/keys": "admin only: 403",

@@ -76,6 +76,7 @@ NEEDS: dict[str, tuple[str, str]] = {
     "GET /v1/tokens": ("key", ""),
     "POST /v1/tokens": ("key", ""),
     "DELETE /v1/tokens/{token_id}": ("key", ""),
+    "GET /v1/whoami": ("any", ""),
     "GET /v1/audit": ("admin", ""),
     "POST /v1/sandboxes/{sandbox_id}/ports": ("key", ""),
     "GET /v1/sandboxes/{sandbox_id}/ports": ("key", ""),

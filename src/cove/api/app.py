@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 
 import cove
 from cove import __name__ as package_name
-from cove.api import auth, errors
+from cove.api import auth, errors, inspector
 from cove.api.audit import AuditTrail
 from cove.api.deps import Services
 from cove.api.failed_auth import FailedAuth
@@ -219,11 +219,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": package_name}
 
-    # Every route but /healthz: authenticated before anything else runs (the routes take the principal too).
+    # Every route but /healthz and the Inspector's page: authenticated before anything else runs (the routes take
+    # the principal too).
     protected = [Depends(auth.require_principal)]
     for routes in (sandboxes, execs, files, checkpoints, agents, turns, ptys, ports, model, pool, keys, tokens, audit):
         app.include_router(routes.router, dependencies=protected)
+    app.include_router(tokens.whoami_router, dependencies=protected)
     app.include_router(execs.ws_router)
     app.include_router(agents.ws_router)
     app.include_router(ptys.ws_router)
+    inspector.install(app)
     return app

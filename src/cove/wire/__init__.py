@@ -41,7 +41,7 @@ from cove.wire.sandboxes import (
     SignalRequest,
     TimeoutUpdate,
 )
-from cove.wire.tokens import Scope, TokenCreate, TokenCreated, TokenInfo, TokenList
+from cove.wire.tokens import Scope, TokenCreate, TokenCreated, TokenInfo, TokenList, Whoami
 
 __all__ = [
     "AgentConfigure",
@@ -99,4 +99,5 @@ __all__ = [
     "TokenList",
     "Usage",
     "UsageReport",
+    "Whoami",
 ]

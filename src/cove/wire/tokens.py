@@ -43,3 +43,17 @@ class TokenCreated(TokenInfo):
 
 class TokenList(BaseModel):
     tokens: list[TokenInfo]
+
+
+class Whoami(BaseModel):
+    """What the credential a request came with is and may do: the Inspector asks it of a shared link's token, to
+    offer only what the token's scopes allow."""
+
+    id: str = Field(description="key_… or tok_…: what events and the audit trail name")
+    kind: Literal["key", "token"]
+    tenant_id: str
+    admin: bool
+    scopes: list[Scope] | None = Field(description="A token's scopes; null for a key, which may do everything")
+    sandbox_id: str | None = Field(description="A token's sandbox")
+    session_id: str | None = Field(description="A session token's session")
+    expires_at: float | None = Field(description="When a token stops working")

@@ -1,4 +1,5 @@
-"""Routes for scoped tokens: mint one for a sandbox (or a session of it), list the live ones, revoke one."""
+"""Routes for scoped tokens: mint one for a sandbox (or a session of it), list the live ones, revoke one; and what
+the credential of a request is (``whoami``, for a key or a token)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from fastapi import APIRouter
 from cove.api.auth import PrincipalDep
 from cove.api.deps import ServicesDep
 from cove.store.tokens import TokenRecord
-from cove.wire import TokenCreate, TokenCreated, TokenInfo, TokenList
+from cove.wire import TokenCreate, TokenCreated, TokenInfo, TokenList, Whoami
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
+whoami_router = APIRouter(prefix="/v1/whoami", tags=["tokens"])
 
 
 def token_info(record: TokenRecord) -> TokenInfo:
@@ -44,3 +46,19 @@ async def list_tokens(who: PrincipalDep, svc: ServicesDep) -> TokenList:
 async def revoke_token(token_id: str, who: PrincipalDep, svc: ServicesDep) -> TokenInfo:
     """Revoke a token at once; the streams it holds open are closed."""
     return token_info(await svc.tokens.revoke(who, token_id))
+
+
+@whoami_router.get("", response_model=Whoami)
+async def whoami(who: PrincipalDep) -> Whoami:
+    """The credential this request came with: a key (which may do everything its tenant may) or a token (its
+    scopes, its sandbox and session, when it expires). Any valid credential may ask this of itself."""
+    return Whoami(
+        id=who.id,
+        kind="key" if who.scopes is None else "token",
+        tenant_id=who.tenant_id,
+        admin=who.admin,
+        scopes=sorted(who.scopes) if who.scopes is not None else None,
+        sandbox_id=who.sandbox_id,
+        session_id=who.session_id,
+        expires_at=who.expires_at,
+    )
