@@ -296,7 +296,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
     from cove.store.db import open_engine
     from cove.store.sandboxes import SandboxStore
 
-    settings = ServerSettings(home=home, pool_size=0)  # the cold path, stage by stage
+    settings = ServerSettings(home=home, pool_size=0, default_network="none")  # the cold path, stage by stage
     settings.sandboxes_dir.mkdir(parents=True, exist_ok=True)
     driver = BwrapDriver(detect())
     layers = LayerStore(settings.layers_dir)
