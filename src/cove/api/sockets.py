@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
-from fastapi import WebSocket
+from fastapi import WebSocket, WebSocketDisconnect
 
 from cove.api.auth import SUBPROTOCOL, authenticate
 from cove.api.deps import services_of
@@ -21,6 +21,9 @@ from cove.services.errors import CoveServiceError
 from cove.services.principal import Principal
 
 CLOSED_CREDENTIAL = 4401
+# What a WebSocket's pumps raise once its client has gone: WebSocketDisconnect from a receive that sees the close,
+# and a RuntimeError (starlette's WebSocketDisconnected among them) from a receive or send after it.
+CLIENT_GONE = (WebSocketDisconnect, RuntimeError)
 
 
 async def accept(websocket: WebSocket) -> Principal | None:

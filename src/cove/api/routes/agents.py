@@ -9,7 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Header, Path, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
@@ -18,7 +18,7 @@ from cove.api.auth import PrincipalDep
 from cove.api.deps import Services, ServicesDep, services_of
 from cove.api.errors import describe_validation_errors, status_for
 from cove.api.routes.sandboxes import TenantQuery
-from cove.api.sockets import accept, race, while_valid
+from cove.api.sockets import CLIENT_GONE, accept, race, while_valid
 from cove.events.log import ScrollbackEnd
 from cove.services.errors import CoveServiceError
 from cove.services.execs import parse_signal
@@ -306,7 +306,7 @@ async def _session_traffic(websocket: WebSocket, who: Principal, sandbox_id: str
     try:
         for task in await race(stream(), commands.run()):
             error = task.exception()
-            if error is not None and not isinstance(error, WebSocketDisconnect | RuntimeError):
+            if error is not None and not isinstance(error, CLIENT_GONE):
                 raise error
     finally:
         with contextlib.suppress(Exception):

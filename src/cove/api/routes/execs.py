@@ -22,7 +22,7 @@ from cove.api.audit import record_socket
 from cove.api.auth import PrincipalDep
 from cove.api.deps import ServicesDep, services_of
 from cove.api.errors import status_for
-from cove.api.sockets import accept, race, while_valid
+from cove.api.sockets import CLIENT_GONE, accept, race, while_valid
 from cove.runtime.guest_client import GuestUnavailable, Output, ProcessStream
 from cove.services.errors import CoveServiceError, InvalidRequest
 from cove.services.execs import ExecRequest, parse_signal, shell
@@ -136,7 +136,7 @@ async def _serve_stream(websocket: WebSocket, stream: ProcessStream, hello: str)
         error = task.exception()
         if isinstance(error, GuestUnavailable | ConnectionError):  # the sandbox went away mid-stream
             await _send_error(websocket, "sandbox_unavailable", str(error) or type(error).__name__)
-        elif error is not None and not isinstance(error, WebSocketDisconnect):
+        elif error is not None and not isinstance(error, CLIENT_GONE):
             raise error
 
 

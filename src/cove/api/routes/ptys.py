@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from cove.api.auth import PrincipalDep
 from cove.api.deps import ServicesDep, services_of
 from cove.api.routes.execs import _guarded, _send_error
-from cove.api.sockets import race
+from cove.api.sockets import CLIENT_GONE, race
 from cove.runtime.guest_client import GuestUnavailable, Output, ProcessStream
 from cove.services.errors import CoveServiceError
 from cove.services.execs import parse_signal, shell
@@ -115,7 +115,7 @@ async def pty_stream(
                 error = task.exception()
                 if isinstance(error, GuestUnavailable | ConnectionError):  # the sandbox went away mid-stream
                     await _send_error(websocket, "sandbox_unavailable", str(error) or type(error).__name__)
-                elif error is not None and not isinstance(error, WebSocketDisconnect):
+                elif error is not None and not isinstance(error, CLIENT_GONE):
                     raise error
 
     await _guarded(websocket, body)
