@@ -199,10 +199,16 @@ class TurnService:
         start = edges.starts.get(turn)
         async with self._locks[sandbox_id]:
             store = await self._store(sandbox_id)
-            end = await asyncio.to_thread(store.seal)
-            recorded = None
-            if start is not None:  # under the lock: reading a turn's changes may read (and record) base states
-                recorded = await asyncio.to_thread(self._record, store, session_id, turn, start, end)
+
+            def seal_and_record() -> tuple[int, tuple[list[Change], int] | None]:
+                # One hand-off to a thread for the whole edge: it is on the way of every turn's last event.
+                end = store.seal()
+                if start is None:
+                    return end, None
+                # Under the lock: reading a turn's changes may read (and record) base states.
+                return end, self._record(store, session_id, turn, start, end)
+
+            end, recorded = await asyncio.to_thread(seal_and_record)
             edges.next_start = end
             edges.starts.pop(turn, None)  # its changes are in its record now
             self._save_edges(sandbox_id, session_id, edges)
