@@ -179,13 +179,23 @@ class TurnStore:
 
     # -- sealing -----------------------------------------------------------------------------------------------
 
-    def seal(self) -> int:
-        """Record what changed since the last seal; returns the new seal's number."""
+    def pending(self) -> set[str] | None:
+        """The paths inotify reported since the last seal (a non-blocking read of its queue); None when the watch
+        cannot tell (the next seal walks the workspace)."""
         try:
-            candidates = self._watch.drain()
-            walked = False
+            return self._watch.drain()
         except Unfollowable:
-            candidates, walked = self._rewalk(), True
+            return None
+
+    def seal(self, candidates: set[str] | None = None) -> int:
+        """Record what changed since the last seal — among ``candidates`` when they come from ``pending``;
+        returns the new seal's number."""
+        walked = False
+        if candidates is None:
+            try:
+                candidates = self._watch.drain()
+            except Unfollowable:
+                candidates, walked = self._rewalk(), True
         number = self.last_seal + 1
         budget = _Budget()
         for path in sorted(candidates):
