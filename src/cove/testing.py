@@ -93,6 +93,7 @@ class ServerProcess:
                     return
             except httpx.TransportError:
                 time.sleep(0.05)
+        self.kill()  # not left running behind the failure
         raise RuntimeError(f"cove serve did not become healthy in {timeout:.0f} s; see {self.log_path}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:

@@ -236,11 +236,19 @@ class Networks:
     def _teardown(self) -> None:
         nft = self._nft or Nft()
         host = self._host or Netlink.here()
-        for link in host.links():
-            if self.addressing.uid_of(link.name) is not None:
-                host.delete_link(link.name)
-        if self._table_exists(nft):
-            nft.run(f"delete table inet {self.table}")
+        try:
+            for link in host.links():
+                if self.addressing.uid_of(link.name) is not None:
+                    host.delete_link(link.name)
+            if self._table_exists(nft):
+                nft.run(f"delete table inet {self.table}")
+        finally:
+            # Handles made for this call only (a context caches the host's whole ruleset: tens of MB on a host
+            # with many tables).
+            if nft is not self._nft:
+                nft.close()
+            if host is not self._host:
+                host.close()
         self._attached.clear()
         self._by_address.clear()
 
