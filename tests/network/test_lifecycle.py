@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +59,12 @@ async def test_a_bwrap_sandbox_gets_egress_after_it_started(egress: Egress, tmp_
     out_path, err_path = tmp_path / "out", tmp_path / "err"
     with out_path.open("wb") as out_file, err_path.open("wb") as err_file:
         process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=out_file, stderr=err_file, pass_fds=[info_w]
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=out_file,
+            stderr=err_file,
+            pass_fds=[info_w],
+            start_new_session=True,
         )
     os.close(info_w)
     try:
@@ -73,7 +79,9 @@ async def test_a_bwrap_sandbox_gets_egress_after_it_started(egress: Egress, tmp_
     finally:
         os.close(info_r)
         if process.returncode is None:
-            process.kill()
+            # The whole group: bwrap's child waits for its parent's go before it asks to die with it, so killing
+            # the parent alone can leave the child blocked for ever.
+            os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
     out = out_path.read_text()
     result = json.loads(out)
