@@ -100,8 +100,14 @@ async def test_rules_and_modes_that_cannot_be_are_refused(cove: CoveServer, serv
     with pytest.raises(InvalidRequest) as bad_rule:
         await AsyncSandbox.create(network={"mode": "egress", "allow": ["10.0.0.1/8"]}, **connection)
     assert "network.allow[0]" in str(bad_rule.value)
+    with cove.http() as client:
+        ready = client.get("/v1/pool", params={"wait": 30}).json()["ready"]
     async with await AsyncSandbox.create(network="none", **connection) as offline:
+        # Pooled sandboxes have the egress network until a claim says otherwise: this one's is gone at once.
+        assert offline.id in ready
         assert blocked((await reach(offline, (PUBLIC, PORT, "tcp")))[0])
+        links = (await offline.exec.run("ip -o link show")).stdout
+        assert ": lo:" in links and "state UP" not in links, links  # loopback is UNKNOWN; a live veth is UP
         with pytest.raises(Conflict):
             await offline.network.update(allow=[PUBLIC])
     # A server started without --allow-host-network refuses "host" (the suite's shared server).

@@ -162,6 +162,7 @@ class Networks:
         self._nft: Nft | None = None
         self._host: Netlink | None = None
         self._attached: dict[str, _Attachment] = {}
+        self._deleting: set[asyncio.Task[None]] = set()  # veths of cut sandboxes, deleted in the background
         self._by_address: dict[ipaddress.IPv4Address, _Attachment] = {}
         self._lock = asyncio.Lock()
 
@@ -220,6 +221,8 @@ class Networks:
 
     async def close(self) -> None:
         """Let go of the kernel handles; the sandboxes' networks stay (they outlive the server)."""
+        if self._deleting:
+            await asyncio.gather(*self._deleting)
         async with self._lock:
             if self._host is not None:
                 self._host.close()
@@ -342,6 +345,35 @@ class Networks:
                 return
             self._by_address.pop(attachment.address, None)
             await asyncio.to_thread(self._detach, attachment)
+
+    async def cut(self, sandbox_id: str) -> None:
+        """``detach`` for a sandbox that lives on (a pooled one claimed for ``none``): its veth is taken down and
+        its rules removed at once, and the veth deleted in the background (a delete waits out an RCU grace
+        period, ~20 ms, which the claim need not)."""
+        async with self._lock:
+            attachment = self._attached.pop(sandbox_id, None)
+            if attachment is None:
+                return
+            self._by_address.pop(attachment.address, None)
+            await asyncio.to_thread(self._cut, attachment.interface)
+        task = asyncio.create_task(self._delete_link(attachment.interface))
+        self._deleting.add(task)
+        task.add_done_callback(self._deleting.discard)
+
+    def _cut(self, name: str) -> None:
+        assert self._nft is not None and self._host is not None
+        link = self._host.link(name)
+        if link is not None:
+            self._host.down(link.index)
+        self._nft.run(self._detach_batch(name))
+
+    async def _delete_link(self, name: str) -> None:
+        async with self._lock:
+            if self._host is not None:
+                try:
+                    await asyncio.to_thread(self._host.delete_link, name)
+                except NetlinkError as exc:
+                    log.warning("could not delete the veth %s of a sandbox now without network: %s", name, exc)
 
     def _detach(self, attachment: _Attachment) -> None:
         assert self._nft is not None and self._host is not None

@@ -257,8 +257,10 @@ class SandboxService:
         self.pool.refill()
 
     async def _spawn_pooled(self) -> SandboxRecord:
-        # No network yet: a claim gives an "egress" one (a pooled sandbox's namespace is its own and empty).
-        spec = self._with_defaults(SandboxSpec(network=NetworkPolicy("none")))
+        # With the egress network under the open policy already, where the host can give it: most creates ask for
+        # it (the default), and their claim then changes rules at most; a claim for "none" takes it away.
+        network = NetworkPolicy("egress") if self._networks is not None else NetworkPolicy("none")
+        spec = self._with_defaults(SandboxSpec(network=network))
         return await self._start(CreateRequest(spec=spec), pooled=True)
 
     async def _spawn_pooled_host(self) -> SandboxRecord:
@@ -273,6 +275,19 @@ class SandboxService:
         if spec.network is not None and spec.network.mode == "egress":
             assert self._networks is not None  # _check_network refused egress without it
             await self._networks.attach(sandbox_id, uid, init_pid, spec.network)
+
+    async def _claim_network(self, pooled: SandboxRecord, spec: SandboxSpec) -> None:
+        """Give a pooled sandbox the network ``spec`` asks for, from the one it was spawned with."""
+        had = SandboxSpec.from_json(pooled.spec).network
+        if had is None or had.mode != "egress":
+            assert pooled.init_pid is not None
+            await self._attach_network(pooled.id, pooled.uid, pooled.init_pid, spec)
+            return
+        assert self._networks is not None
+        if spec.network is None or spec.network.mode != "egress":
+            await self._networks.cut(pooled.id)  # its namespace is left with its loopback alone
+        elif spec.network != had:
+            await self._networks.update(pooled.id, spec.network)
 
     async def _free(self, sandbox_id: str, init_pid: int | None) -> None:
         """Kill what is left of a sandbox and free its network, cgroups and files."""
@@ -294,8 +309,7 @@ class SandboxService:
             await asyncio.to_thread(self._swap_storage, paths, list(request.layers), pooled.uid)
         _procs, enforced = self._driver.cgroups.create(pooled.id, spec.limits)
         nproc, fsize = rlimit_fallbacks(spec.limits, enforced)
-        assert pooled.init_pid is not None
-        await self._attach_network(pooled.id, pooled.uid, pooled.init_pid, spec)
+        await self._claim_network(pooled, spec)
         guest = GuestClient(self.paths(pooled.id).socket, pooled.uid)
         await guest.request("configure", env=spec.env, cwd=spec.cwd, nproc=nproc, fsize=fsize)
         if request.labels:
