@@ -505,7 +505,7 @@ def report(results: ServerResults, profile: Profile | None, profile_error: str |
         ["TTI p50 < 50 ms (network egress, the default)", f"{ms(tti.p50)} ms", verdict(tti.p50 < TTI_TARGET_MS)],
         [
             "TTI p50 with egress within 5 ms of network none",
-            f"{ms(tti.p50)} vs {ms(tti_none.p50)} ms (+{ms(tti.p50 - tti_none.p50)})",
+            f"{ms(tti.p50)} vs {ms(tti_none.p50)} ms ({tti.p50 - tti_none.p50:+.2f})",
             verdict(tti.p50 - tti_none.p50 <= EGRESS_EXTRA_MS),
         ],
         [
