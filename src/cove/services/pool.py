@@ -2,7 +2,7 @@
 
 Most of a cold start is the supervisor's Python start-up inside bwrap; none of it depends on what the user
 asks for, as long as the sandbox has a network namespace of its own (``"egress"`` or ``"none"``: pooled sandboxes
-have the egress network under the open policy where the host gives it, a pool of their own for ``"host"``). What
+have the server's default egress network where the host gives it, a pool of their own for ``"host"``). What
 does depend on the request is applied when a pooled sandbox is claimed: the network's rules (or its removal),
 the files a fork starts from (the storage is swapped under the idle sandbox and attached again, see
 ``SandboxPaths.slots``), cgroup limits (the backend's ``create`` is idempotent, and the

@@ -257,9 +257,10 @@ class SandboxService:
         self.pool.refill()
 
     async def _spawn_pooled(self) -> SandboxRecord:
-        # With the egress network under the open policy already, where the host can give it: most creates ask for
-        # it (the default), and their claim then changes rules at most; a claim for "none" takes it away.
-        network = NetworkPolicy("egress") if self._networks is not None else NetworkPolicy("none")
+        # With the server's default network already, where it is egress and the host can give it: most creates
+        # ask for the default, and their claim then changes rules at most; a claim for "none" takes it away.
+        egress = self._default_network.mode == "egress" and self._networks is not None
+        network = self._default_network if egress else NetworkPolicy("none")
         spec = self._with_defaults(SandboxSpec(network=network))
         return await self._start(CreateRequest(spec=spec), pooled=True)
 
