@@ -48,7 +48,9 @@ async def test_a_seal_never_follows_a_sandbox_link_onto_the_host(
         await asyncio.sleep(0.1)
     await attacker.checkpoint()  # a full scan: from now on the seal trusts inotify and the mappings
     async with await AsyncSandbox.create(**connection):
-        await asyncio.sleep(1.5)  # the pool refills: $HOME/sandboxes gets a new entry, its ctime moves
+        # The pool refills behind the claim: $HOME/sandboxes gets a new entry, its ctime moves.
+        with server.http() as client:
+            assert client.get("/v1/pool", params={"wait": 30}).json()["ready"], "the warm pool did not refill"
     try:
         await attacker.checkpoint()
         assert not outside.exists(), f"root created {outside} through the sandbox's link"

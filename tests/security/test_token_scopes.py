@@ -292,7 +292,7 @@ async def test_expired_and_revoked_tokens_and_revoked_keys_open_nothing(own_serv
         assert client.delete(f"/v1/tokens/{revoked['id']}").json()["revoked_at"] is not None
         assert revoked["id"] not in {t["id"] for t in client.get("/v1/tokens").json()["tokens"]}
         forged = orphaned["token"][:-4] + ("AAAA" if not orphaned["token"].endswith("AAAA") else "BBBB")
-    time.sleep(1.5)
+    time.sleep(1.5)  # the 1 s token's lifetime running out is what is tested: time itself is the event
     with own_server.http() as admin:
         assert admin.delete(f"/v1/keys/{alice.id}").status_code == 200
     url = own_server.url + f"/v1/sandboxes/{sandbox}"

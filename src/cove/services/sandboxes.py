@@ -248,7 +248,7 @@ class SandboxService:
         return self.host_pool if host else self.pool
 
     async def drain_pools(self) -> None:
-        """Discard every pooled sandbox, for good (shutdown)."""
+        """Discard every pooled sandbox and stop refilling (shutdown, or the admin's drain: creates start cold)."""
         await self.pool.drain()
         await self.host_pool.drain()
 

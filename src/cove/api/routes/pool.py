@@ -44,7 +44,6 @@ async def get_pool(
 async def drain_pool(who: PrincipalDep, svc: ServicesDep) -> PoolInfo:
     """Kill every pooled sandbox (of every network mode) and stop refilling until the server restarts; creates
     start cold."""
-    await svc.sandboxes.warm_pool(who, host=True).drain()
     pool = svc.sandboxes.warm_pool(who)
-    await pool.drain()
+    await svc.sandboxes.drain_pools()
     return _info(pool)
