@@ -14,6 +14,7 @@ import pytest
 
 from cove import AsyncSandbox, InvalidRequest, SessionNotFound, TurnNotFound
 from cove.sdk import AgentEvent
+from cove.services.turns import read_edges
 from tests.agent.conftest import validate_events
 from tests.conftest import CoveServer, serving
 
@@ -163,3 +164,16 @@ async def test_a_server_restart_between_turns_loses_nothing(tmp_path: Path) -> N
             assert "+++ b/kept.txt\n@@ -1 +1,2 @@\n before the restart\n+after\n" in (await again.diff(2)).diff
             assert json.loads(json.dumps((await again.diff(1)).model_dump()))["files"][0]["path"] == "kept.txt"
             await again.kill()
+
+
+def test_a_sessions_edges_are_its_logs_last_whole_line(tmp_path: Path) -> None:
+    """A crash may cut the log's last line short: the edges are then the line before it."""
+    log = tmp_path / "ses_x.jsonl"
+    assert read_edges(log).next_start is None  # no log yet
+    log.write_text(
+        '{"next_start": 1, "starts": {}, "expected": 1}\n'
+        '{"next_start": 1, "starts": {"1": 1}, "expected": 1}\n'
+        '{"next_start": 3, "starts": {"1": 1}, "exp'
+    )
+    edges = read_edges(log)
+    assert (edges.next_start, edges.starts, edges.expected) == (1, {1: 1}, 1)

@@ -703,6 +703,17 @@ def test_with_await_seals_a_turn_begins_only_after_the_servers_sealed(start: Cal
     runner.stop()
 
 
+def test_a_prompt_that_says_sealed_begins_without_waiting(start: Callable[..., Runner]) -> None:
+    runner = start(prompt="", await_seals=True)
+    runner.wait_type("ready")
+    refused = runner.request("prompt", text="@say never", sealed=-1)
+    assert not refused["ok"] and "sealed" in refused["error"]["message"]
+    assert runner.ok("prompt", text="@say first", sealed=0) == {"queued": 0, "turn": 1}
+    runner.wait_type("turn_complete", turn=1)  # no separate "sealed": the prompt said it
+    assert runner.ok("status")["awaiting_seal"] is None
+    runner.stop()
+
+
 def test_journal_numbers_events_and_continues_after_a_torn_line(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     journal = Journal(path, "ses_1")

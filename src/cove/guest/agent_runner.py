@@ -31,8 +31,9 @@ Semantics worth knowing:
   events (see :mod:`cove.guest.agent_deltas`), before the complete ``assistant`` event.
 - With ``await_seals`` (the server's sessions), a turn begins only once the server said ``sealed`` for the turn
   before it (0: before the first): it records the workspace then, so that what the turn writes is what its
-  ``files_changed`` lists. A server that says nothing for ``SEAL_WAIT_S`` (restarting) does not hold the agent up.
-  ``status`` names the turn held so (``awaiting_seal``).
+  ``files_changed`` lists. A prompt may say it too (``"sealed": 2``: the server sealed before sending it). A server
+  that says nothing for ``SEAL_WAIT_S`` (restarting) does not hold the agent up. ``status`` names the turn held so
+  (``awaiting_seal``).
 - Shutdown is by SIGTERM/SIGINT: the CLI is stopped, ``exit`` is journalled, the process exits 0.
   Exit codes: 0 normal, 3 the conversation to resume was not found, 1 any other failure to start (or to
   restart the CLI after it was lost).
@@ -595,19 +596,25 @@ class AgentRunner:
 
     def _op_sealed(self, params: dict[str, Any]) -> dict[str, Any]:
         """The server recorded the workspace after turn ``turn``: the turn after it may begin."""
-        turn = params.get("turn")
-        if isinstance(turn, bool) or not isinstance(turn, int) or turn < 0:
-            raise RequestError("invalid_argument", "sealed needs 'turn', a whole number (0: before the first)")
-        self._sealed = max(self._sealed, turn)
+        self._note_sealed(params.get("turn"), "sealed needs 'turn'")
         self._wake.set()
         return {"sealed": self._sealed}
 
+    def _note_sealed(self, turn: object, needs: str) -> None:
+        if isinstance(turn, bool) or not isinstance(turn, int) or turn < 0:
+            raise RequestError("invalid_argument", f"{needs}, a whole number (0: before the first)")
+        self._sealed = max(self._sealed, turn)
+
     def _op_prompt(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A prompt, queued behind the turn running. ``sealed``: the server recorded the workspace after that turn
+        (it seals before a prompt to an idle session, and says so here rather than in a ``sealed`` of its own)."""
         text = params.get("text")
         if not isinstance(text, str) or not text.strip():
             raise RequestError("invalid_argument", "prompt needs a non-empty string 'text'")
         if self._stopping.is_set():
             raise RequestError("stopping", "the session is shutting down")
+        if "sealed" in params:
+            self._note_sealed(params["sealed"], "prompt's 'sealed' must be a turn")
         ahead = len(self._queue) + (1 if self._current is not None else 0)
         prompt = self._enqueue(text)
         return {"queued": ahead, "turn": prompt.turn}

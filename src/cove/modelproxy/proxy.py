@@ -31,7 +31,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from cove.http1 import MalformedHead, parse_head
+from cove.http1 import ChunkedBody, MalformedHead, parse_head
 
 TokenResolver = Callable[[str, int], Awaitable[str | None]]  # (token, the sandbox's uid) -> session id
 UsageSink = Callable[[str, dict[str, int]], Coroutine[Any, Any, None]]
@@ -441,7 +441,7 @@ class ModelProxy:
             if no_body:
                 pass
             elif chunked:
-                await self._relay_chunked(reader, client, meter)
+                reusable = await self._relay_chunked(reader, client, meter) and reusable
             else:
                 remaining = int(length) if length is not None and length.isdigit() else -1
                 while remaining != 0:
@@ -474,18 +474,20 @@ class ModelProxy:
         return keep_client
 
     @staticmethod
-    async def _relay_chunked(reader: asyncio.StreamReader, client: asyncio.StreamWriter, meter: _Meter) -> None:
-        """Pass chunks through as framed (each SSE event reaches the CLI as soon as the upstream sent it)."""
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                trailer = bytearray(size_line)
-                while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
-                    trailer += line
-                client.write(bytes(trailer) + b"\r\n")
-                return
-            data = await reader.readexactly(size + 2)
-            client.write(size_line + data)  # on its way before the meter looks at it
-            meter.feed(data[:-2])
+    async def _relay_chunked(reader: asyncio.StreamReader, client: asyncio.StreamWriter, meter: _Meter) -> bool:
+        """Pass the body through as framed, as it comes: what the upstream has sent by the time it is read goes on
+        in one write (a burst of SSE events is one write to the CLI, not one per event; each still reaches it as
+        soon as the upstream sent it). False when the upstream sent bytes past the body's end (the connection is
+        not reused: nothing was asked of it)."""
+        body = ChunkedBody()
+        while not body.done:
+            data = await reader.read(_CHUNK)
+            if not data:
+                raise asyncio.IncompleteReadError(b"", None)
+            taken, payload = body.feed(data)
+            client.write(data[:taken])  # on its way before the meter looks at it
+            meter.feed(payload)
+            if taken < len(data):
+                return False
             await client.drain()
+        return True

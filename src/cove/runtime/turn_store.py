@@ -26,6 +26,7 @@ store lives as long as its sandbox's files: a restore or a kill discards it.
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 import json
 import os
@@ -138,6 +139,9 @@ class TurnStore:
         self._pack: Pack | None = None  # opened by begin or load
         self._unsaved: list[tuple[int, str]] = []  # versions recorded, not yet in versions.jsonl
         self._logged = 0  # lines in versions.jsonl
+        # Each turn's record kept, oldest first, with its size: read from the disk once, then kept up to date.
+        self._records: collections.OrderedDict[Path, int] | None = None
+        self._records_bytes = 0
         self.last_seal = 0
 
     # -- opening -----------------------------------------------------------------------------------------------
@@ -146,6 +150,7 @@ class TurnStore:
         """A new store: seal 0 is the base. The watch starts first, so whatever changes while the base's volatile
         part is copied is seen at the next seal."""
         shutil.rmtree(self._directory / RECORDS, ignore_errors=True)  # what a begin cut short may have left
+        self._records = None
         (self._directory / RECORDS).mkdir(parents=True)
         for name in (VERSIONS, LISTING):
             (self._directory / name).unlink(missing_ok=True)
@@ -189,13 +194,16 @@ class TurnStore:
 
     def seal(self, candidates: set[str] | None = None) -> int:
         """Record what changed since the last seal — among ``candidates`` when they come from ``pending``;
-        returns the new seal's number."""
+        returns the new seal's number, or the last seal's when nothing was reported since (an edge where nothing
+        changed is that seal: most turns' edges, and it costs no write)."""
         walked = False
         if candidates is None:
             try:
                 candidates = self._watch.drain()
             except Unfollowable:
                 candidates, walked = self._rewalk(), True
+        if not candidates and not walked and not self._unsaved:
+            return self.last_seal
         number = self.last_seal + 1
         budget = _Budget()
         for path in sorted(candidates):
@@ -320,16 +328,27 @@ class TurnStore:
         directory = self._directory / RECORDS / session_id
         directory.mkdir(exist_ok=True)
         temporary = directory / f"{turn}.tmp"
-        temporary.write_text(json.dumps(record))
-        temporary.replace(directory / f"{turn}.json")
-        # Oldest first: by time written, and by turn (a coarse clock gives records of one tick the same time).
-        records = sorted(
-            (self._directory / RECORDS).glob("*/*.json"), key=lambda path: (path.stat().st_mtime_ns, int(path.stem))
-        )
-        sizes = [path.stat().st_size for path in records]
-        while len(records) > 1 and sum(sizes) > MAX_RECORD_BYTES:
-            records.pop(0).unlink(missing_ok=True)
-            sizes.pop(0)
+        text = json.dumps(record)
+        temporary.write_text(text)
+        path = directory / f"{turn}.json"
+        temporary.replace(path)
+        kept = self._kept_records()
+        self._records_bytes += len(text) - kept.pop(path, 0)
+        kept[path] = len(text)
+        while len(kept) > 1 and self._records_bytes > MAX_RECORD_BYTES:
+            oldest, size = kept.popitem(last=False)
+            oldest.unlink(missing_ok=True)
+            self._records_bytes -= size
+
+    def _kept_records(self) -> collections.OrderedDict[Path, int]:
+        """The records on disk, oldest first — by time written, and by turn (a coarse clock gives records of one
+        tick the same time) — with their sizes: one walk of them the first time, for a store a server reopens."""
+        if self._records is None:
+            found = [(path, path.stat()) for path in (self._directory / RECORDS).glob("*/*.json")]
+            found.sort(key=lambda item: (item[1].st_mtime_ns, int(item[0].stem)))
+            self._records = collections.OrderedDict((path, stat.st_size) for path, stat in found)
+            self._records_bytes = sum(self._records.values())
+        return self._records
 
     def load_record(self, session_id: str, turn: int) -> dict[str, Any] | None:
         try:

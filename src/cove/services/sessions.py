@@ -546,7 +546,8 @@ class SessionService:
                 changed = await self._turns.completed(record.sandbox_id, record.id, turn)
         except (CoveServiceError, OSError, UnsafePath) as exc:
             log.warning("session %s: what turn %d changed is not known: %s", record.id, turn, exc)
-        sealed.append(turn)
+        if self._turns.turns_expected(record.sandbox_id, record.id):
+            sealed.append(turn)  # a queued turn waits for it; a prompt that comes later says it itself
         forged = {key: event.pop(key) for key in ("files_changed", "files_changed_omitted") if key in event}
         if changed is None and not forged:
             return text
@@ -772,9 +773,16 @@ class SessionService:
             raise InvalidRequest("prompt text must not be empty", code="validation_error")
         follower = self._followers.get(session_id)
         async with follower.edge_lock if follower is not None else contextlib.nullcontext():
+            sealed: dict[str, Any] = {}
             if follower is not None and record.status in (STARTING, IDLE) and follower.accepted_turn <= record.turns:
                 await self._mark(record)  # what changed while the session was idle is no turn's
-            result = await self._control(record, "prompt", text=text)
+                sealed["sealed"] = record.turns  # the runner need not wait for this edge's own ``sealed``
+            try:
+                result = await self._control(record, "prompt", text=text, **sealed)
+            except AgentUnavailable:
+                # The runner may have queued it before its answer was lost: the turn before it ending says so.
+                self._turns.expect_turn(sandbox_id, session_id)
+                raise
             queued, turn = result.get("queued"), result.get("turn")
             if not (_whole(queued) and _whole(turn)):
                 raise AgentUnavailable(f"agent session {record.id} answered prompt with {result!r:.200}")

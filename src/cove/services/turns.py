@@ -9,8 +9,10 @@ its start. Everything is computed here, on the host, from the sandbox's files: a
 about what changed.
 
 Each session's edges (the seal its next turn starts from, and each turn's start) are kept beside the sandbox's
-store, so a server restart in the middle of a turn still finds where it began. A sandbox's store and its turns'
-diffs go when its files do (a kill or a restore).
+store, so a server restart in the middle of a turn still finds where it began: as a log a line of which is the
+whole state, appended at each change (a few times a turn, on the loop: replacing a file through a rename costs a
+flush of it on ext4, about half a millisecond) and rewritten as one line when it grows; its last whole line wins.
+A sandbox's store and its turns' diffs go when its files do (a kill or a restore).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ log = logging.getLogger("cove.turns")
 
 MAX_LISTED = 1000  # files_changed entries in a turn_complete event
 MAX_RECORDED = 10_000  # changes a turn's record (its diff) holds; a turn that changed more says how many
+MAX_EDGES_LOG = 64 * 1024  # bytes of a session's edges log before it is rewritten as its last line
 SESSIONS = "sessions"
 _CURSOR = re.compile(r"(\d{1,9}):(\d{1,9})")
 
@@ -69,6 +72,25 @@ class DiffPage:
     total_files: int
 
 
+def read_edges(path: Path) -> _Edges:
+    """A session's edges, from the last whole line of its log (none yet: empty edges)."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        lines = []
+    return next(filter(None, map(_edges_of, reversed(lines))), None) or _Edges()
+
+
+def _edges_of(line: str) -> _Edges | None:
+    """One line of a session's edges log; None for a line cut short by a crash."""
+    try:
+        data = json.loads(line)
+        starts = {int(turn): int(seal) for turn, seal in data["starts"].items()}
+        return _Edges(data["next_start"], starts, int(data["expected"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def parse_cursor(cursor: str | None) -> tuple[int, int]:
     """``"<file>:<line>"``: the index of a change in the turn's list, and the line of its diff a page starts at."""
     if cursor is None:
@@ -85,6 +107,7 @@ class TurnService:
         self._directory = directory
         self._stores: dict[str, TurnStore] = {}
         self._edges: dict[str, _Edges] = {}  # by session
+        self._edges_logged: dict[str, int] = {}  # by session: bytes this server appended to its edges log
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # by sandbox
         sandboxes.on_stopped.append(self.discard)
         sandboxes.on_restarting.append(self.discard)
@@ -134,30 +157,37 @@ class TurnService:
     async def _seal(self, sandbox_id: str) -> int:
         async with self._locks[sandbox_id]:
             store = await self._store(sandbox_id)
-            return await asyncio.to_thread(store.seal)
+            candidates = store.pending()
+            if candidates == set():
+                return store.seal(candidates)  # nothing reported since the last seal: no file to read or write
+            return await asyncio.to_thread(store.seal, candidates)
 
     # -- a session's edges -----------------------------------------------------------------------------------
 
     def _edges_path(self, sandbox_id: str, session_id: str) -> Path:
-        return self._directory / sandbox_id / SESSIONS / f"{session_id}.json"
+        return self._directory / sandbox_id / SESSIONS / f"{session_id}.jsonl"
 
     def _load_edges(self, sandbox_id: str, session_id: str) -> _Edges:
         if session_id not in self._edges:
-            try:
-                data = json.loads(self._edges_path(sandbox_id, session_id).read_text())
-                starts = {int(turn): int(seal) for turn, seal in data["starts"].items()}
-                edges = _Edges(data["next_start"], starts, int(data["expected"]))
-            except (FileNotFoundError, ValueError, KeyError, TypeError):
-                edges = _Edges()
-            self._edges[session_id] = edges
+            self._edges[session_id] = read_edges(self._edges_path(sandbox_id, session_id))
         return self._edges[session_id]
 
     def _save_edges(self, sandbox_id: str, session_id: str, edges: _Edges) -> None:
         path = self._edges_path(sandbox_id, session_id)
+        line = json.dumps(asdict(edges)) + "\n"
+        logged = self._edges_logged.get(session_id)
+        if logged is not None and logged <= MAX_EDGES_LOG:
+            with contextlib.suppress(FileNotFoundError):  # the sandbox's store went (a restore): written anew
+                with path.open("a") as log_file:
+                    log_file.write(line)
+                self._edges_logged[session_id] = logged + len(line)
+                return
+        # This server's first write, or a log grown long: one line, put in place whole.
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(edges)))
+        temporary.write_text(line)
         temporary.replace(path)
+        self._edges_logged[session_id] = len(line)
 
     async def mark(self, sandbox_id: str, session_id: str) -> None:
         """Seal now: the session's next turn starts here (its first, or a prompt to an idle session's)."""
@@ -176,6 +206,10 @@ class TurnService:
         edges.expected += 1
         self._save_edges(sandbox_id, session_id, edges)
 
+    def turns_expected(self, sandbox_id: str, session_id: str) -> int:
+        """Turns the API took a prompt for whose end is not sealed yet: queued ones wait for the last seal."""
+        return self._load_edges(sandbox_id, session_id).expected
+
     def started(self, sandbox_id: str, session_id: str, turn: int) -> None:
         """A turn began (its ``turn_started``): it starts from the session's last edge."""
         edges = self._load_edges(sandbox_id, session_id)
@@ -186,6 +220,7 @@ class TurnService:
     def ended(self, sandbox_id: str, session_id: str) -> None:
         """The session is over: no turn of it will start, so the history before its last edge may go."""
         self._edges.pop(session_id, None)
+        self._edges_logged.pop(session_id, None)
         self._edges_path(sandbox_id, session_id).unlink(missing_ok=True)
 
     async def completed(self, sandbox_id: str, session_id: str, turn: int) -> FilesChanged | None:
@@ -210,9 +245,9 @@ class TurnService:
                 return end, self._record(store, session_id, turn, start, end)
 
             # This edge is on the way of every turn's last event. When inotify reported nothing and no seal came
-            # since the turn began, the turn changed nothing: sealing reads no file of the sandbox and takes a
-            # fraction of a millisecond, on the loop rather than through a hand-off to a thread that costs more
-            # than the work on a busy machine. Otherwise, one hand-off for the whole edge.
+            # since the turn began, the turn changed nothing: its end is its start, with nothing to read or write,
+            # on the loop rather than through a hand-off to a thread that costs more than the work on a busy
+            # machine. Otherwise, one hand-off for the whole edge.
             if candidates == set() and start in (None, store.last_seal):
                 end, recorded = seal_and_record()
             else:
@@ -243,7 +278,7 @@ class TurnService:
     def _keep_from(self, sandbox_id: str) -> int:
         """The earliest seal a turn to come may start from: no session of the sandbox needs history before it."""
         needed = []
-        for path in (self._directory / sandbox_id / SESSIONS).glob("*.json"):
+        for path in (self._directory / sandbox_id / SESSIONS).glob("*.jsonl"):
             edges = self._load_edges(sandbox_id, path.stem)
             needed += [seal for seal in (edges.next_start, *edges.starts.values()) if seal is not None]
         return min(needed, default=0)
