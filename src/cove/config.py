@@ -73,6 +73,9 @@ class ServerSettings:
     default_quotas: Quotas = field(default_factory=lambda: DEFAULT_QUOTAS)
     auth_failures_per_minute: int = DEFAULT_AUTH_FAILURES
     audit_days: float = DEFAULT_AUDIT_DAYS
+    # A log line per HTTP request. Off by default: the audit trail records every call that changes something, and
+    # the line cost each request about a tenth of a millisecond on the event loop (benchmarks/RESULTS.md).
+    access_log: bool = False
 
     @classmethod
     def from_env(
@@ -85,6 +88,7 @@ class ServerSettings:
         default_network: str | None = None,
         allow_host_network: bool = False,
         preview_domain: str | None = None,
+        access_log: bool = False,
     ) -> ServerSettings:
         """The environment's settings, under the options given (``limits``: limit field -> value; None leaves
         the field to ``COVE_DEFAULT_*`` or the built-in default; ``quotas`` likewise, by ``QUOTA_SETTINGS``'
@@ -104,6 +108,7 @@ class ServerSettings:
             default_quotas=default_quotas(quotas or {}),
             auth_failures_per_minute=int(os.environ.get("COVE_AUTH_FAILURES_PER_MINUTE") or DEFAULT_AUTH_FAILURES),
             audit_days=float(os.environ.get("COVE_AUDIT_DAYS") or DEFAULT_AUDIT_DAYS),
+            access_log=access_log or os.environ.get("COVE_ACCESS_LOG", "") in ("1", "true"),
         )
 
     @property

@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
 from cove import AsyncSandbox
-from tests.conftest import CoveServer
+from tests.conftest import CoveServer, serving
 from tests.security.conftest import server_answers, sh
 
 
@@ -152,6 +154,15 @@ async def test_keys_in_websocket_urls_never_reach_the_log(server: CoveServer, at
     log = server.log_path.read_text(errors="replace")
     assert "api_key=[redacted]" in log
     assert server.api_key not in log
+
+
+def test_the_access_log_is_asked_for_and_keeps_no_key(tmp_path: Path) -> None:
+    for args in ([], ["--access-log"]):
+        with serving(tmp_path / f"home{len(args)}", args=args) as logged:
+            assert httpx.get(f"{logged.url}/healthz", params={"api_key": logged.api_key}).status_code == 200
+        log = logged.log_path.read_text(errors="replace")
+        assert logged.api_key not in log
+        assert ("GET /healthz?api_key=[redacted] HTTP/1.1" in log) == bool(args)
 
 
 async def test_the_supervisor_cannot_be_traced_from_inside(attacker: AsyncSandbox) -> None:

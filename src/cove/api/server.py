@@ -21,6 +21,7 @@ def serve(settings: ServerSettings) -> None:
         port=settings.port,
         http=BoundedHttpToolsProtocol,
         log_level="info",
+        access_log=settings.access_log,
         ws_max_size=16 * 1024 * 1024,
         # Compressing every event frame cost CPU on both ends for bytes that mostly cross loopback or a LAN,
         # on the cores the agents run on.

@@ -74,6 +74,13 @@ def serve(
             "(COVE_PREVIEW_DOMAIN)"
         ),
     ] = None,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="Log a line for every HTTP request (COVE_ACCESS_LOG=1); calls that change something are "
+            "in the audit trail either way"
+        ),
+    ] = False,
     quota_running_sandboxes: Annotated[
         int | None, typer.Option(min=0, help="A new key's quota: sandboxes running at once; 0: none (default 10)")
     ] = None,
@@ -140,6 +147,7 @@ def serve(
         default_network=default_network,
         allow_host_network=allow_host_network,
         preview_domain=preview_domain,
+        access_log=access_log,
     )
     run_server(settings)
 
