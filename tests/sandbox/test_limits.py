@@ -62,3 +62,19 @@ async def test_files_beyond_the_quota_stop_the_sandbox(connection: dict[str, str
         assert result.exit_code == 0
         info = await until(sandbox, lambda info: info.state == "stopped", within=30)
         assert info.stop_reason == "disk_limit"
+
+
+async def test_each_sandbox_is_measured_for_its_own_files(connection: dict[str, str]) -> None:
+    """The watchdog measures every sandbox of a pass with one ``du``: each still gets its own files' size."""
+    async with (
+        await AsyncSandbox.create(limits={"disk_mb": 8}, **connection) as over,
+        await AsyncSandbox.create(limits={"disk_mb": 64}, **connection) as under,
+    ):
+        assert (await under.exec.run("head -c 6000000 /dev/zero > /workspace/six")).exit_code == 0
+        assert (
+            await over.exec.run("for n in 1 2 3; do head -c 4000000 /dev/zero > /workspace/p$n; done")
+        ).exit_code == 0
+        stopped = await until(over, lambda info: info.state == "stopped", within=30)
+        assert stopped.stop_reason == "disk_limit"
+        measured = await until(under, lambda info: (info.disk_used_bytes or 0) >= 6_000_000, within=30)
+        assert measured.state == "running" and (measured.disk_used_bytes or 0) < 12 * MIB  # not the other's files
