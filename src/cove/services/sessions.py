@@ -178,6 +178,9 @@ class SessionService:
         self._followers: dict[str, _Follower] = {}
         self._tokens: dict[str, tuple[str, int]] = {}  # token hash -> (session, its sandbox's uid)
         self._saved_transcripts: dict[str, SavedTranscript] = {}  # by transcript file name
+        # Who stored each conversation last (sandbox, tenant), as this server wrote or read it: it is the only writer
+        # of the transcripts, so the lookup before every turn's save is a database read only the first time.
+        self._owners: dict[str, tuple[str, str | None]] = {}
         self._stored: dict[str, int] = {}  # database bytes per sandbox, counted against its disk quota
         self._over_quota: set[str] = set()
         self._quota_locks = QuotaLocks()
@@ -598,6 +601,7 @@ class SessionService:
             await self._store.save_transcript(
                 claude_session_id, record.sandbox_id, record.tenant_id, found.project, found.text
             )
+            self._owners[claude_session_id] = (record.sandbox_id, record.tenant_id)
             self._saved_transcripts[name] = found.saved
 
     async def _stop_over_quota(self, sandbox_id: str) -> None:
@@ -609,9 +613,12 @@ class SessionService:
         write only a conversation no one stored, one its own sandbox stored last, or the one it was started to
         continue (``resume``, not a fork) — and only its own tenant's: never another sandbox's, whose resume
         would hand it back poisoned."""
-        owner = await self._store.transcript_owner(claude_session_id)
+        owner = self._owners.get(claude_session_id)
         if owner is None:
-            return True
+            owner = await self._store.transcript_owner(claude_session_id)
+            if owner is None:
+                return True
+            self._owners[claude_session_id] = owner
         sandbox_id, tenant_id = owner
         continues = record.resume == claude_session_id and not record.fork
         if tenant_id == record.tenant_id and (sandbox_id == record.sandbox_id or continues):
