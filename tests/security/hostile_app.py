@@ -3,7 +3,7 @@ depends on the request's path. Each request's path is logged to ``/tmp/started.l
 again to ``/tmp/ended.log`` when its connection ends.
 
 - ``/never``: a status line, then nothing, ever (a head that never completes);
-- ``/huge-head``: a head of 10 MB (one header);
+- ``/huge-head``: a head of 40 MB (one header);
 - ``/many-headers``: 10,000 small headers;
 - ``/trickle-head``: a valid head, one byte every 50 ms;
 - ``/trickle-body``: a valid head, then an endless body, one byte every 20 ms;
@@ -40,7 +40,7 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         if path == "/never":
             writer.write(b"HTTP/1.1 200 OK\r\nX-Waiting: ")
         elif path == "/huge-head":
-            writer.write(b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * (10 * 1024 * 1024) + b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * (40 * 1024 * 1024) + b"\r\n\r\n")
         elif path == "/many-headers":
             writer.write(b"HTTP/1.1 200 OK\r\n" + b"a:b\r\n" * 10_000 + b"\r\n")
         elif path == "/trickle-head":

@@ -1,4 +1,4 @@
-"""Preview URLs from a hostile sandbox's side: whatever its app answers (a head that never ends, 10 MB of head,
+"""Preview URLs from a hostile sandbox's side: whatever its app answers (a head that never ends, 40 MB of head,
 10,000 headers, a byte at a time, nothing) costs its own request only; the server keeps answering, within
 bounds of memory and descriptors, and cuts the app's connection when the client goes."""
 
@@ -75,7 +75,8 @@ async def test_an_oversized_head_is_refused_without_being_held(
             refused = await client.get(hostile.url + path)
             assert refused.status_code == 502, refused.text
             assert refused.json()["error"]["code"] == "bad_gateway" and why in refused.json()["error"]["message"]
-    assert memory.peak - memory.before < 8 * 1024 * 1024
+    # A head held whole would be 40 MB; the server's own background work (a pool refill) moves it by a few.
+    assert memory.peak - memory.before < 16 * 1024 * 1024
     assert await answers(server)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +24,7 @@ def sandbox(server: CoveServer) -> Iterator[str]:
 def test_type_in_the_terminal_and_see_the_echo(page: Page, server: CoveServer, sandbox: str) -> None:
     sign_in(page, server, f"/ui/sandboxes/{sandbox}/terminal")
     page.get_by_role("button", name="New terminal").click()
+    expect(page.get_by_role("textbox", name=re.compile(r"^Keys for terminal "))).to_have_count(1, timeout=30_000)
     with server.http() as client:
         (terminal,) = client.get(f"/v1/sandboxes/{sandbox}/pty").json()["ptys"]
     keys = page.get_by_role("textbox", name=f"Keys for terminal {terminal['pty_id']}")
