@@ -295,6 +295,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
     from cove.services.sandboxes import CreateRequest, SandboxService
     from cove.store.db import open_engine
     from cove.store.sandboxes import SandboxStore
+    from cove.store.writer import SqliteWriter
 
     settings = ServerSettings(home=home, pool_size=0, default_network="none")  # the cold path, stage by stage
     settings.sandboxes_dir.mkdir(parents=True, exist_ok=True)
@@ -312,7 +313,7 @@ async def profile_stages(home: Path, profile: Profile) -> None:
     samples: dict[str, list[float]] = {name: [] for name in [*commands, SPAWN, "prepare"]}
     samples.update({name: [] for name in (CREATE, CREATE_SPAWN, CREATE_DB, CREATE_REST, KILL)})
     engine = await open_engine(settings.database_path)
-    store = SandboxStore(engine)
+    store = SandboxStore(engine, SqliteWriter(engine))
     service = SandboxService(settings, store, driver, storage, None)  # no egress: the profile measures the rest
     spent: dict[str, float] = {}
     created_ids: list[str] = []

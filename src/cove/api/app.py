@@ -127,7 +127,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         layers = LayerStore(settings.layers_dir)
         await asyncio.to_thread(layers.ensure)
         storage = open_storage(layers, settings.views_dir, settings.scratch_dir, settings.sandboxes_dir)
-        sandbox_store = SandboxStore(engine, first_uid(settings.home))
+        sandbox_store = SandboxStore(engine, writer, first_uid(settings.home))
         sandbox_service = SandboxService(settings, sandbox_store, driver, storage, egress)
         await sandbox_service.recover()
         checkpoint_service = CheckpointService(CheckpointStore(engine), sandbox_service, cgroups)

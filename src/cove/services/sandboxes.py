@@ -46,7 +46,8 @@ from cove.services.errors import (
 from cove.services.pool import WarmPool
 from cove.services.principal import SYSTEM, Access, Principal
 from cove.services.quotas import QuotaLocks, admit, within
-from cove.store.sandboxes import HIDDEN_STATES, POOLED, UNCLAIMED, SandboxRecord, SandboxStore
+from cove.store.sandboxes import SandboxRecord, SandboxStore
+from cove.store.tables import HIDDEN_STATES, POOLED, UNCLAIMED
 
 log = logging.getLogger("cove.sandboxes")
 

@@ -13,8 +13,7 @@ from sqlalchemy import Connection, MetaData, Table, inspect, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateColumn
 
-from cove.store.sandboxes import HIDDEN_STATES
-from cove.store.tables import agent_sessions, checkpoints, sandboxes, transcripts
+from cove.store.tables import HIDDEN_STATES, agent_sessions, checkpoints, sandboxes, transcripts
 
 
 class SchemaChangeRefused(RuntimeError):

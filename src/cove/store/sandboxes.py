@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import JSON, and_, delete, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Update
 
-from cove.store.tables import sandbox_labels, sandboxes
+from cove.store.tables import HIDDEN_STATES, sandbox_labels, sandboxes
+from cove.store.writer import SqliteWriter
 
 FIRST_UID = 200_000
 # Each server home draws its sandboxes' uids from a range of its own (chosen by the home's path), so that two
@@ -27,10 +30,8 @@ def first_uid(home: Path) -> int:
     return FIRST_UID + (zlib.crc32(os.fsencode(home.resolve())) % UID_RANGES) * UIDS_PER_RANGE
 
 
-# States of warm-pool rows (``services.pool``): no user's sandbox, so a listing without a state leaves them out.
-POOLED = "pooled"  # started ahead of time, waiting to be claimed
-UNCLAIMED = "unclaimed"  # discarded from the pool without ever being claimed; the row only reserves its uid
-HIDDEN_STATES = (POOLED, UNCLAIMED)
+# Columns SQLAlchemy's JSON type stores as JSON text: so does the writer's own SQL.
+_JSON_COLUMNS = frozenset(column.name for column in sandboxes.c if isinstance(column.type, JSON))
 
 
 @dataclass
@@ -61,8 +62,9 @@ def _update(sandbox_id: str, values: dict[str, Any]) -> Update:
 
 
 class SandboxStore:
-    def __init__(self, engine: AsyncEngine, uid_base: int = FIRST_UID) -> None:
+    def __init__(self, engine: AsyncEngine, writer: SqliteWriter, uid_base: int = FIRST_UID) -> None:
         self._engine = engine
+        self._writer = writer
         self._uid_base = uid_base
 
     async def next_uid(self) -> int:
@@ -111,11 +113,22 @@ class SandboxStore:
             await conn.execute(_update(sandbox_id, values))
 
     async def update_returning(self, sandbox_id: str, **values: Any) -> SandboxRecord | None:
-        """``update``, answering with the row as it now is: one statement where update-then-get took two round
-        trips (a claim does this on the path of every create)."""
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(_update(sandbox_id, values).returning(*sandboxes.c))).mappings().first()
-        return SandboxRecord.from_row(row) if row else None
+        """``update``, answering with the row as it now is, in one statement on the hot-path writer (a claim does
+        this on the path of every create: through the engine it took about 2 ms, a third of the create)."""
+        values["updated_at"] = time.time()
+        columns = [sandboxes.c[name].name for name in values]  # a name that is no column raises here
+        statement = f"UPDATE {sandboxes.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ? RETURNING *"
+        parameters = [json.dumps(v) if c in _JSON_COLUMNS else v for c, v in values.items()] + [sandbox_id]
+
+        def write(connection: sqlite3.Connection) -> dict[str, Any] | None:
+            cursor = connection.execute(statement, parameters)
+            row = cursor.fetchone()
+            return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row is not None else None
+
+        row = await self._writer.transaction(write)
+        if row is None:
+            return None
+        return SandboxRecord(**{c: json.loads(v) if c in _JSON_COLUMNS else v for c, v in row.items()})
 
     async def set_labels(self, sandbox_id: str, labels: dict[str, str]) -> None:
         """Replace a sandbox's labels (a warm-pool sandbox gets its user's labels when it is claimed)."""

@@ -76,6 +76,10 @@ sandboxes = Table(
     Column("tenant_id", String),  # null only for a pooled sandbox, until it is claimed
 )
 Index("ix_sandboxes_state", sandboxes.c.state)
+# States of warm-pool rows (``services.pool``): no user's sandbox, so a listing without a state leaves them out.
+POOLED = "pooled"  # started ahead of time, waiting to be claimed
+UNCLAIMED = "unclaimed"  # discarded from the pool without ever being claimed; the row only reserves its uid
+HIDDEN_STATES = (POOLED, UNCLAIMED)
 Index("ix_sandboxes_tenant", sandboxes.c.tenant_id)
 
 sandbox_labels = Table(
