@@ -786,13 +786,14 @@ class SessionService:
                 sealed["sealed"] = record.turns  # the runner need not wait for this edge's own ``sealed``
             try:
                 result = await self._control(record, "prompt", text=text, **sealed)
+                queued, turn = result.get("queued"), result.get("turn")
+                if not (_whole(queued) and _whole(turn)):
+                    raise AgentUnavailable(f"agent session {record.id} answered prompt with {result!r:.200}")
             except AgentUnavailable:
-                # The runner may have queued it before its answer was lost: the turn before it ending says so.
+                # The answer was lost or malformed, but the runner may have queued the prompt all the same: the turn
+                # before it ending must then say sealed (one turn expected too many costs nothing).
                 self._turns.expect_turn(sandbox_id, session_id)
                 raise
-            queued, turn = result.get("queued"), result.get("turn")
-            if not (_whole(queued) and _whole(turn)):
-                raise AgentUnavailable(f"agent session {record.id} answered prompt with {result!r:.200}")
             self._turns.expect_turn(sandbox_id, session_id)
             if follower is not None:
                 follower.accepted_turn = max(follower.accepted_turn, turn)
