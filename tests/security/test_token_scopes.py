@@ -306,3 +306,27 @@ async def test_expired_and_revoked_tokens_and_revoked_keys_open_nothing(own_serv
         assert json.loads(refused.value.response.body)["error"]["code"] == "unauthorized"
     with own_server.http() as admin:
         admin.delete(f"/v1/sandboxes/{sandbox}")
+
+
+def test_a_token_that_may_only_exec_signals_and_kills_what_it_runs(server: CoveServer) -> None:
+    """What a signal or a kill answers is the process as it is then: the token that may send it is told that much."""
+    with server.http() as admin:
+        sandbox = admin.post("/v1/sandboxes", json={"network": "none"}).json()["id"]
+        try:
+            minted = admin.post("/v1/tokens", json={"sandbox_id": sandbox, "scopes": ["exec"], "ttl_s": 600}).json()
+            with server.http(api_key=minted["token"]) as client:
+                base = f"/v1/sandboxes/{sandbox}/processes"
+                for ask in ("signal", "kill"):
+                    started = client.post(
+                        f"/v1/sandboxes/{sandbox}/exec", json={"command": "sleep 600", "background": True}
+                    )
+                    process_id = started.json()["process_id"]
+                    if ask == "signal":
+                        reply = client.post(f"{base}/{process_id}/signal", json={"signal": "SIGTERM"})
+                    else:
+                        reply = client.delete(f"{base}/{process_id}")
+                    assert reply.status_code == 200, reply.text
+                    assert reply.json()["process_id"] == process_id
+                    assert client.get(f"{base}/{process_id}").status_code == 403  # reading it needs "read"
+        finally:
+            admin.delete(f"/v1/sandboxes/{sandbox}")

@@ -184,13 +184,16 @@ class ExecService:
             raise guest_error(exc) from exc
         return result
 
-    async def signal(self, who: Principal, sandbox_id: str, process_id: str, signum: int) -> bool:
+    async def signal(self, who: Principal, sandbox_id: str, process_id: str, signum: int) -> dict[str, Any]:
+        """Signal a process; the process as it is then. Who may signal a process sees that much of it (a token
+        with ``exec`` alone too: it was told what it ran)."""
         guest = await self._sandboxes.guest(who, sandbox_id, Access.EXEC)
         try:
-            result = await guest.request("signal", process_id=process_id, signal=signum)
+            await guest.request("signal", process_id=process_id, signal=signum)
+            result: dict[str, Any] = await guest.request("process", process_id=process_id)
         except GuestError as exc:
             raise guest_error(exc) from exc
-        return bool(result["delivered"])
+        return result
 
 
 __all__ = ["ExecRequest", "ExecResult", "ExecService", "Exited", "Output", "parse_signal", "shell"]

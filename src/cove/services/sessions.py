@@ -398,7 +398,7 @@ class SessionService:
             )
         _project, content = stored
         guest = await self._sandboxes.guest(SYSTEM, sandbox_id, Access.FILES)
-        path = f"/home/user/.claude/projects/{project_dir_name(cwd)}/{claude_session_id}.jsonl"
+        path = f"/home/user/.claude/projects/{project_dir_name(cwd)}/{_transcript_name(claude_session_id)}"
 
         async def chunks() -> Any:
             yield content.encode()
@@ -464,6 +464,9 @@ class SessionService:
             log.exception("ingest of session %s failed", session_id)
         finally:
             self._tokens.pop(record.token_hash, None)  # an ended session's token opens nothing any more
+            if record.claude_session_id:  # a session to come that continues it reads it whole, and its owner anew
+                self._saved_transcripts.pop(_transcript_name(record.claude_session_id), None)
+                self._owners.pop(record.claude_session_id, None)
             self._watcher.unwatch(session_id)
             follower.journal.close()
             self._events.close(session_id)
@@ -579,7 +582,7 @@ class SessionService:
         if follower is None or not await self._may_store(record, claude_session_id):
             return
         home, uid = self._sandboxes.paths(record.sandbox_id).home, follower.uid
-        name = f"{claude_session_id}.jsonl"
+        name = _transcript_name(claude_session_id)
         saved = self._saved_transcripts.get(name)
         try:
             # The first read is whole (and so off the event loop); later ones are what the turn appended.
@@ -961,3 +964,8 @@ def _event_of(session_id: str, line: bytes) -> dict[str, Any] | None:
     if line.count(b"[") + line.count(b"{") > MAX_EVENT_DEPTH and _depth(event) > MAX_EVENT_DEPTH:
         return None
     return event
+
+
+def _transcript_name(claude_session_id: str) -> str:
+    """The file Claude Code keeps a conversation in (in its project's directory)."""
+    return f"{claude_session_id}.jsonl"

@@ -78,14 +78,12 @@ async def get_process(sandbox_id: str, process_id: str, who: PrincipalDep, svc: 
 async def signal_process(
     sandbox_id: str, process_id: str, body: SignalRequest, who: PrincipalDep, svc: ServicesDep
 ) -> ProcessInfo:
-    await svc.execs.signal(who, sandbox_id, process_id, parse_signal(body.signal))
-    return ProcessInfo(**await svc.execs.get(who, sandbox_id, process_id))
+    return ProcessInfo(**await svc.execs.signal(who, sandbox_id, process_id, parse_signal(body.signal)))
 
 
 @router.delete("/processes/{process_id}", response_model=ProcessInfo)
 async def kill_process(sandbox_id: str, process_id: str, who: PrincipalDep, svc: ServicesDep) -> ProcessInfo:
-    await svc.execs.signal(who, sandbox_id, process_id, parse_signal("SIGKILL"))
-    return ProcessInfo(**await svc.execs.get(who, sandbox_id, process_id))
+    return ProcessInfo(**await svc.execs.signal(who, sandbox_id, process_id, parse_signal("SIGKILL")))
 
 
 async def _send_error(websocket: WebSocket, code: str, message: str) -> None:
