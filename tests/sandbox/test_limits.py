@@ -78,3 +78,14 @@ async def test_each_sandbox_is_measured_for_its_own_files(connection: dict[str, 
         assert stopped.stop_reason == "disk_limit"
         measured = await until(under, lambda info: (info.disk_used_bytes or 0) >= 6_000_000, within=30)
         assert measured.state == "running" and (measured.disk_used_bytes or 0) < 12 * MIB  # not the other's files
+
+
+async def test_empty_files_count_against_the_disk_quota(connection: dict[str, str]) -> None:
+    """Empty files take no block, but each takes one of the host filesystem's inodes: they count too."""
+    async with await AsyncSandbox.create(limits={"disk_mb": 16}, **connection) as sandbox:
+        made = "import os\nfor n in range(3000): os.close(os.open(f'/workspace/e{n}', os.O_CREAT | os.O_WRONLY))"
+        assert (await sandbox.exec.run(["python3", "-c", made])).exit_code == 0
+        blocks = int((await sandbox.exec.run("du -s --block-size=1 /workspace | cut -f1")).stdout)
+        assert blocks < 1024 * 1024  # next to no bytes: a quota of bytes alone would never stop this
+        stopped = await until(sandbox, lambda info: info.state == "stopped", within=30)
+        assert stopped.stop_reason == "disk_limit"

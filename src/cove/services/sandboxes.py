@@ -56,6 +56,9 @@ STOPPED = "stopped"
 STARTING = "starting"
 FAILED = "failed"
 DISK_CHECK_INTERVAL = 5.0
+# What an inode counts as against a disk quota at the least: ext4 makes one inode per 16 KiB of its size, so a
+# sandbox's share of the host's inodes is never more than its share of the host's bytes.
+INODE_BYTES = 16 * 1024
 POOL_REFILL_DELAY = 0.1
 _SANDBOX_ID = re.compile(r"sbx_[0-9a-f]{16}")
 
@@ -84,10 +87,21 @@ async def _disk_usages(roots: list[Path], storage: Storage) -> dict[Path, int]:
     rather than a walk in Python, which held the GIL — against the event loop — for about 100 ms per 20,000 files,
     every pass; one ``du`` for every sandbox of a pass, as starting a process holds the loop for a few milliseconds
     (a fork of the server). The sandboxes share no inode, so ``du`` counting a hard-linked file once among them all
-    is the same as once in each."""
+    is the same as once in each.
+
+    Inodes are host disk too, of which a filesystem has a fixed number: a sandbox's files count as at least
+    ``INODE_BYTES`` each, so that empty files cannot use up the host's inodes under a quota of bytes."""
+    blocks, inodes = await asyncio.gather(_du(["-sxB1"], roots), _du(["-sx", "--inodes"], roots))
+    walked = {root: max(size, inodes.get(root, 0) * INODE_BYTES) for root, size in blocks.items()}
+    own = await asyncio.to_thread(lambda: {root: storage.own_bytes(root) for root in walked})
+    return {root: walked[root] + own[root] for root in walked}
+
+
+async def _du(options: list[str], roots: list[Path]) -> dict[Path, int]:
+    """``du`` with ``options`` over ``roots``: each root's total (roots gone are left out)."""
     process = await asyncio.create_subprocess_exec(
         "du",
-        "-sxB1",
+        *options,
         "--null",
         "--",
         *map(str, roots),
@@ -95,13 +109,12 @@ async def _disk_usages(roots: list[Path], storage: Storage) -> dict[Path, int]:
         stderr=asyncio.subprocess.DEVNULL,
     )
     output, _ = await process.communicate()  # a file deleted mid-walk makes du fail, but it still sums the rest
-    walked: dict[Path, int] = {}
+    totals: dict[Path, int] = {}
     for entry in output.split(b"\0"):
-        size, tab, root = entry.partition(b"\t")
-        if tab and size.isdigit():
-            walked[Path(os.fsdecode(root))] = int(size)
-    own = await asyncio.to_thread(lambda: {root: storage.own_bytes(root) for root in walked})
-    return {root: walked[root] + own[root] for root in walked}
+        total, tab, root = entry.partition(b"\t")
+        if tab and total.isdigit():
+            totals[Path(os.fsdecode(root))] = int(total)
+    return totals
 
 
 class SandboxService:

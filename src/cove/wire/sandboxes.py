@@ -88,7 +88,9 @@ class SandboxInfo(BaseModel):
     storage_driver: str = Field(description="What holds its files and checkpoints: overlayfs (or btrfs)")
     oom_kills: int = Field(description="Processes the kernel killed for exceeding the memory limit")
     disk_used_bytes: int | None = Field(
-        None, description="The sandbox's own files as the disk-quota watchdog last measured them (with a quota)"
+        None,
+        description="The sandbox's own files as the disk-quota watchdog last measured them (with a quota; each file "
+        "counts as at least 16 KiB)",
     )
     tenant_id: str | None = Field(None, description="The tenant that owns it: the id of the key that created it")
 
