@@ -52,6 +52,7 @@ _CONTENT = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE
 # server's own watches: a sandbox with more directories than this is scanned whole at each seal instead.
 MAX_WATCHED_DIRECTORIES = 20_000
 _SHAPE = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+WATCHED = _CONTENT | _SHAPE  # what a directory's watch reports: its entries' content and its shape
 log = logging.getLogger("cove.checkpoints")
 _warned: set[str] = set()
 
@@ -94,7 +95,7 @@ class ChangeWatch:
                 return
         if len(directories) >= MAX_WATCHED_DIRECTORIES:
             return  # stays invalid: a full scan each seal, rather than one sandbox taking the host's watches
-        mask = _CONTENT | _SHAPE | IN_ONLYDIR
+        mask = WATCHED | IN_ONLYDIR
         for directory in [b"", *directories]:
             wd = add_watch(self._fd, os.path.join(bytes(self._upper), directory), mask)
             if wd < 0:

@@ -24,14 +24,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cove.runtime import safe_open
-from cove.runtime.changes import MAX_WATCHED_DIRECTORIES, warn_once
+from cove.runtime.changes import MAX_WATCHED_DIRECTORIES, WATCHED, warn_once
 from cove.runtime.inotify import (
-    IN_ATTRIB,
-    IN_CLOSE_WRITE,
     IN_CREATE,
-    IN_DELETE,
     IN_IGNORED,
-    IN_MODIFY,
+    IN_ISDIR,
     IN_MOVED_FROM,
     IN_MOVED_TO,
     IN_ONLYDIR,
@@ -42,8 +39,6 @@ from cove.runtime.inotify import (
 )
 from cove.runtime.safe_open import UnsafePath
 
-IN_ISDIR = 0x40000000
-_MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
 SKIPPED = ".git"
 
 
@@ -132,7 +127,7 @@ class WorkspaceWatch:
             self.close()
             raise Unfollowable(f"more than {MAX_WATCHED_DIRECTORIES} directories")
         # Through the descriptor's magic link (followed: it names the very directory that was opened and checked).
-        wd = add_watch(self._fd, safe_open.fd_path(fd).encode(), _MASK | IN_ONLYDIR)
+        wd = add_watch(self._fd, safe_open.fd_path(fd).encode(), WATCHED | IN_ONLYDIR)
         if wd < 0:
             self.close()
             warn_once("max_user_watches", "the agent turns of big sandboxes walk their workspace at each seal")

@@ -605,9 +605,10 @@ class SandboxService:
             elif check_disk and (disk_mb := SandboxSpec.from_json(record.spec).limits.disk_mb):
                 quotas[record.id] = disk_mb
         if quotas:
-            usages = await _disk_usages([self.paths(sandbox_id).root for sandbox_id in quotas], self.storage)
+            roots = {sandbox_id: self.paths(sandbox_id).root for sandbox_id in quotas}
+            usages = await _disk_usages(list(roots.values()), self.storage)
             for sandbox_id, disk_mb in quotas.items():
-                walked = usages.get(self.paths(sandbox_id).root)
+                walked = usages.get(roots[sandbox_id])
                 if walked is None:
                     continue  # killed since the listing: its files are gone
                 used = walked + await asyncio.to_thread(self._held_bytes, sandbox_id)
